@@ -1,0 +1,61 @@
+// File: controller/etcd/lease_keeper.h
+//
+// Keeps every lease of one etcd connection alive over ONE LeaseKeepAlive stream.
+//
+// Expected flow:
+//   1. The owner grants a lease, then Add(lease, granted_ttl) (the TTL etcd granted, which may be
+//      larger than asked).
+//   2. Each lease is renewed about every granted_ttl/3. A timer queue holds the next renewal time
+//      of each lease; one writer and one reader thread serve all leases (no thread per lease).
+//   3. Renewals answered with TTL > 0 -> Listener::OnRenewed; TTL <= 0 -> the lease does not exist
+//      -> Listener::OnLost (definitive).
+//   4. The stream is considered dead when it closes, or when a request stays unanswered for
+//      min-TTL/3 + 1 s (a silent dead connection). The keeper then reopens it with a backoff capped
+//      near one second and, once open, renews every lease at once, so leases etcd no longer knows
+//      (it lost its data, or they expired while it was unreachable) are found immediately.
+//      A broken stream alone is never reported as loss.
+//   5. Remove(lease) stops renewing (the owner revokes it separately).
+//
+// Guarantees: Listener callbacks run on the keeper's reader thread, one at a time, never while a
+// keeper lock is held, so they may call Add/Remove. OnConnectivity reports stream health changes.
+// Thread-safety: Add/Remove/Start/Stop are safe from any thread. Stop() joins all threads; after it
+// returns no callback runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "controller/common/clock.h"
+#include "controller/etcd/client.h"
+
+namespace registrar::etcd {
+
+class LeaseKeeper {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // A keep-alive for `lease` was answered with `ttl` seconds left.
+    virtual void OnRenewed(int64_t lease, int64_t ttl) = 0;
+    // etcd says `lease` does not exist (keep-alive answered TTL <= 0). The keeper forgets it.
+    virtual void OnLost(int64_t lease) = 0;
+    // The keep-alive stream became healthy (true) or dead (false).
+    virtual void OnConnectivity(bool healthy) = 0;
+  };
+
+  virtual ~LeaseKeeper() = default;
+  virtual void Start() = 0;
+  virtual void Stop() = 0;
+  // Starts keeping `lease` alive; renews it right away when `renew_now` (adoption), otherwise at
+  // about granted_ttl/3. Adding a lease already kept updates its TTL.
+  virtual void Add(int64_t lease, int64_t granted_ttl, bool renew_now = false) = 0;
+  virtual void Remove(int64_t lease) = 0;
+  virtual size_t size() const = 0;
+  virtual bool healthy() const = 0;
+};
+using LeaseKeeperPtr = std::unique_ptr<LeaseKeeper>;
+
+// The gRPC-backed keeper. `client`, `clock` and `listener` must outlive it.
+LeaseKeeperPtr NewLeaseKeeper(Client& client, Clock& clock, LeaseKeeper::Listener& listener);
+
+}  // namespace registrar::etcd

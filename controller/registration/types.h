@@ -1,0 +1,104 @@
+// File: controller/registration/types.h
+//
+// The ServiceRegistration resource (group registrar.dev, version v1alpha1) as plain C++ values,
+// shared by every source (Kubernetes, manifest folder), the validation and the reconciler.
+// The CRD in crds/ is the schema's single source of truth; parse.h turns YAML/JSON into these
+// types and validation.h applies the same rules as the CRD schema.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace registrar::registration {
+
+inline constexpr char kGroup[] = "registrar.dev";
+inline constexpr char kVersion[] = "v1alpha1";
+inline constexpr char kApiVersion[] = "registrar.dev/v1alpha1";
+inline constexpr char kKind[] = "ServiceRegistration";
+inline constexpr char kPlural[] = "serviceregistrations";
+inline constexpr char kFinalizer[] = "registrar.dev/revoke";
+inline constexpr int64_t kDefaultTtlSeconds = 10;
+inline constexpr int64_t kMinTtlSeconds = 5;
+inline constexpr int64_t kMaxTtlSeconds = 3600;
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_;  // "default" when a manifest leaves it out
+  std::string uid;         // Kubernetes UID; manifest mode derives one from namespace/name
+  int64_t generation = 0;
+  std::string resource_version;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::vector<std::string> finalizers;
+  std::optional<std::string> deletion_timestamp;  // RFC 3339, set while terminating
+};
+
+struct SecretRef {
+  std::string name;
+};
+
+struct EtcdTarget {
+  std::vector<std::string> endpoints;
+  std::optional<SecretRef> credentials_secret_ref;  // Secret keys: username, password
+  std::optional<SecretRef> tls_secret_ref;          // Secret keys: ca.crt, tls.crt, tls.key
+  bool insecure_skip_verify = false;
+};
+
+struct ServiceRef {
+  std::string name;
+  std::string port;  // a port name or number, as written
+};
+
+struct ValueFrom {
+  ServiceRef service_ref;
+};
+
+struct Spec {
+  std::string key;
+  std::optional<std::string> value;
+  std::optional<ValueFrom> value_from;
+  int64_t id = 0;  // 0 = unset: full key is key/<leaseID>
+  int64_t ttl_seconds = kDefaultTtlSeconds;
+  bool paused = false;
+  std::optional<EtcdTarget> etcd;
+};
+
+struct Condition {
+  std::string type;    // Ready, Reconciling, Stalled
+  std::string status;  // "True" | "False" | "Unknown"
+  std::string reason;
+  std::string message;
+  int64_t observed_generation = 0;
+  std::string last_transition_time;  // RFC 3339
+};
+
+struct EndpointStatus {
+  std::string address;
+  std::string full_key;
+  std::string lease_id;
+};
+
+struct Status {
+  int64_t observed_generation = 0;
+  std::string phase;  // Pending | Registered | Paused | Failed | Terminating
+  std::string full_key;
+  std::string lease_id;  // decimal string
+  int64_t granted_ttl = 0;
+  std::string value;
+  std::vector<EndpointStatus> endpoints;
+  std::vector<Condition> conditions;
+};
+
+struct ServiceRegistration {
+  ObjectMeta metadata;
+  Spec spec;
+  Status status;
+
+  // "namespace/name": the identity every source and the engine use.
+  std::string Identity() const { return metadata.namespace_ + "/" + metadata.name; }
+};
+
+}  // namespace registrar::registration

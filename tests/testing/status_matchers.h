@@ -1,0 +1,32 @@
+// File: tests/testing/status_matchers.h
+//
+// gmock matchers for absl::Status / StatusOr: EXPECT_THAT(s, IsOk()), StatusIs(code).
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
+
+namespace registrar::testing {
+
+inline const absl::Status& GetStatus(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& GetStatus(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+MATCHER(IsOk, "is OK") {
+  const absl::Status& s = GetStatus(arg);
+  if (!s.ok()) {
+    *result_listener << s.ToString();
+  }
+  return s.ok();
+}
+
+MATCHER_P(StatusIs, code, "has status code " + absl::StatusCodeToString(code)) {
+  const absl::Status& s = GetStatus(arg);
+  *result_listener << s.ToString();
+  return s.code() == code;
+}
+
+}  // namespace registrar::testing
