@@ -182,4 +182,8 @@ using ClientPtr = std::unique_ptr<Client>;
 // "<prefix>" -> the range_end that selects every key starting with it (etcd's prefix rule).
 std::string PrefixRangeEnd(const std::string& prefix);
 
+// The gRPC client (ClientImpl). Fails with kInvalidArgument when no endpoint is given or a TLS
+// file (CA, cert, key) cannot be read; connecting happens lazily, so a down etcd is not an error.
+absl::StatusOr<ClientPtr> NewClient(const ClientOptions& options);
+
 }  // namespace registrar::etcd

@@ -1,0 +1,132 @@
+// File: controller/etcd/client_impl.h
+//
+// The gRPC implementation of Client (client.h).
+//
+// Flow: one gRPC channel per endpoint (reconnect backoff 100 ms .. max_reconnect_backoff, HTTP/2
+// keepalive pings). Unary calls use gRPC's callback API; each call lives in a heap object until
+// its callback. A call failing with UNAVAILABLE marks its endpoint bad (the next call starts on
+// the next endpoint) and, when it is safe to repeat (Range, LeaseTimeToLive, LeaseLeases, Status,
+// Authenticate), is retried once on the next endpoint; writes report kUnavailable. With a
+// username, one Authenticate per connection yields a token sent as `token` metadata on every call
+// and stream; a call rejected for its token re-authenticates once (concurrent rejections share
+// one Authenticate) and is retried once. Streams (Watch, LeaseKeepAlive) carry `hasleader: true`,
+// are opened on a reader thread, and a stream refused for its token drops the token so the
+// owner's reopen authenticates again.
+// Every response header revision goes through a RevisionTracker (max_revision,
+// revision_regressions).
+//
+// Ownership: streams and in-flight calls refer to the client; it must outlive every stream
+// handle. The destructor waits for in-flight unary calls (bounded by request_timeout).
+// Thread-safety: all methods are safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <type_traits>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/etcd/client.h"
+#include "controller/etcd/proto/etcd.grpc.pb.h"
+#include "controller/etcd/revision_tracker.h"
+#include "grpcpp/grpcpp.h"
+
+namespace registrar::etcd {
+
+class ClientImpl final : public Client {
+ public:
+  // Fails with kInvalidArgument when `options` has no endpoint or a TLS file cannot be read.
+  static absl::StatusOr<std::unique_ptr<ClientImpl>> Create(const ClientOptions& options);
+  ~ClientImpl() override;
+
+  void Range(pb::RangeRequest req, Callback<pb::RangeResponse> done) override;
+  void Put(pb::PutRequest req, Callback<pb::PutResponse> done) override;
+  void DeleteRange(pb::DeleteRangeRequest req, Callback<pb::DeleteRangeResponse> done) override;
+  void Txn(pb::TxnRequest req, Callback<pb::TxnResponse> done) override;
+  void Compact(pb::CompactionRequest req, Callback<pb::CompactionResponse> done) override;
+  void LeaseGrant(pb::LeaseGrantRequest req, Callback<pb::LeaseGrantResponse> done) override;
+  void LeaseRevoke(pb::LeaseRevokeRequest req, Callback<pb::LeaseRevokeResponse> done) override;
+  void LeaseTimeToLive(pb::LeaseTimeToLiveRequest req,
+                       Callback<pb::LeaseTimeToLiveResponse> done) override;
+  void LeaseLeases(pb::LeaseLeasesRequest req, Callback<pb::LeaseLeasesResponse> done) override;
+  void Status(pb::StatusRequest req, Callback<pb::StatusResponse> done) override;
+
+  absl::StatusOr<WatchStreamPtr> Watch(pb::WatchCreateRequest req, WatchHandler handler) override;
+  absl::StatusOr<KeepAliveStreamPtr> KeepAlive(KeepAliveHandler handler) override;
+
+  int64_t max_revision() const override { return revisions_.max_revision(); }
+  int64_t revision_regressions() const override { return revisions_.regressions(); }
+  std::string target() const override;
+
+  // ---- For the stream implementations in client_impl.cc. ----
+  struct Endpoint {
+    std::string address;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<pb::KV::Stub> kv;
+    std::unique_ptr<pb::Lease::Stub> lease;
+    std::unique_ptr<pb::Watch::Stub> watch;
+    std::unique_ptr<pb::Auth::Stub> auth;
+    std::unique_ptr<pb::Maintenance::Stub> maintenance;
+  };
+  size_t CurrentEndpoint() const { return current_.load(); }
+  Endpoint& endpoint(size_t index) { return *endpoints_[index]; }
+  // Moves the preferred endpoint past `index` after an UNAVAILABLE answer from it.
+  void MarkUnavailable(size_t index);
+  bool auth_enabled() const { return !options_.username.empty(); }
+  // Blocks until a token is available (authenticating when needed) or `stop` is requested.
+  absl::StatusOr<std::string> TokenBlocking(std::stop_token stop);
+  // Forgets `token` after etcd rejected it, so the next call authenticates again.
+  void InvalidateToken(const std::string& token);
+  // True when `status` means etcd refused the token (invalid, expired, stale auth revision).
+  bool IsTokenRejected(const grpc::Status& status) const;
+  RevisionTracker& revisions() { return revisions_; }
+
+ private:
+  template <typename Req, typename Resp>
+  struct UnaryCall;
+  template <typename Req, typename Resp>
+  using Invoker = void (*)(Endpoint&, grpc::ClientContext*, const Req*, Resp*,
+                           std::function<void(grpc::Status)>);
+
+  explicit ClientImpl(const ClientOptions& options) : options_(options) {}
+
+  template <typename Req, typename Resp>
+  void Call(const char* method, bool idempotent, bool needs_token, Invoker<Req, Resp> invoke,
+            Req req, Callback<Resp> done);
+  template <typename Req, typename Resp>
+  void Attempt(std::shared_ptr<UnaryCall<Req, Resp>> call);
+  template <typename Req, typename Resp>
+  void Send(std::shared_ptr<UnaryCall<Req, Resp>> call);
+  template <typename Req, typename Resp>
+  void OnDone(std::shared_ptr<UnaryCall<Req, Resp>> call, const grpc::Status& status);
+  template <typename Req, typename Resp>
+  void Finish(std::shared_ptr<UnaryCall<Req, Resp>> call,
+              std::type_identity_t<absl::StatusOr<Resp>> result);
+
+  // Runs `ready` with a token, starting one shared Authenticate when there is none.
+  void WithToken(std::function<void(absl::StatusOr<std::string>)> ready);
+  void OnAuthenticated(absl::StatusOr<pb::AuthenticateResponse> result);
+
+  const ClientOptions options_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
+  std::atomic<size_t> current_{0};
+  RevisionTracker revisions_;
+
+  absl::Mutex auth_mu_;
+  std::string token_ ABSL_GUARDED_BY(auth_mu_);
+  bool auth_in_flight_ ABSL_GUARDED_BY(auth_mu_) = false;
+  std::vector<std::function<void(absl::StatusOr<std::string>)>> token_waiters_
+      ABSL_GUARDED_BY(auth_mu_);
+
+  absl::Mutex inflight_mu_;
+  int64_t inflight_ ABSL_GUARDED_BY(inflight_mu_) = 0;
+};
+
+}  // namespace registrar::etcd

@@ -1,0 +1,206 @@
+#include "controller/etcd/lease_keeper_impl.h"
+
+#include <vector>
+
+#include "absl/time/time.h"
+#include "controller/common/backoff.h"
+#include "spdlog/spdlog.h"
+
+namespace registrar::etcd {
+namespace {
+
+constexpr std::chrono::milliseconds kBackoffBase{100};
+constexpr std::chrono::milliseconds kBackoffMax{1000};
+constexpr Clock::Duration kIdleWait = std::chrono::seconds(1);
+
+}  // namespace
+
+LeaseKeeperPtr NewLeaseKeeper(Client& client, Clock& clock, LeaseKeeper::Listener& listener) {
+  return std::make_unique<LeaseKeeperImpl>(client, clock, listener);
+}
+
+LeaseKeeperImpl::LeaseKeeperImpl(Client& client, Clock& clock, Listener& listener)
+    : client_(client), clock_(clock), listener_(listener) {}
+
+LeaseKeeperImpl::~LeaseKeeperImpl() { Stop(); }
+
+void LeaseKeeperImpl::Start() {
+  if (thread_.joinable()) {
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = false;
+    stream_dead_ = true;
+  }
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+void LeaseKeeperImpl::Stop() {
+  if (!thread_.joinable()) {
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    wake_cv_.Signal();
+  }
+  thread_.join();
+  healthy_ = false;
+}
+
+void LeaseKeeperImpl::Add(int64_t lease, int64_t granted_ttl, bool renew_now) {
+  absl::MutexLock lock(&mu_);
+  schedule_.Add(lease, granted_ttl, clock_.Now(), renew_now);
+  std::optional<Clock::TimePoint> next = schedule_.NextWakeup();
+  if (next && (!planned_wakeup_ || *next < *planned_wakeup_)) {
+    wake_ = true;
+    wake_cv_.Signal();
+  }
+}
+
+void LeaseKeeperImpl::Remove(int64_t lease) {
+  absl::MutexLock lock(&mu_);
+  schedule_.Remove(lease);
+}
+
+size_t LeaseKeeperImpl::size() const {
+  absl::MutexLock lock(&mu_);
+  return schedule_.size();
+}
+
+void LeaseKeeperImpl::Run(std::stop_token stop) {
+  Backoff backoff(kBackoffBase, kBackoffMax);
+  KeepAliveStreamPtr stream;
+  Clock::TimePoint reopen_at = clock_.Now();
+  while (!stop.stop_requested()) {
+    std::vector<int64_t> due;
+    bool reopen = false;
+    bool stale = false;
+    Clock::TimePoint now = clock_.Now();
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) {
+        break;
+      }
+      if (got_response_) {
+        got_response_ = false;
+        backoff.Reset();
+      }
+      if (stream != nullptr && !stream_dead_ && schedule_.IsStreamStale(now)) {
+        stale = true;
+        stream_dead_ = true;
+      }
+      if (stream_dead_) {
+        reopen = true;
+      } else {
+        due = schedule_.Due(now);
+      }
+    }
+    if (stale) {
+      ++stale_streams_;
+      spdlog::warn("etcd {}: keep-alive stream silent too long, reopening", client_.target());
+      ReportConnectivity(false);
+    }
+    if (reopen && stream != nullptr) {
+      stream.reset();
+      reopen_at = now + backoff.Next();
+    }
+    if (reopen && now >= reopen_at) {
+      uint64_t generation;
+      {
+        absl::MutexLock lock(&mu_);
+        generation = ++generation_;
+        stream_dead_ = false;
+        schedule_.OnStreamReset(now);
+      }
+      KeepAliveHandler handler;
+      handler.on_response = [this, generation](const pb::LeaseKeepAliveResponse& response) {
+        OnResponse(generation, response);
+      };
+      handler.on_closed = [this, generation](absl::Status status) {
+        OnClosed(generation, status);
+      };
+      auto opened = client_.KeepAlive(std::move(handler));
+      ++streams_opened_;
+      if (opened.ok()) {
+        stream = *std::move(opened);
+      } else {
+        spdlog::error("etcd {}: cannot open keep-alive stream: {}", client_.target(),
+                      opened.status().ToString());
+        absl::MutexLock lock(&mu_);
+        stream_dead_ = true;
+        reopen_at = now + backoff.Next();
+      }
+      continue;
+    }
+    for (int64_t lease : due) {
+      stream->Send(lease);
+    }
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      break;
+    }
+    std::optional<Clock::TimePoint> next =
+        reopen ? std::optional<Clock::TimePoint>(reopen_at) : schedule_.NextWakeup();
+    Clock::Duration wait = next ? *next - clock_.Now() : kIdleWait;
+    if (wait > kIdleWait) {
+      wait = kIdleWait;
+    }
+    planned_wakeup_ = clock_.Now() + wait;
+    if (!wake_ && wait > Clock::Duration::zero()) {
+      wake_cv_.WaitWithTimeout(&mu_, absl::FromChrono(wait));
+    }
+    wake_ = false;
+    planned_wakeup_.reset();
+  }
+  stream.reset();
+}
+
+void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveResponse& response) {
+  bool known;
+  {
+    absl::MutexLock lock(&mu_);
+    if (generation != generation_) {
+      return;
+    }
+    got_response_ = true;
+    known = schedule_.OnResponse(response.id(), response.ttl());
+  }
+  ReportConnectivity(true);
+  if (!known) {
+    return;
+  }
+  absl::MutexLock lock(&callback_mu_);
+  if (response.ttl() <= 0) {
+    listener_.OnLost(response.id());
+  } else {
+    listener_.OnRenewed(response.id(), response.ttl());
+  }
+}
+
+void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (generation != generation_) {
+      return;
+    }
+    stream_dead_ = true;
+    wake_ = true;
+    wake_cv_.Signal();
+  }
+  spdlog::warn("etcd {}: keep-alive stream closed: {}", client_.target(), status.ToString());
+  ReportConnectivity(false);
+}
+
+void LeaseKeeperImpl::ReportConnectivity(bool healthy) {
+  absl::MutexLock lock(&callback_mu_);
+  if (reported_healthy_ == healthy) {
+    return;
+  }
+  reported_healthy_ = healthy;
+  healthy_ = healthy;
+  listener_.OnConnectivity(healthy);
+}
+
+}  // namespace registrar::etcd

@@ -1,0 +1,73 @@
+// File: controller/etcd/lease_keeper_impl.h
+//
+// The LeaseKeeper (lease_keeper.h) over one Client::KeepAlive stream.
+//
+// Flow: one timer thread owns the stream. It sleeps until the KeepAliveSchedule's next wakeup
+// (or until Add/stream closure/Stop wakes it), sends every due lease in one batch, closes a
+// stream the schedule calls stale, and reopens a dead stream after a Backoff (100 ms .. 1 s),
+// making every lease due at once. The stream's reader thread delivers responses: the schedule
+// retires the request, and the Listener hears OnRenewed / OnLost; OnConnectivity(true) on the
+// first response of a stream, OnConnectivity(false) when it closes or goes stale.
+// Thread-safety: as in lease_keeper.h. REQUIRES: Stop() is not called from a Listener callback.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/common/clock.h"
+#include "controller/etcd/client.h"
+#include "controller/etcd/keepalive_schedule.h"
+#include "controller/etcd/lease_keeper.h"
+
+namespace registrar::etcd {
+
+class LeaseKeeperImpl final : public LeaseKeeper {
+ public:
+  LeaseKeeperImpl(Client& client, Clock& clock, Listener& listener);
+  ~LeaseKeeperImpl() override;
+
+  void Start() override;
+  void Stop() override;
+  void Add(int64_t lease, int64_t granted_ttl, bool renew_now = false) override;
+  void Remove(int64_t lease) override;
+  size_t size() const override;
+  bool healthy() const override { return healthy_.load(); }
+
+  // How many times the stream was (re)opened, and closed for silence; for tests and metrics.
+  int64_t streams_opened() const { return streams_opened_.load(); }
+  int64_t stale_streams() const { return stale_streams_.load(); }
+
+ private:
+  void Run(std::stop_token stop);
+  void OnResponse(uint64_t generation, const pb::LeaseKeepAliveResponse& response);
+  void OnClosed(uint64_t generation, const absl::Status& status);
+  void ReportConnectivity(bool healthy);
+
+  Client& client_;
+  Clock& clock_;
+  Listener& listener_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_cv_;
+  KeepAliveSchedule schedule_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // of the current stream
+  bool stream_dead_ ABSL_GUARDED_BY(mu_) = true;
+  bool got_response_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<Clock::TimePoint> planned_wakeup_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex callback_mu_;  // one Listener callback at a time
+  bool reported_healthy_ ABSL_GUARDED_BY(callback_mu_) = false;
+
+  std::atomic<bool> healthy_{false};
+  std::atomic<int64_t> streams_opened_{0};
+  std::atomic<int64_t> stale_streams_{0};
+  std::jthread thread_;
+};
+
+}  // namespace registrar::etcd
