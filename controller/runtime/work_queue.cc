@@ -1,0 +1,203 @@
+#include "controller/runtime/work_queue.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/time/time.h"
+
+namespace registrar::runtime {
+
+WorkQueue::WorkQueue(Clock& clock, Options options, Hooks hooks)
+    : clock_(clock),
+      options_(options),
+      hooks_(std::move(hooks)),
+      tokens_(options.burst),
+      tokens_at_(clock.Now()) {
+  if (options_.delay_thread) {
+    delay_thread_ = std::jthread([this] { RunDelayLoop(); });
+  }
+}
+
+WorkQueue::~WorkQueue() { ShutDown(); }
+
+void WorkQueue::Add(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  AddLocked(key);
+}
+
+void WorkQueue::AddLocked(const std::string& key) {
+  if (shutting_down_ || dirty_.contains(key)) {
+    return;
+  }
+  dirty_.insert(key);
+  if (hooks_.add) {
+    hooks_.add();
+  }
+  if (processing_.contains(key)) {
+    return;
+  }
+  queue_.push_back(key);
+  ReportDepthLocked();
+  ready_cv_.Signal();
+}
+
+void WorkQueue::ReportDepthLocked() {
+  if (hooks_.depth) {
+    hooks_.depth(static_cast<int64_t>(queue_.size()));
+  }
+}
+
+void WorkQueue::AddAfter(const std::string& key, Duration delay) {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) {
+    return;
+  }
+  if (delay <= Duration::zero()) {
+    AddLocked(key);
+    return;
+  }
+  const TimePoint due = clock_.Now() + delay;
+  if (auto it = waiting_.find(key); it != waiting_.end()) {
+    if (it->second.first <= due) {
+      return;
+    }
+    delayed_.erase(it->second);
+    waiting_.erase(it);
+  }
+  const std::pair<TimePoint, uint64_t> slot{due, next_seq_++};
+  delayed_.emplace(slot, key);
+  waiting_.emplace(key, slot);
+  if (delayed_.begin()->first == slot) {
+    delay_cv_.Signal();
+  }
+}
+
+WorkQueue::Duration WorkQueue::RateLimitDelayLocked(const std::string& key) {
+  const int exp = failures_[key]++;
+  const double item_ticks =
+      static_cast<double>(options_.base_backoff.count()) * std::pow(2.0, exp);
+  const Duration item = item_ticks >= static_cast<double>(options_.max_backoff.count())
+                            ? options_.max_backoff
+                            : Duration(static_cast<Duration::rep>(item_ticks));
+
+  const TimePoint now = clock_.Now();
+  const double elapsed = std::chrono::duration<double>(now - tokens_at_).count();
+  tokens_ = std::min<double>(options_.burst, tokens_ + elapsed * options_.qps);
+  tokens_at_ = now;
+  tokens_ -= 1;
+  Duration bucket = Duration::zero();
+  if (tokens_ < 0) {
+    bucket = std::chrono::duration_cast<Duration>(
+        std::chrono::duration<double>(-tokens_ / options_.qps));
+  }
+  return std::max(item, bucket);
+}
+
+void WorkQueue::AddRateLimited(const std::string& key) {
+  Duration delay;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) {
+      return;
+    }
+    delay = RateLimitDelayLocked(key);
+    if (hooks_.retry) {
+      hooks_.retry();
+    }
+  }
+  AddAfter(key, delay);
+}
+
+void WorkQueue::Forget(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  failures_.erase(key);
+}
+
+int WorkQueue::NumRequeues(const std::string& key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = failures_.find(key);
+  return it == failures_.end() ? 0 : it->second;
+}
+
+std::optional<std::string> WorkQueue::Get() {
+  absl::MutexLock lock(&mu_);
+  while (queue_.empty() && !shutting_down_) {
+    ready_cv_.Wait(&mu_);
+  }
+  if (shutting_down_) {
+    return std::nullopt;
+  }
+  std::string key = std::move(queue_.front());
+  queue_.pop_front();
+  processing_.insert(key);
+  dirty_.erase(key);
+  ReportDepthLocked();
+  return key;
+}
+
+void WorkQueue::Done(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  processing_.erase(key);
+  if (dirty_.contains(key) && !shutting_down_) {
+    queue_.push_back(key);
+    ReportDepthLocked();
+    ready_cv_.Signal();
+  }
+}
+
+int WorkQueue::Len() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
+}
+
+int WorkQueue::ProcessDue() {
+  absl::MutexLock lock(&mu_);
+  return ProcessDueLocked();
+}
+
+int WorkQueue::ProcessDueLocked() {
+  const TimePoint now = clock_.Now();
+  int moved = 0;
+  while (!delayed_.empty() && delayed_.begin()->first.first <= now) {
+    auto node = delayed_.extract(delayed_.begin());
+    waiting_.erase(node.mapped());
+    AddLocked(node.mapped());
+    ++moved;
+  }
+  return moved;
+}
+
+std::optional<WorkQueue::TimePoint> WorkQueue::NextDue() const {
+  absl::MutexLock lock(&mu_);
+  if (delayed_.empty()) {
+    return std::nullopt;
+  }
+  return delayed_.begin()->first.first;
+}
+
+void WorkQueue::ShutDown() {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+  ready_cv_.SignalAll();
+  delay_cv_.SignalAll();
+}
+
+bool WorkQueue::ShuttingDown() const {
+  absl::MutexLock lock(&mu_);
+  return shutting_down_;
+}
+
+void WorkQueue::RunDelayLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!shutting_down_) {
+    ProcessDueLocked();
+    if (delayed_.empty()) {
+      delay_cv_.Wait(&mu_);
+    } else {
+      const Duration wait = delayed_.begin()->first.first - clock_.Now();
+      delay_cv_.WaitWithTimeout(&mu_, absl::FromChrono(wait));
+    }
+  }
+}
+
+}  // namespace registrar::runtime

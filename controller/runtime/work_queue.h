@@ -1,0 +1,140 @@
+// File: controller/runtime/work_queue.h
+//
+// A rate-limited, delaying work queue of string keys with client-go's workqueue semantics, the
+// heart of the level-triggered controller loop (controller_loop.h).
+//
+// Flow: producers Add(key) (or AddAfter / AddRateLimited); workers Get() a key, reconcile it and
+// call Done(key). Guarantees:
+//   - dedup: a key waiting in the queue is queued once, however often it is added;
+//   - a key handed out by Get() is not handed out again until Done(key): a key is never processed
+//     by two workers at once;
+//   - a key added while it is processed is queued again by Done(key) (once);
+//   - AddAfter(key, d) queues the key when the Clock reaches now + d (the earliest wins when a key
+//     is already waiting);
+//   - AddRateLimited(key) = AddAfter(key, max(per-key backoff, overall token bucket)): per-key
+//     exponential backoff base * 2^failures capped at max (controller-runtime's
+//     ItemExponentialFailureRateLimiter, 5 ms -> 1000 s), and a token bucket (10 qps, burst 100)
+//     shared by all keys; Forget(key) resets the key's failures.
+//
+// Time: all time comes from the injected Clock. Delayed keys move to the queue in ProcessDue();
+// with Options::delay_thread (the default) an internal std::jthread calls it when the earliest
+// key is due (waiting in real time). Tests with a FakeClock turn the thread off, advance the clock
+// and call ProcessDue() themselves: no sleeps.
+//
+// Metrics: Hooks are called on every change of depth, on each add that queues a key and on each
+// AddRateLimited; they run under the queue's lock, so they must be cheap and never call back
+// into the queue (incrementing a metrics counter is fine).
+//
+// Thread-safety: every method is safe to call from any thread. ShutDown() makes Get() return
+// std::nullopt at once (keys still queued are dropped: the controller relists on restart) and
+// makes later adds no-ops.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/common/clock.h"
+
+namespace registrar::runtime {
+
+class WorkQueue {
+ public:
+  using Duration = Clock::Duration;
+  using TimePoint = Clock::TimePoint;
+
+  struct Options {
+    // Per-key exponential backoff: base * 2^(failures so far), capped at `max_backoff`.
+    Duration base_backoff = std::chrono::milliseconds(5);
+    Duration max_backoff = std::chrono::seconds(1000);
+    // Overall token bucket shared by every key.
+    double qps = 10;
+    int burst = 100;
+    // Run the internal thread that moves due delayed keys into the queue. Tests with a FakeClock
+    // set false and call ProcessDue().
+    bool delay_thread = true;
+  };
+
+  struct Hooks {
+    std::function<void(int64_t depth)> depth;  // the number of keys ready in the queue
+    std::function<void()> add;                 // a key was queued (after dedup)
+    std::function<void()> retry;               // AddRateLimited was called
+  };
+
+  WorkQueue(Clock& clock, Options options, Hooks hooks = {});
+  explicit WorkQueue(Clock& clock) : WorkQueue(clock, Options{}) {}
+  // Shuts down and joins the delay thread.
+  ~WorkQueue();
+
+  WorkQueue(const WorkQueue&) = delete;
+  WorkQueue& operator=(const WorkQueue&) = delete;
+
+  // Queues `key` unless it is already queued; a key being processed is queued again by Done().
+  void Add(const std::string& key);
+  // Queues `key` once the clock reaches now + `delay` (at once when delay <= 0).
+  void AddAfter(const std::string& key, Duration delay);
+  // Queues `key` after the larger of its per-key backoff and the overall rate limit, and counts
+  // one more failure for `key`.
+  void AddRateLimited(const std::string& key);
+  // Resets the failures of `key` (its next AddRateLimited waits base_backoff again).
+  void Forget(const std::string& key);
+  // How many failures AddRateLimited counted for `key` since the last Forget.
+  int NumRequeues(const std::string& key) const;
+
+  // Blocks until a key is ready and returns it, marking it processing; std::nullopt once shut
+  // down. REQUIRES: the caller calls Done(key) when finished with it.
+  std::optional<std::string> Get();
+  // Marks `key` finished; queues it again if it was added while processing.
+  void Done(const std::string& key);
+
+  // Keys ready in the queue (not counting delayed or processing keys).
+  int Len() const;
+  // Moves every delayed key whose time has come (per the Clock) into the queue; returns how many.
+  int ProcessDue();
+  // When the earliest delayed key is due; std::nullopt when nothing is delayed.
+  std::optional<TimePoint> NextDue() const;
+
+  void ShutDown();
+  bool ShuttingDown() const;
+
+ private:
+  void AddLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Duration RateLimitDelayLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int ProcessDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunDelayLoop();
+
+  Clock& clock_;
+  const Options options_;
+  const Hooks hooks_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar ready_cv_;  // signalled when the queue gains a key or shuts down
+  absl::CondVar delay_cv_;  // signalled when the earliest delayed key changes or on shutdown
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> dirty_ ABSL_GUARDED_BY(mu_);       // needs processing
+  absl::flat_hash_set<std::string> processing_ ABSL_GUARDED_BY(mu_);  // handed out by Get()
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Delayed keys ordered by (due time, insertion sequence); `waiting_` finds a key's entry.
+  std::map<std::pair<TimePoint, uint64_t>, std::string> delayed_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::pair<TimePoint, uint64_t>> waiting_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::flat_hash_map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);
+  double tokens_ ABSL_GUARDED_BY(mu_);
+  TimePoint tokens_at_ ABSL_GUARDED_BY(mu_);
+
+  std::jthread delay_thread_;  // last member: started after the state above exists
+};
+
+}  // namespace registrar::runtime
