@@ -34,10 +34,14 @@ struct ObjectMeta {
   std::map<std::string, std::string> annotations;
   std::vector<std::string> finalizers;
   std::optional<std::string> deletion_timestamp;  // RFC 3339, set while terminating
+
+  bool operator==(const ObjectMeta&) const = default;
 };
 
 struct SecretRef {
   std::string name;
+
+  bool operator==(const SecretRef&) const = default;
 };
 
 struct EtcdTarget {
@@ -45,15 +49,21 @@ struct EtcdTarget {
   std::optional<SecretRef> credentials_secret_ref;  // Secret keys: username, password
   std::optional<SecretRef> tls_secret_ref;          // Secret keys: ca.crt, tls.crt, tls.key
   bool insecure_skip_verify = false;
+
+  bool operator==(const EtcdTarget&) const = default;
 };
 
 struct ServiceRef {
   std::string name;
   std::string port;  // a port name or number, as written
+
+  bool operator==(const ServiceRef&) const = default;
 };
 
 struct ValueFrom {
   ServiceRef service_ref;
+
+  bool operator==(const ValueFrom&) const = default;
 };
 
 struct Spec {
@@ -64,6 +74,8 @@ struct Spec {
   int64_t ttl_seconds = kDefaultTtlSeconds;
   bool paused = false;
   std::optional<EtcdTarget> etcd;
+
+  bool operator==(const Spec&) const = default;
 };
 
 struct Condition {
@@ -73,12 +85,16 @@ struct Condition {
   std::string message;
   int64_t observed_generation = 0;
   std::string last_transition_time;  // RFC 3339
+
+  bool operator==(const Condition&) const = default;
 };
 
 struct EndpointStatus {
   std::string address;
   std::string full_key;
   std::string lease_id;
+
+  bool operator==(const EndpointStatus&) const = default;
 };
 
 struct Status {
@@ -90,6 +106,8 @@ struct Status {
   std::string value;
   std::vector<EndpointStatus> endpoints;
   std::vector<Condition> conditions;
+
+  bool operator==(const Status&) const = default;
 };
 
 struct ServiceRegistration {
@@ -99,6 +117,7 @@ struct ServiceRegistration {
 
   // "namespace/name": the identity every source and the engine use.
   std::string Identity() const { return metadata.namespace_ + "/" + metadata.name; }
+  bool operator==(const ServiceRegistration&) const = default;
 };
 
 }  // namespace registrar::registration
