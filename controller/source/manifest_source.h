@@ -1,0 +1,157 @@
+// File: controller/source/manifest_source.h
+//
+// `--manifests DIR`: the ServiceRegistrations declared by the files under a folder (DESIGN §3).
+//
+// Expected flow: Create() -> Start(handler) -> [the thread loops: wait for an inotify event or a
+// deadline, then Step()] -> Stop(). Each due Step() rescans the whole folder with stat(): every
+// `*.yaml|*.yml|*.json` (case-insensitive), recursively; names starting with "." are skipped (a
+// mounted ConfigMap's `..data` and `..<timestamp>` internals, editors' swap, lock and temp files), and
+// symlinks are followed (so a ConfigMap's `name.yaml -> ..data/name.yaml` is read once, through its
+// visible name). Only files whose (device, inode, size, mtime, ctime) changed are read again, so a
+// file is parsed once per change and its error is logged once per change.
+//
+// Timing: an inotify event schedules a rescan after `debounce` of quiet (at most 3 x debounce after
+// the first event), so an editor's write-temp-then-rename save or a ConfigMap `..data` swap is one
+// change. Without inotify (disabled, unavailable, or its watch limit reached), while the folder is
+// broken, and before the first complete scan, the folder is rescanned every `poll_interval`;
+// otherwise every `resync_interval` as a safety net.
+//
+// Guarantees:
+// - A file that cannot be read, is over `max_file_bytes`, is binary, or fails to parse or validate
+//   keeps its last good registrations; the problem goes to errors() under the file's path and to
+//   one warning log line (file, line, reason).
+// - A file that becomes empty or disappears keeps its registrations until it has stayed so for
+//   `debounce` (truncate-then-write saves never revoke).
+// - Duplicate namespace/name: the first in sorted path, then document order wins; the others are
+//   reported under their file.
+// - synced() turns true after the first scan that read the whole folder. A scan that could not read
+//   the folder or a subfolder removes nothing.
+// - Objects in store() get metadata.uid "manifest:<namespace>/<name>" and metadata.generation 1,
+//   incremented whenever the declared object changes; an unchanged object keeps its pointer.
+//
+// Thread-safety: the Source methods are thread-safe. Step() and the counters are for tests that
+// drive the source without Start() (with a FakeClock); never call Step() after Start().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/common/clock.h"
+#include "controller/registration/validation.h"
+#include "controller/source/inotify_watcher.h"
+#include "controller/source/manifest_file.h"
+#include "controller/source/source.h"
+
+namespace registrar::source {
+
+struct ManifestSourceOptions {
+  std::string dir;
+  bool use_inotify = true;
+  std::chrono::milliseconds debounce{250};
+  std::chrono::milliseconds poll_interval{500};
+  std::chrono::milliseconds resync_interval{std::chrono::seconds(30)};
+  int64_t max_file_bytes = 1 << 20;
+  std::string owner_prefix = registration::kDefaultOwnerPrefix;
+};
+
+class ManifestSource final : public Source {
+ public:
+  // Fails with kInvalidArgument when options.dir is empty, kInternal when the wake-up eventfd
+  // cannot be created. A missing or unreadable folder is not an error here: the source retries.
+  static absl::StatusOr<std::unique_ptr<ManifestSource>> Create(ManifestSourceOptions options,
+                                                                Clock& clock);
+  ~ManifestSource() override;
+
+  void Start(ChangeHandler handler) override;
+  void Stop() override;
+  const Store& store() const override { return store_; }
+  bool synced() const override { return synced_.load(); }
+  std::map<std::string, std::string> errors() const override;
+
+  // One turn of the loop at clock.Now(): takes pending inotify events, rescans when due, publishes.
+  // Returns the identities that changed (also passed to the handler, if started).
+  std::vector<std::string> Step();
+  // Whether inotify is in use (false: polling).
+  bool watching() const;
+  // How many times a manifest file was read, for tests of "read once".
+  int64_t files_read() const { return files_read_.load(); }
+
+ private:
+  using TimePoint = Clock::TimePoint;
+
+  struct Signature {
+    uint64_t device = 0;
+    uint64_t inode = 0;
+    int64_t size = 0;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+    bool operator==(const Signature&) const = default;
+  };
+  // What a scan found at one matching path.
+  struct Found {
+    std::optional<Signature> signature;
+    std::string error;  // set when the path could not be examined
+  };
+  struct Scan {
+    std::map<std::string, Found> files;
+    std::vector<std::string> dirs;
+    std::map<std::string, std::string> dir_errors;
+  };
+  struct FileState {
+    std::optional<Signature> signature;  // of the content last processed
+    std::vector<ManifestDocument> documents;  // last good
+    std::string error;
+    std::optional<TimePoint> vanishing_since;  // empty or gone while it still had documents
+  };
+
+  ManifestSource(ManifestSourceOptions options, Clock& clock, int wake_fd,
+                 std::unique_ptr<InotifyWatcher> watcher);
+
+  void Run(std::stop_token stop);
+  TimePoint NextDeadline() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkDirty(TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Scan Walk() const;
+  void WalkDir(const std::string& dir, std::map<std::pair<uint64_t, uint64_t>, bool>& visited,
+               Scan& scan) const;
+  void Apply(const std::string& path, const Found& found, TimePoint now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns true when the file's vanishing is final (empty or gone for `debounce`).
+  bool Vanish(const std::string& path, FileState& state, std::string_view how, TimePoint now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Read(const std::string& path, FileState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::string> Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ManifestSourceOptions options_;
+  Clock& clock_;
+  const int wake_fd_;
+  Store store_;
+  std::atomic<bool> synced_{false};
+  std::atomic<int64_t> files_read_{0};
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<InotifyWatcher> watcher_ ABSL_GUARDED_BY(mu_);  // null: polling only
+  bool watches_complete_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<TimePoint> first_dirty_ ABSL_GUARDED_BY(mu_);
+  std::optional<TimePoint> scan_due_ ABSL_GUARDED_BY(mu_);
+  std::optional<TimePoint> last_scan_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, FileState> files_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> dir_errors_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> duplicate_errors_ ABSL_GUARDED_BY(mu_);
+
+  bool watch_limit_reached_ ABSL_GUARDED_BY(mu_) = false;
+
+  ChangeHandler handler_;  // set by Start() before the thread starts, then only read by it
+  std::jthread thread_;
+};
+
+}  // namespace registrar::source
