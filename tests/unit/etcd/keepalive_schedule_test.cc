@@ -1,0 +1,192 @@
+#include "controller/etcd/keepalive_schedule.h"
+
+#include <chrono>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
+
+namespace registrar::etcd {
+namespace {
+
+using ::registrar::testing::FakeClock;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+TEST(KeepAliveSchedule, RenewsAtAThirdOfTheTtl) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 9, clock.Now(), /*renew_now=*/false);
+  EXPECT_EQ(schedule.NextWakeup(), clock.Now() + seconds(3));
+  clock.Advance(milliseconds(2999));
+  EXPECT_THAT(schedule.Due(clock.Now()), IsEmpty());
+  clock.Advance(milliseconds(1));
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  EXPECT_EQ(schedule.outstanding(), 1u);
+  EXPECT_TRUE(schedule.OnResponse(1, 9));
+  EXPECT_EQ(schedule.outstanding(), 0u);
+  EXPECT_EQ(schedule.NextWakeup(), clock.Now() + seconds(3));
+  clock.Advance(seconds(3));
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+}
+
+TEST(KeepAliveSchedule, RenewNowIsDueImmediately) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(7, 30, clock.Now(), /*renew_now=*/true);
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(7));
+  EXPECT_THAT(schedule.Due(clock.Now()), IsEmpty());
+}
+
+TEST(KeepAliveSchedule, AdoptsTheTtlEtcdGranted) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 3, clock.Now(), false);
+  clock.Advance(seconds(1));
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  // etcd answers with a larger TTL than was asked for: the next-but-one interval uses it.
+  EXPECT_TRUE(schedule.OnResponse(1, 12));
+  EXPECT_EQ(schedule.min_ttl(), 12);
+  clock.Advance(seconds(1));
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  EXPECT_EQ(schedule.NextWakeup(), clock.Now() + seconds(4));
+}
+
+TEST(KeepAliveSchedule, StaleExactlyAtMinTtlThirdPlusOneSecond) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 30, clock.Now(), true);
+  schedule.Add(2, 6, clock.Now(), true);
+  auto sent_at = clock.Now();
+  ASSERT_THAT(schedule.Due(clock.Now()), UnorderedElementsAre(1, 2));
+  // min TTL 6 -> stale after 6/3 + 1 = 3 s.
+  EXPECT_EQ(KeepAliveSchedule::StaleAfter(6), seconds(3));
+  clock.Advance(seconds(2));
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(2));  // renewal of lease 2 also went out
+  EXPECT_EQ(schedule.NextWakeup(), sent_at + seconds(3));
+  clock.Advance(milliseconds(999));
+  EXPECT_FALSE(schedule.IsStreamStale(clock.Now()));
+  clock.Advance(milliseconds(1));
+  EXPECT_TRUE(schedule.IsStreamStale(clock.Now()));
+}
+
+TEST(KeepAliveSchedule, AnsweredRequestsAreNotStale) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 3, clock.Now(), true);
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  EXPECT_TRUE(schedule.OnResponse(1, 3));
+  clock.Advance(seconds(10));
+  EXPECT_FALSE(schedule.IsStreamStale(clock.Now()));
+}
+
+TEST(KeepAliveSchedule, StaleUsesTheOldestUnansweredRequest) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 3, clock.Now(), true);  // stale after 2 s
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  clock.Advance(seconds(1));
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  EXPECT_TRUE(schedule.OnResponse(1, 3));  // answers the first request only
+  clock.Advance(milliseconds(1999));
+  EXPECT_FALSE(schedule.IsStreamStale(clock.Now()));
+  clock.Advance(milliseconds(1));
+  EXPECT_TRUE(schedule.IsStreamStale(clock.Now()));
+}
+
+TEST(KeepAliveSchedule, ResetRenewsEveryLeaseAtOnceAndForgetsOutstanding) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 30, clock.Now(), false);
+  schedule.Add(2, 60, clock.Now(), false);
+  schedule.Add(3, 90, clock.Now(), true);
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(3));
+  clock.Advance(seconds(1));
+  schedule.OnStreamReset(clock.Now());
+  EXPECT_EQ(schedule.outstanding(), 0u);
+  EXPECT_FALSE(schedule.IsStreamStale(clock.Now() + seconds(100)));
+  EXPECT_THAT(schedule.Due(clock.Now()), UnorderedElementsAre(1, 2, 3));
+  EXPECT_EQ(schedule.outstanding(), 3u);
+  EXPECT_THAT(schedule.Due(clock.Now()), IsEmpty());
+}
+
+TEST(KeepAliveSchedule, LostLeaseIsForgotten) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 3, clock.Now(), true);
+  schedule.Add(2, 3, clock.Now(), true);
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(1, 2));
+  EXPECT_TRUE(schedule.OnResponse(1, 0));
+  EXPECT_TRUE(schedule.OnResponse(2, 3));
+  EXPECT_FALSE(schedule.Contains(1));
+  EXPECT_EQ(schedule.size(), 1u);
+  clock.Advance(seconds(1));
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(2));
+}
+
+TEST(KeepAliveSchedule, RemovedLeaseIsNotRenewedAndItsLateAnswerIsIgnored) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 3, clock.Now(), true);
+  schedule.Add(2, 30, clock.Now(), false);
+  ASSERT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  EXPECT_TRUE(schedule.Remove(1));
+  EXPECT_FALSE(schedule.Remove(1));
+  EXPECT_EQ(schedule.min_ttl(), 30);
+  EXPECT_FALSE(schedule.OnResponse(1, 3));
+  EXPECT_EQ(schedule.outstanding(), 0u);
+  EXPECT_EQ(schedule.NextWakeup(), clock.Now() + seconds(10));
+  clock.Advance(seconds(5));
+  EXPECT_THAT(schedule.Due(clock.Now()), IsEmpty());
+}
+
+TEST(KeepAliveSchedule, ReAddingUpdatesTtlAndReschedules) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 30, clock.Now(), false);
+  schedule.Add(1, 3, clock.Now(), false);
+  EXPECT_EQ(schedule.size(), 1u);
+  EXPECT_EQ(schedule.min_ttl(), 3);
+  clock.Advance(seconds(1));
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  clock.Advance(seconds(10));
+  // The stale heap entry of the first Add does not produce a second renewal.
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+}
+
+TEST(KeepAliveSchedule, NothingScheduledHasNoWakeup) {
+  KeepAliveSchedule schedule;
+  EXPECT_FALSE(schedule.NextWakeup().has_value());
+  EXPECT_FALSE(schedule.min_ttl().has_value());
+}
+
+TEST(KeepAliveSchedule, HundredThousandLeasesSpreadOverTheInterval) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  constexpr int kLeases = 100000;
+  for (int i = 0; i < kLeases; ++i) {
+    schedule.Add(i + 1, 10, clock.Now(), false);
+    clock.Advance(std::chrono::microseconds(33));  // Adds arrive over ~3.3 s
+  }
+  size_t renewed = 0;
+  size_t max_batch = 0;
+  // One renewal interval (3.33 s) after the last Add: every lease exactly once.
+  for (int tick = 0; tick < 334; ++tick) {
+    clock.Advance(milliseconds(10));
+    auto due = schedule.Due(clock.Now());
+    for (int64_t lease : due) {
+      schedule.OnResponse(lease, 10);
+    }
+    renewed += due.size();
+    max_batch = std::max(max_batch, due.size());
+  }
+  EXPECT_EQ(renewed, static_cast<size_t>(kLeases));
+  EXPECT_LT(max_batch, 1000u);  // about 300 per 10 ms tick, never everything at once
+  EXPECT_EQ(schedule.outstanding(), 0u);
+}
+
+}  // namespace
+}  // namespace registrar::etcd
