@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "absl/status/status.h"
@@ -60,7 +61,7 @@ absl::StatusOr<bool> InotifyWatcher::WatchExactly(const std::vector<std::string>
   return added;
 }
 
-bool InotifyWatcher::Drain() {
+bool InotifyWatcher::Drain(std::set<std::string>* written) {
   alignas(inotify_event) char buffer[16 * 1024];
   bool any = false;
   while (true) {
@@ -74,8 +75,12 @@ bool InotifyWatcher::Drain() {
     any = true;
     for (ssize_t offset = 0; offset < n;) {
       const auto* event = reinterpret_cast<const inotify_event*>(buffer + offset);
-      if ((event->mask & IN_IGNORED) != 0) {
-        watches_.erase(event->wd);
+      auto watch = watches_.find(event->wd);
+      if ((event->mask & IN_IGNORED) != 0 && watch != watches_.end()) {
+        watches_.erase(watch);
+      } else if (event->len > 0 && watch != watches_.end() &&
+                 (event->mask & (IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_ATTRIB)) != 0) {
+        written->insert((std::filesystem::path(watch->second) / event->name).string());
       }
       offset += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
     }

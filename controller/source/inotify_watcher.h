@@ -6,7 +6,9 @@
 //
 // Flow: the owner calls WatchExactly() with every directory after each scan (directory symlinks are
 // followed, so a ConfigMap's `..data` swap is seen on the folder that holds the symlink), waits for
-// fd() to become readable (poll), then Drain()s it. Events watched: create, delete, close-after-
+// fd() to become readable (poll), then Drain()s it. Drain also names the files written, created or
+// moved in: a file rewritten within one timestamp tick with the same size keeps its stat signature,
+// so the owner must re-read those names regardless. Events watched: create, delete, close-after-
 // write, moves in and out, attribute changes, and the directory itself going away.
 //
 // Thread-safety: not thread-safe; one owner thread. Ownership: owns the inotify descriptor.
@@ -14,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,8 +41,9 @@ class InotifyWatcher {
   // (the watches that fit are kept; the caller should fall back to polling).
   absl::StatusOr<bool> WatchExactly(const std::vector<std::string>& dirs);
 
-  // Reads every queued event without blocking. Returns true when there was at least one.
-  bool Drain();
+  // Reads every queued event without blocking. Returns true when there was at least one, and adds
+  // to *written the paths ("<dir>/<name>") of entries written, created, moved in or changed.
+  bool Drain(std::set<std::string>* written);
 
  private:
   explicit InotifyWatcher(int fd) : fd_(fd) {}

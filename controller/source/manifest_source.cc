@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -183,8 +184,14 @@ std::vector<std::string> ManifestSource::Step() {
   {
     absl::MutexLock lock(&mu_);
     TimePoint now = clock_.Now();
-    if (watcher_ != nullptr && watcher_->Drain()) {
+    std::set<std::string> written;
+    if (watcher_ != nullptr && watcher_->Drain(&written)) {
       MarkDirty(now);
+    }
+    for (const std::string& path : written) {
+      if (auto it = files_.find(path); it != files_.end()) {
+        it->second.signature.reset();  // same size within one mtime tick: re-read anyway
+      }
     }
     if (now < NextDeadline()) {
       return changed;
