@@ -1,0 +1,332 @@
+#include "controller/config/options.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace registrar::config {
+namespace {
+
+using ::registrar::testing::IsOk;
+using ::registrar::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class OptionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("options_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& content) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << content;
+    return path;
+  }
+
+  static absl::StatusOr<Command> Parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "etcd-registrar");
+    std::vector<const char*> argv;
+    for (const std::string& a : args) {
+      argv.push_back(a.c_str());
+    }
+    return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(OptionsTest, DefaultsWithoutFlags) {
+  auto command = Parse({});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->kind, Command::Kind::kController);
+  const Options& o = command->controller;
+  EXPECT_EQ(o.workers, 4);
+  EXPECT_THAT(o.etcd.endpoints, ElementsAre("127.0.0.1:2379"));
+  EXPECT_EQ(o.owner_prefix, "/etcd-registrar/owners/");
+  EXPECT_EQ(o.http_addr, "127.0.0.1:8080");
+  EXPECT_EQ(o.log_level, "info");
+  EXPECT_EQ(o.log_format, "text");
+  EXPECT_FALSE(o.dry_run);
+  EXPECT_FALSE(o.etcd.insecure_skip_verify);
+  EXPECT_TRUE(o.manifests.empty());
+}
+
+TEST_F(OptionsTest, ParsesEveryControllerFlag) {
+  const std::string manifests = (dir_ / "m").string();
+  std::filesystem::create_directories(manifests);
+  const std::string ca = Write("ca.pem", "ca");
+  const std::string cert = Write("cert.pem", "cert");
+  const std::string key = Write("key.pem", "key");
+  const std::string password = Write("password", "s3cret\n");
+  const std::string policy = Write("policy.yaml", "rules: []\n");
+  auto command = Parse({"--manifests", manifests, "--namespace", "payments", "--selector",
+                        "app=x", "--workers", "7", "--etcd-endpoints", "a:2379,b:2380",
+                        "--etcd-username", "root", "--etcd-password-file", password, "--etcd-ca",
+                        ca, "--etcd-cert", cert, "--etcd-key", key,
+                        "--etcd-insecure-skip-verify", "--owner-prefix", "/own/", "--owner-id",
+                        "me", "--policy", policy, "--dry-run", "--http-addr", "0.0.0.0:9090",
+                        "--log-level", "debug", "--log-format", "json"});
+  ASSERT_THAT(command, IsOk());
+  const Options& o = command->controller;
+  EXPECT_EQ(o.manifests, manifests);
+  EXPECT_EQ(o.watch_namespace, "payments");
+  EXPECT_EQ(o.selector, "app=x");
+  EXPECT_EQ(o.workers, 7);
+  EXPECT_THAT(o.etcd.endpoints, ElementsAre("a:2379", "b:2380"));
+  EXPECT_EQ(o.etcd.username, "root");
+  EXPECT_EQ(o.etcd.password_file, password);
+  EXPECT_EQ(o.etcd.password, "s3cret");
+  EXPECT_EQ(o.etcd.ca_file, ca);
+  EXPECT_EQ(o.etcd.cert_file, cert);
+  EXPECT_EQ(o.etcd.key_file, key);
+  EXPECT_TRUE(o.etcd.insecure_skip_verify);
+  EXPECT_EQ(o.owner_prefix, "/own/");
+  EXPECT_EQ(o.owner_id, "me");
+  EXPECT_EQ(o.policy, policy);
+  EXPECT_TRUE(o.dry_run);
+  EXPECT_EQ(o.http_addr, "0.0.0.0:9090");
+  EXPECT_EQ(o.log_level, "debug");
+  EXPECT_EQ(o.log_format, "json");
+}
+
+TEST_F(OptionsTest, KubeconfigFlag) {
+  const std::string kubeconfig = Write("kubeconfig", "apiVersion: v1\n");
+  auto command = Parse({"--kubeconfig", kubeconfig});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->controller.kubeconfig, kubeconfig);
+}
+
+TEST_F(OptionsTest, ConfigFileMergesAndFlagWins) {
+  const std::string config = Write("config.yaml",
+                                   "workers: 9\n"
+                                   "etcd-endpoints: [x:1, y:2]\n"
+                                   "log-format: json\n"
+                                   "dry-run: true\n"
+                                   "owner-id: from-file\n");
+  auto command = Parse({"--config", config, "--workers", "2", "--owner-id", "from-flag"});
+  ASSERT_THAT(command, IsOk());
+  const Options& o = command->controller;
+  EXPECT_EQ(o.workers, 2);
+  EXPECT_EQ(o.owner_id, "from-flag");
+  EXPECT_THAT(o.etcd.endpoints, ElementsAre("x:1", "y:2"));
+  EXPECT_EQ(o.log_format, "json");
+  EXPECT_TRUE(o.dry_run);
+}
+
+TEST_F(OptionsTest, ConfigFileAcceptsCommaSeparatedEndpoints) {
+  const std::string config = Write("config.yaml", "etcd-endpoints: \"x:1,y:2\"\n");
+  auto command = Parse({"--config", config});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_THAT(command->controller.etcd.endpoints, ElementsAre("x:1", "y:2"));
+}
+
+TEST_F(OptionsTest, UnknownConfigKeyNamesKeyFileAndLine) {
+  const std::string config = Write("config.yaml", "workers: 2\nworkerz: 3\n");
+  auto command = Parse({"--config", config});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("unknown key \"workerz\""));
+  EXPECT_THAT(command.status().message(), HasSubstr(config + " line 2"));
+}
+
+TEST_F(OptionsTest, BadYamlInConfigNamesFileAndLine) {
+  const std::string config = Write("config.yaml", "workers: 2\nlog-level: [info\n");
+  auto command = Parse({"--config", config});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr(config + " line"));
+}
+
+TEST_F(OptionsTest, ConfigKeyThatIsNotASettingIsRejected) {
+  const std::string config = Write("config.yaml", "config: other.yaml\n");
+  auto command = Parse({"--config", config});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("config"));
+}
+
+TEST_F(OptionsTest, MissingConfigFileIsAnError) {
+  auto command = Parse({"--config", (dir_ / "nope.yaml").string()});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("nope.yaml"));
+}
+
+TEST_F(OptionsTest, BadValueInConfigFileIsRejected) {
+  const std::string config = Write("config.yaml", "log-format: xml\n");
+  auto command = Parse({"--config", config});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("--log-format"));
+}
+
+TEST_F(OptionsTest, BadValueFromConfigFileNamesFileAndLine) {
+  const std::string config = Write("config.yaml", "owner-id: x\nworkers: abc\n");
+  auto command = Parse({"--config", config});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr(config + " line 2"));
+  EXPECT_THAT(command.status().message(), HasSubstr("--workers"));
+
+  const std::string zero = Write("zero.yaml", "workers: 0\n");
+  command = Parse({"--config", zero});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr(zero + " line 1: --workers"));
+
+  // The same key given as a flag wins, so the file's bad value is never used.
+  EXPECT_THAT(Parse({"--config", config, "--workers", "3"}), IsOk());
+}
+
+struct BadFlagCase {
+  std::vector<std::string> args;
+  std::string expected;  // a substring of the one-line error
+};
+
+class BadFlagTest : public OptionsTest, public ::testing::WithParamInterface<BadFlagCase> {};
+
+TEST_P(BadFlagTest, ErrorNamesTheProblemOnOneLine) {
+  auto command = Parse(GetParam().args);
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr(GetParam().expected));
+  EXPECT_THAT(command.status().message(), Not(HasSubstr("\n")));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Flags, BadFlagTest,
+    ::testing::Values(BadFlagCase{{"--no-such-flag"}, "--no-such-flag"},
+                      BadFlagCase{{"--workers", "0"}, "--workers"},
+                      BadFlagCase{{"--workers", "many"}, "--workers"},
+                      BadFlagCase{{"--log-format", "xml"}, "--log-format"},
+                      BadFlagCase{{"--log-level", "loud"}, "--log-level"},
+                      BadFlagCase{{"--http-addr", "8080"}, "--http-addr"},
+                      BadFlagCase{{"--http-addr", "localhost:99999"}, "1..65535"},
+                      BadFlagCase{{"--etcd-endpoints", "a:2379,b"}, "--etcd-endpoints"},
+                      BadFlagCase{{"--etcd-endpoints", "::1:2379"}, "brackets"},
+                      BadFlagCase{{"--manifests", "/no/such/dir"}, "--manifests"},
+                      BadFlagCase{{"--etcd-ca", "/no/such/ca.pem"}, "--etcd-ca"},
+                      BadFlagCase{{"--policy", "/no/such/policy.yaml"}, "--policy"},
+                      BadFlagCase{{"--etcd-username", "root"}, "--etcd-password-file"},
+                      BadFlagCase{{"--owner-prefix", ""}, "--owner-prefix"},
+                      BadFlagCase{{"--workers"}, "--workers"}));
+
+TEST_F(OptionsTest, CertAndKeyGoTogether) {
+  const std::string cert = Write("cert.pem", "cert");
+  auto command = Parse({"--etcd-cert", cert});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("--etcd-cert and --etcd-key"));
+}
+
+TEST_F(OptionsTest, ManifestsAndKubeconfigExcludeEachOther) {
+  const std::string kubeconfig = Write("kubeconfig", "x");
+  auto command = Parse({"--kubeconfig", kubeconfig, "--manifests", dir_.string()});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("--manifests"));
+}
+
+TEST_F(OptionsTest, PasswordFileStripsTrailingNewlinesAndEmptyIsAnError) {
+  const std::string crlf = Write("crlf", "pa ss\r\n");
+  auto command = Parse({"--etcd-username", "u", "--etcd-password-file", crlf});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->controller.etcd.password, "pa ss");
+
+  const std::string empty = Write("empty", "\n");
+  command = Parse({"--etcd-username", "u", "--etcd-password-file", empty});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("empty"));
+}
+
+TEST_F(OptionsTest, UnreadablePasswordFileErrorNeverShowsThePassword) {
+  const std::string dir_as_file = (dir_ / "pwdir").string();
+  std::filesystem::create_directories(dir_as_file);
+  auto command = Parse({"--etcd-username", "u", "--etcd-password-file", dir_as_file});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr("--etcd-password-file"));
+
+  // A password file with a wrong partner flag: the error names flags, never the content.
+  const std::string password = Write("password", "hunter2-secret\n");
+  command = Parse({"--etcd-password-file", password});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), Not(HasSubstr("hunter2")));
+}
+
+TEST_F(OptionsTest, HelpListsEveryFlag) {
+  auto command = Parse({"--help"});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->kind, Command::Kind::kExit);
+  for (const char* flag :
+       {"--config", "--kubeconfig", "--manifests", "--namespace", "--selector", "--workers",
+        "--etcd-endpoints", "--etcd-username", "--etcd-password-file", "--etcd-ca",
+        "--etcd-cert", "--etcd-key", "--etcd-insecure-skip-verify", "--owner-prefix",
+        "--owner-id", "--policy", "--dry-run", "--http-addr", "--log-level", "--log-format",
+        "--version", "publish"}) {
+    EXPECT_THAT(command->output, HasSubstr(flag));
+  }
+}
+
+TEST_F(OptionsTest, VersionPrintsTheProjectVersion) {
+  auto command = Parse({"--version"});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->kind, Command::Kind::kExit);
+  EXPECT_EQ(command->output, std::string(Version()) + "\n");
+  EXPECT_THAT(Version(), ::testing::MatchesRegex("[0-9]+\\.[0-9]+\\.[0-9]+"));
+}
+
+TEST_F(OptionsTest, PublishParsesItsFlags) {
+  auto command = Parse({"publish", "--key", "user.rpc", "--value", "10.0.0.1:8080", "--id", "42",
+                        "--ttl", "30", "--etcd-endpoints", "e:2379", "--log-format", "json"});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->kind, Command::Kind::kPublish);
+  const PublishOptions& p = command->publish;
+  EXPECT_EQ(p.key, "user.rpc");
+  EXPECT_EQ(p.value, "10.0.0.1:8080");
+  EXPECT_EQ(p.id, 42);
+  EXPECT_EQ(p.ttl_seconds, 30);
+  EXPECT_THAT(p.etcd.endpoints, ElementsAre("e:2379"));
+  EXPECT_EQ(p.log_format, "json");
+}
+
+TEST_F(OptionsTest, PublishDefaultsAndConfigFile) {
+  const std::string config = Write("publish.yaml", "key: from.file\nvalue: 1.2.3.4:1\nttl: 7\n");
+  auto command = Parse({"publish", "--config", config, "--value", "5.6.7.8:2"});
+  ASSERT_THAT(command, IsOk());
+  const PublishOptions& p = command->publish;
+  EXPECT_EQ(p.key, "from.file");
+  EXPECT_EQ(p.value, "5.6.7.8:2");
+  EXPECT_EQ(p.ttl_seconds, 7);
+  EXPECT_EQ(p.id, 0);
+  EXPECT_THAT(p.etcd.endpoints, ElementsAre("127.0.0.1:2379"));
+}
+
+TEST_F(OptionsTest, PublishRejectsBadValues) {
+  for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"publish", "--value", "v"}, "--key"},
+           {{"publish", "--key", "k"}, "--value"},
+           {{"publish", "--key", "k", "--value", "v", "--id", "0"}, "--id"},
+           {{"publish", "--key", "k", "--value", "v", "--ttl", "0"}, "--ttl"},
+           {{"publish", "--key", "k", "--value", "v", "--workers", "2"}, "--workers"},
+           {{"publish", "--key", "k", "--value", "v", "--http-addr", "a:1"}, "--http-addr"}}) {
+    auto command = Parse(args);
+    ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument)) << expected;
+    EXPECT_THAT(command.status().message(), HasSubstr(expected));
+  }
+}
+
+TEST_F(OptionsTest, PublishHelpListsItsFlags) {
+  auto command = Parse({"publish", "--help"});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->kind, Command::Kind::kExit);
+  for (const char* flag : {"--key", "--value", "--id", "--ttl", "--etcd-endpoints", "--config"}) {
+    EXPECT_THAT(command->output, HasSubstr(flag));
+  }
+  EXPECT_THAT(command->output, Not(HasSubstr("--workers")));
+}
+
+}  // namespace
+}  // namespace registrar::config
