@@ -536,6 +536,7 @@ void ClientImpl::WithToken(std::function<void(absl::StatusOr<std::string>)> read
 void ClientImpl::OnAuthenticated(absl::StatusOr<pb::AuthenticateResponse> result) {
   absl::StatusOr<std::string> token;
   if (result.ok()) {
+    ++authentications_;
     token = result->token();
   } else if (absl::IsInvalidArgument(result.status()) &&
              absl::StrContains(result.status().message(), "authentication failed")) {

@@ -64,6 +64,8 @@ class ClientImpl final : public Client {
   int64_t max_revision() const override { return revisions_.max_revision(); }
   int64_t revision_regressions() const override { return revisions_.regressions(); }
   std::string target() const override;
+  // How many Authenticate calls succeeded (one per connection, plus one per rejected token).
+  int64_t authentications() const { return authentications_.load(); }
 
   // ---- For the stream implementations in client_impl.cc. ----
   struct Endpoint {
@@ -118,6 +120,7 @@ class ClientImpl final : public Client {
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   std::atomic<size_t> current_{0};
   RevisionTracker revisions_;
+  std::atomic<int64_t> authentications_{0};
 
   absl::Mutex auth_mu_;
   std::string token_ ABSL_GUARDED_BY(auth_mu_);
