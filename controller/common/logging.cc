@@ -63,15 +63,15 @@ absl::Status SetupLogging(std::string_view level, LogFormat format) {
   auto parsed = spdlog::level::from_str(std::string(level));
   if (parsed == spdlog::level::off && level != "off") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--log-level: unknown level \"", level,
+        "--log-level: unknown level \"", std::string(level),
         "\" (want trace, debug, info, warn, error, critical or off)"));
   }
   auto logger = std::make_shared<spdlog::logger>(
       "etcd-registrar", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == LogFormat::kJson) {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     formatter->add_flag<JsonMessageFlag>('*').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%*"})", spdlog::pattern_time_type::utc);
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%*"})");
     logger->set_formatter(std::move(formatter));
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

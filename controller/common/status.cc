@@ -4,7 +4,7 @@
 
 namespace registrar {
 
-absl::Status FromGrpcCode(int code, std::string_view message) {
+absl::Status FromGrpcCode(int code, absl::string_view message) {
   if (code == 0) {
     return absl::OkStatus();
   }
@@ -14,7 +14,7 @@ absl::Status FromGrpcCode(int code, std::string_view message) {
   return absl::Status(static_cast<absl::StatusCode>(code), message);
 }
 
-absl::Status FromHttp(int http_code, std::string_view message) {
+absl::Status FromHttp(int http_code, absl::string_view message) {
   if (http_code >= 200 && http_code < 300) {
     return absl::OkStatus();
   }
@@ -46,7 +46,7 @@ absl::Status FromHttp(int http_code, std::string_view message) {
   }
 }
 
-absl::Status Annotate(const absl::Status& status, std::string_view context) {
+absl::Status Annotate(const absl::Status& status, absl::string_view context) {
   if (status.ok()) {
     return status;
   }

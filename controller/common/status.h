@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/string_view.h"
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -33,13 +35,13 @@ namespace registrar {
   lhs = std::move(tmp).value()
 
 // A gRPC status code (same integers as absl::StatusCode) and message as an absl::Status.
-absl::Status FromGrpcCode(int code, std::string_view message);
+absl::Status FromGrpcCode(int code, absl::string_view message);
 
 // An HTTP status code as an absl::Status with the retry meaning of STYLE.md:
 // 409 -> kAborted, 410 -> kOutOfRange, 404 -> kNotFound, 429/5xx -> kUnavailable, ...
-absl::Status FromHttp(int http_code, std::string_view message);
+absl::Status FromHttp(int http_code, absl::string_view message);
 
 // Adds context in front of a status message, keeping the code: "context: message".
-absl::Status Annotate(const absl::Status& status, std::string_view context);
+absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
 }  // namespace registrar

@@ -1,0 +1,33 @@
+// etcd-registrar: flags -> wiring. `publish` holds one registration in the foreground; the default
+// command runs the controller (controller/app.h).
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "controller/app/app.h"
+#include "controller/common/logging.h"
+#include "controller/config/options.h"
+
+int main(int argc, char** argv) {
+  auto command = registrar::config::ParseCommandLine(argc, argv);
+  if (!command.ok()) {
+    std::cerr << "etcd-registrar: " << command.status().message() << "\n";
+    return 2;
+  }
+  switch (command->kind) {
+    case registrar::config::Command::Kind::kExit:
+      std::cout << command->output;
+      if (!command->output.empty() && command->output.back() != '\n') {
+        std::cout << "\n";
+      }
+      return 0;
+    case registrar::config::Command::Kind::kPublish:
+      return registrar::app::RunPublish(command->publish);
+    case registrar::config::Command::Kind::kController:
+      return registrar::app::RunController(command->controller);
+  }
+  return 2;
+}

@@ -1,0 +1,137 @@
+// File: controller/publisher/engine.h
+//
+// The registration engine: holds many registrations in etcd with go-zero's publisher semantics
+// (DESIGN.md §2). `etcd-registrar publish` drives it with one registration and no ownership
+// records; the controller drives thousands, with ownership records, adoption and orphan collection.
+//
+// Expected flow:
+//   1. Start(): connects to the default target and, when ownership records are on, finds every
+//      record of our owner id and keeps its lease alive at once (adoption), before any desired
+//      state is known.
+//   2. Upsert(desired) / Remove(id) as the caller's view changes (level-triggered: the latest
+//      desired state of an id wins). MarkComplete() once the caller's view is complete: only then
+//      are adopted records that no desired registration claimed (orphans) revoked.
+//   3. The engine converges each registration on its own (grant, Txn put of key + record with the
+//      lease, keep-alive, re-put on external delete, re-register on lease loss, make-before-break
+//      spec changes, revoke on pause/removal) and reports each registration's State; Listener is
+//      told the id after every state change.
+//   4. Stop(revoke): the controller stops WITHOUT revoking (the next controller adopts); publish
+//      revokes every lease before returning.
+//
+// Guarantees: a key is never written without a live lease; a registration never holds two leases
+// except during a make-before-break change, and the old one is revoked once the new is live; a
+// key that exists without our record is never overwritten or revoked (KeyConflict).
+// Thread-safety: every method may be called from any thread. Listener runs on the engine thread
+// and must not block or call Stop().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/common/clock.h"
+#include "controller/etcd/client.h"
+
+namespace registrar::publisher {
+
+// What the caller wants published. Equal ids are the same registration.
+struct Desired {
+  std::string id;  // "namespace/name" in the controller, "publish" for the CLI
+  std::string key;
+  std::string value;
+  int64_t key_id = 0;  // >= 1: full key is key/<key_id>; 0: key/<leaseID>
+  int64_t ttl = 10;
+  bool paused = false;
+  // etcd to publish in; nullopt = the engine's default target.
+  std::optional<etcd::ClientOptions> target;
+  // Ownership record content (controller mode).
+  std::string uid;
+  std::string namespace_;
+  std::string name;
+};
+
+enum class Phase { kPending, kRegistered, kPaused, kFailed, kTerminating };
+const char* PhaseName(Phase phase);
+
+// Reasons, as DESIGN.md §1 names them.
+inline constexpr char kReasonRegistering[] = "Registering";
+inline constexpr char kReasonRegistered[] = "Registered";
+inline constexpr char kReasonPaused[] = "Paused";
+inline constexpr char kReasonEtcdUnavailable[] = "EtcdUnavailable";
+inline constexpr char kReasonLeaseLost[] = "LeaseLost";
+inline constexpr char kReasonKeyConflict[] = "KeyConflict";
+inline constexpr char kReasonAuthFailed[] = "AuthFailed";
+inline constexpr char kReasonRevoking[] = "Revoking";
+
+// The observable state of one registration.
+struct State {
+  std::string id;
+  Phase phase = Phase::kPending;
+  std::string reason = kReasonRegistering;
+  std::string message;  // last error, empty when healthy
+  std::string full_key;
+  int64_t lease_id = 0;
+  int64_t granted_ttl = 0;
+  std::string value;
+  std::optional<std::chrono::system_clock::time_point> last_renewal;
+  int64_t reregistrations = 0;  // new leases after a loss
+  int64_t key_reputs = 0;       // keys put back after an external delete
+};
+
+struct EngineOptions {
+  etcd::ClientOptions default_target;
+  // Ownership records `<owner_prefix><owner_id>/<fullKey>` (controller mode). Off for publish.
+  bool ownership_records = true;
+  std::string owner_prefix = "/etcd-registrar/owners/";
+  std::string owner_id;
+  std::string cluster;  // written into records; a record of another cluster is never adopted
+  // Writes (grants, txns, revokes) in flight per connection; keep-alives are not counted.
+  int max_in_flight = 256;
+  // Log the etcd operations instead of doing them (no connection is made).
+  bool dry_run = false;
+};
+
+// Counters for metrics.
+struct EngineStats {
+  int64_t lease_losses = 0;
+  int64_t reregistrations = 0;
+  int64_t key_reputs = 0;
+  int64_t adopted = 0;
+  int64_t orphans_revoked = 0;
+  int64_t data_losses = 0;
+  bool etcd_reachable = false;  // the default target's keep-alive stream is healthy
+};
+
+class Engine {
+ public:
+  using Listener = std::function<void(const std::string& id)>;
+
+  virtual ~Engine() = default;
+
+  // Connects and adopts. Fails only on a bad default target (unreadable TLS files); an
+  // unreachable etcd is retried in the background.
+  virtual absl::Status Start() = 0;
+  virtual void Stop(bool revoke) = 0;
+
+  virtual void Upsert(Desired desired) = 0;
+  // Revokes the registration; Get(id) returns nullopt once revoked, or once one TTL passed
+  // without etcd answering (the lease then expires by itself).
+  virtual void Remove(const std::string& id) = 0;
+  // The caller's view is complete: unclaimed adopted records are revoked from now on.
+  virtual void MarkComplete() = 0;
+
+  virtual std::optional<State> Get(const std::string& id) const = 0;
+  virtual std::vector<State> List() const = 0;
+  virtual EngineStats stats() const = 0;
+  // Set before Start().
+  virtual void SetListener(Listener listener) = 0;
+};
+using EnginePtr = std::unique_ptr<Engine>;
+
+EnginePtr NewEngine(EngineOptions options, Clock& clock);
+
+}  // namespace registrar::publisher
