@@ -1,0 +1,42 @@
+// File: controller/http/registrar_metrics.h
+//
+// The metric families etcd-registrar exports on /metrics, registered in one place so that every
+// module just updates them. Names follow controller-runtime where it has one.
+//
+//   controller_runtime_reconcile_total{controller,result}   counter  result: success|error|requeue_after
+//   controller_runtime_reconcile_time_seconds{controller}   histogram
+//   workqueue_depth{name}                                    gauge
+//   workqueue_adds_total{name}                               counter
+//   workqueue_retries_total{name}                            counter
+//   etcd_registrar_registrations{phase}                      gauge    per status phase
+//   etcd_registrar_lease_losses_total                        counter
+//   etcd_registrar_reregistrations_total                     counter
+//   etcd_registrar_key_reputs_total                          counter
+//   etcd_registrar_etcd_request_duration_seconds{method}     histogram
+//   etcd_registrar_etcd_request_errors_total{method,code}    counter  code: gRPC code name
+//
+// Thread-safety: the families are thread-safe; the struct is built once and then only read.
+#pragma once
+
+#include "controller/http/metrics.h"
+
+namespace registrar::http {
+
+struct RegistrarMetrics {
+  // Registers every family on `registry`, which must outlive this struct.
+  explicit RegistrarMetrics(Registry& registry);
+
+  Counter& reconcile_total;
+  Histogram& reconcile_time_seconds;
+  Gauge& workqueue_depth;
+  Counter& workqueue_adds_total;
+  Counter& workqueue_retries_total;
+  Gauge& registrations;
+  Counter& lease_losses_total;
+  Counter& reregistrations_total;
+  Counter& key_reputs_total;
+  Histogram& etcd_request_duration_seconds;
+  Counter& etcd_request_errors_total;
+};
+
+}  // namespace registrar::http
