@@ -316,6 +316,11 @@ json ResolvePlainScalar(const std::string& s) {
   static const std::regex kHex("0x[0-9a-fA-F]+");
   static const std::regex kOctal("0o[0-7]+");
   static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  // Numbers, booleans and nulls are short; long plain text (a 10 MB line) is a string, and
+  // libstdc++'s recursive regex must not see it.
+  if (s.size() > 256) {
+    return s;
+  }
   if (s.empty() || std::regex_match(s, kNull)) {
     return nullptr;
   }

@@ -9,6 +9,7 @@ namespace registrar::registration {
 namespace {
 
 // The same patterns as crds/serviceregistrations.yaml (ECMAScript and RE2 read them alike).
+// Inputs are length-checked first: libstdc++'s regex recurses once per character.
 const std::regex& Subdomain() {
   static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   return re;
@@ -133,7 +134,8 @@ void CheckEtcd(Checker& c, const EtcdTarget& etcd, SourceMode mode) {
     c.Add("spec.etcd.endpoints", "must list at least one host:port");
   }
   for (size_t i = 0; i < etcd.endpoints.size(); ++i) {
-    if (!std::regex_match(etcd.endpoints[i], Endpoint())) {
+    if (etcd.endpoints[i].size() > kMaxEndpointLength ||
+        !std::regex_match(etcd.endpoints[i], Endpoint())) {
       c.Add(absl::StrCat("spec.etcd.endpoints[", i, "]"),
             absl::StrCat("must be host:port with a port 1..65535, got \"", etcd.endpoints[i],
                          "\""));

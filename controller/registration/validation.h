@@ -22,6 +22,7 @@ inline constexpr char kDefaultOwnerPrefix[] = "/etcd-registrar/owners/";
 inline constexpr size_t kMaxNameLength = 253;
 inline constexpr size_t kMaxKeyLength = 512;
 inline constexpr size_t kMaxValueLength = 4096;
+inline constexpr size_t kMaxEndpointLength = 512;
 
 // kKubernetes: resources from the API (spec.etcd and valueFrom allowed).
 // kManifests: files under --manifests (no cluster: spec.etcd and valueFrom rejected).
@@ -38,7 +39,8 @@ enum class SourceMode { kKubernetes, kManifests };
 // - valueFrom (kKubernetes only): serviceRef.name a DNS label, serviceRef.port 1..65535 or a port
 //   name; spec.id must then be unset;
 // - spec.id >= 1 when set (0 = unset); spec.ttlSeconds in [5, 3600];
-// - spec.etcd (kKubernetes only): at least one endpoint, each host:port with port 1..65535; secret
+// - spec.etcd (kKubernetes only): at least one endpoint, each host:port with port 1..65535 (at
+//   most kMaxEndpointLength bytes); secret
 //   ref names non-empty RFC 1123 subdomains.
 std::vector<FieldError> Validate(const ServiceRegistration& registration, SourceMode mode,
                                  std::string_view owner_prefix = kDefaultOwnerPrefix);

@@ -9,13 +9,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "controller/registration/parse.h"
+#include "re2/re2.h"
 
 namespace registrar::schema {
 namespace {
 
 using nlohmann::json;
-
-constexpr size_t kMaxPatternInput = 64 * 1024;
+using re2::RE2;
 
 std::string Child(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : absl::StrCat(parent, ".", key);
@@ -94,31 +94,6 @@ Cause Invalid(const std::string& path, const json& value, const std::string& det
   return Cause{path, "FieldValueInvalid",
                absl::StrCat("Invalid value: ", Render(value), ": ", Name(path), " in body ",
                             detail)};
-}
-
-// Rejects what RE2 (the API server) would not compile but ECMAScript would, and the other way.
-absl::Status CheckPortable(const std::string& pattern) {
-  bool in_class = false;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    char c = pattern[i];
-    if (c == '\\') {
-      if (!in_class && i + 1 < pattern.size() && pattern[i + 1] >= '1' && pattern[i + 1] <= '9') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("pattern ", pattern, ": backreferences are not supported by RE2"));
-      }
-      ++i;
-    } else if (c == '[') {
-      in_class = true;
-    } else if (c == ']') {
-      in_class = false;
-    } else if (!in_class && c == '(' && i + 1 < pattern.size() && pattern[i + 1] == '?' &&
-               (i + 2 >= pattern.size() || pattern[i + 2] != ':')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pattern ", pattern, ": lookarounds and inline flags are not portable between RE2 and ",
-          "ECMAScript"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -217,15 +192,13 @@ absl::Status CrdSchema::CompilePatterns(const json& schema) {
   for (const auto& [key, value] : schema.items()) {
     if (key == "pattern" && value.is_string()) {
       const std::string& pattern = value.get_ref<const std::string&>();
-      absl::Status portable = CheckPortable(pattern);
-      if (!portable.ok()) {
-        return portable;
+      RE2::Options options;
+      options.set_log_errors(false);
+      auto re = std::make_shared<const RE2>(pattern, options);
+      if (!re->ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("pattern ", pattern, ": ", re->error()));
       }
-      try {
-        patterns_.emplace(pattern, std::regex(pattern, std::regex::ECMAScript));
-      } catch (const std::regex_error& e) {
-        return absl::InvalidArgumentError(absl::StrCat("pattern ", pattern, ": ", e.what()));
-      }
+      patterns_.emplace(pattern, std::move(re));
     } else if (key != "default" && key != "enum") {
       absl::Status status = CompilePatterns(value);
       if (!status.ok()) {
@@ -316,10 +289,7 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
     }
     if (auto it = s.find("pattern"); it != s.end() && it->is_string()) {
       const std::string& pattern = it->get_ref<const std::string&>();
-      if (str.size() > kMaxPatternInput) {
-        out.push_back(Invalid(path, json("<" + std::to_string(str.size()) + " bytes>"),
-                              "is too long to be matched against '" + pattern + "'"));
-      } else if (!std::regex_search(str, patterns_.at(pattern))) {
+      if (!RE2::PartialMatch(str, *patterns_.at(pattern))) {
         out.push_back(Invalid(path, v, absl::StrCat("should match '", pattern, "'")));
       }
     }

@@ -17,11 +17,9 @@
 // x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields. Not checked: format (the real
 // server checks a few, e.g. date-time), CEL rules (x-kubernetes-validations), list-type/map-keys.
 //
-// Patterns: the API server compiles them with Go's RE2; here std::regex ECMAScript. For the
-// patterns the syntax has in common (classes, \xHH, anchors, alternation, {n,m}) they agree.
-// Lookarounds (ECMAScript only) and inline flags like (?i) (RE2 only) are rejected when the
-// schema is loaded, so a pattern that loads here also loads in a real cluster. Strings over 64 KiB
-// are not matched (libstdc++'s backtracking regex is recursive) and get a cause saying so.
+// Patterns: compiled with RE2, the engine whose syntax Go's regexp (the API server's) implements,
+// and matched as an unanchored search in linear time, so a pattern that loads here loads in a
+// real cluster (no lookarounds, no backreferences) and a 10 MB string cannot blow the stack.
 //
 // Messages follow kube-openapi + apimachinery field.Error shapes, e.g.
 // "Invalid value: 3: spec.ttlSeconds in body should be greater than or equal to 5". Exact texts
@@ -31,14 +29,18 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace registrar::schema {
 
@@ -68,7 +70,7 @@ class CrdSchema {
  public:
   // The openAPIV3Schema and printer columns of `version` in a CustomResourceDefinition object.
   // Returns kInvalidArgument when the version or its schema is missing, or a pattern does not
-  // compile (or uses syntax RE2 would reject).
+  // compile with RE2.
   static absl::StatusOr<CrdSchema> FromCrd(const nlohmann::json& crd, std::string_view version);
 
   // FromCrd on the first CustomResourceDefinition document of a YAML/JSON file.
@@ -107,7 +109,7 @@ class CrdSchema {
 
   nlohmann::json schema_;
   std::vector<PrinterColumn> columns_;
-  std::map<std::string, std::regex> patterns_;
+  std::map<std::string, std::shared_ptr<const re2::RE2>> patterns_;
 };
 
 // Evaluates a simple JSONPath as used by additionalPrinterColumns: ".spec.key",

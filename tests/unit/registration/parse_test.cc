@@ -288,6 +288,14 @@ TEST(LoadYamlDocuments, RejectsDuplicateKeysAndInvalidUtf8) {
   EXPECT_THAT(std::string(docs.status().message()), HasSubstr("invalid UTF-8"));
 }
 
+TEST(LoadYamlDocuments, HugePlainScalarsStayStrings) {
+  const std::string digits(10 * 1024 * 1024, '7');
+  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments("value: " + digits + "\n");
+  ASSERT_THAT(docs, IsOk());
+  ASSERT_EQ(docs->size(), 1u);
+  EXPECT_EQ((*docs)[0].object["value"], digits);
+}
+
 TEST(FormatErrors, JoinsPathsLinesAndMessages) {
   EXPECT_EQ(FormatErrors({{"spec.key", "must not be empty"},
                           {"spec.ttlSeconds", "must be between 5 and 3600", 9},

@@ -176,6 +176,9 @@ TEST(Validate, EtcdTargetRules) {
   EXPECT_THAT(Paths(r), ElementsAre("spec.etcd.endpoints[1]", "spec.etcd.endpoints[2]",
                                     "spec.etcd.endpoints[3]", "spec.etcd.endpoints[4]",
                                     "spec.etcd.endpoints[5]", "spec.etcd.endpoints[6]"));
+  r.spec.etcd->endpoints = {std::string(kMaxEndpointLength - 5, 'a') + ":2379",
+                            std::string(1024 * 1024, 'a') + ":2379"};
+  EXPECT_THAT(Paths(r), ElementsAre("spec.etcd.endpoints[1]"));
   r.spec.etcd->endpoints = {"a:1"};
   r.spec.etcd->credentials_secret_ref = SecretRef{""};
   r.spec.etcd->tls_secret_ref = SecretRef{"Bad_Name"};

@@ -1,0 +1,89 @@
+#include "controller/registration/reconciler.h"
+
+#include "spdlog/spdlog.h"
+
+namespace registrar::registration {
+
+RegistrationReconciler::RegistrationReconciler(DesiredView view, publisher::Engine& engine,
+                                               const config::Policy& policy,
+                                               ReconcilerOptions options)
+    : view_(std::move(view)), engine_(engine), policy_(policy), options_(std::move(options)) {}
+
+publisher::Desired RegistrationReconciler::ToDesired(const ServiceRegistration& object) {
+  publisher::Desired d;
+  d.id = object.Identity();
+  d.key = object.spec.key;
+  d.value = object.spec.value.value_or("");
+  d.key_id = object.spec.id;
+  d.ttl = object.spec.ttl_seconds;
+  d.paused = object.spec.paused;
+  d.uid = object.metadata.uid;
+  d.namespace_ = object.metadata.namespace_;
+  d.name = object.metadata.name;
+  return d;
+}
+
+absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Reconcile(
+    const std::string& identity) {
+  std::shared_ptr<const ServiceRegistration> object = view_.get(identity);
+  if (object == nullptr || object->metadata.deletion_timestamp) {
+    if (object == nullptr && !view_.synced()) {
+      return Result{};  // not known yet is not deleted
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      refusals_.erase(identity);
+    }
+    engine_.Remove(identity);
+    return Result{};
+  }
+
+  std::optional<Refusal> refusal;
+  if (auto errors = Validate(*object, options_.mode, options_.owner_prefix); !errors.empty()) {
+    refusal = Refusal{"InvalidSpec", FormatErrors(errors)};
+  } else {
+    std::vector<std::string> endpoints;
+    bool insecure = false;
+    if (object->spec.etcd) {
+      endpoints = object->spec.etcd->endpoints;
+      insecure = object->spec.etcd->insecure_skip_verify;
+    }
+    auto decision =
+        policy_.Decide(object->metadata.namespace_, object->spec.key, endpoints, insecure);
+    if (!decision.allowed) {
+      refusal = Refusal{decision.reason, decision.message};
+    }
+  }
+  if (refusal) {
+    bool changed;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = refusals_.find(identity);
+      changed = it == refusals_.end() || it->second.message != refusal->message;
+      refusals_[identity] = *refusal;
+    }
+    if (changed) {
+      spdlog::warn("{}: {}: {}", identity, refusal->reason, refusal->message);
+    }
+    engine_.Remove(identity);
+    // A person must act: terminal, not retried until the object changes.
+    return absl::FailedPreconditionError(refusal->reason + ": " + refusal->message);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    refusals_.erase(identity);
+  }
+  engine_.Upsert(ToDesired(*object));
+  return Result{options_.resync};
+}
+
+std::optional<Refusal> RegistrationReconciler::refusal(const std::string& identity) const {
+  absl::MutexLock lock(&mu_);
+  auto it = refusals_.find(identity);
+  if (it == refusals_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+}  // namespace registrar::registration
