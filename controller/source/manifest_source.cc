@@ -197,6 +197,7 @@ std::vector<std::string> ManifestSource::Step() {
       return changed;
     }
     Scan scan = Walk();
+    scans_.fetch_add(1);
     last_scan_ = now;
     scan_due_.reset();
     first_dirty_.reset();

@@ -87,6 +87,8 @@ class ManifestSource final : public Source {
   bool watching() const;
   // How many times a manifest file was read, for tests of "read once".
   int64_t files_read() const { return files_read_.load(); }
+  // How many times the folder was scanned.
+  int64_t scans() const { return scans_.load(); }
 
  private:
   using TimePoint = Clock::TimePoint;
@@ -139,6 +141,7 @@ class ManifestSource final : public Source {
   Store store_;
   std::atomic<bool> synced_{false};
   std::atomic<int64_t> files_read_{0};
+  std::atomic<int64_t> scans_{0};
 
   mutable absl::Mutex mu_;
   std::unique_ptr<InotifyWatcher> watcher_ ABSL_GUARDED_BY(mu_);  // null: polling only

@@ -79,6 +79,18 @@ class ManifestSourceTest : public ::testing::TestWithParam<bool> {
     return all;
   }
 
+  // Runs until the source has scanned the folder once more (the state on disk now is seen).
+  std::vector<std::string> RunUntilScan() {
+    int64_t scans = source_->scans();
+    std::vector<std::string> all;
+    for (int i = 0; i < 40 && source_->scans() == scans; ++i) {
+      auto changed = Run(0ms);
+      all.insert(all.end(), changed.begin(), changed.end());
+    }
+    EXPECT_GT(source_->scans(), scans);
+    return all;
+  }
+
   std::optional<std::string> Value(const std::string& identity) const {
     ObjectPtr object = source_->store().Get(identity);
     if (object == nullptr) {
@@ -303,7 +315,8 @@ TEST_P(ManifestSourceTest, EditorBackupAndRenameSaveNeverRemoves) {
   // vim's default: move the original away, write a new file, delete the backup; slowly, so that
   // scans see each intermediate state.
   std::filesystem::rename(dir_ / "a.yaml", dir_ / "a.yaml~");
-  std::vector<std::string> changed = Run(400ms);
+  std::vector<std::string> changed = RunUntilScan();
+  EXPECT_THAT(source_->store().Get("default/x"), Not(nullptr));
   WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.1:8080"));
   std::filesystem::remove(dir_ / "a.yaml~");
   auto more = Run();
@@ -325,7 +338,8 @@ TEST_P(ManifestSourceTest, TruncateThenWriteNeverRemoves) {
   Run();
   tracked_ = {"default/x"};
   WriteFile(dir_ / "a.yaml", "");
-  std::vector<std::string> changed = Run(200ms);  // scans see the empty file
+  std::vector<std::string> changed = RunUntilScan();  // a scan sees the empty file
+  EXPECT_THAT(source_->store().Get("default/x"), Not(nullptr));
   WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.1:8080"));
   auto more = Run();
   changed.insert(changed.end(), more.begin(), more.end());
@@ -404,6 +418,31 @@ TEST_P(ManifestSourceTest, FolderLostAfterSyncRemovesNothing) {
   EXPECT_EQ(source_->store().Get("default/x"), before);
   EXPECT_THAT(source_->errors(), IsEmpty());
 }
+
+// inotify names the rewritten file, so a rewrite that keeps size, inode and (within one timestamp
+// tick) mtime is still read.
+class InotifyOnlyTest : public ManifestSourceTest {};
+
+TEST_P(InotifyOnlyTest, SameSizeRewriteIsRead) {
+  WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.1:80"));
+  Make();
+  Run();
+  for (int i = 2; i <= 5; ++i) {
+    // Read the first rewrite right away (as a real scan could), then rewrite again at once, most
+    // likely within the same timestamp tick.
+    WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.0:80"));
+    source_->Step();
+    clock_.Advance(300ms);
+    source_->Step();
+    std::string value = "10.0.0." + std::to_string(i) + ":80";
+    WriteFile(dir_ / "a.yaml", Manifest("x", value));
+    Run();
+    EXPECT_EQ(Value("default/x"), value);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Watching, InotifyOnlyTest, ::testing::Values(true),
+                         [](const auto&) { return "Inotify"; });
 
 // Root ignores file permissions, so these scenarios run in a forked child that gives up root (as
 // "nobody", owner of the test folder) when it has it. The child reports the first failed
