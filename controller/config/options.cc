@@ -10,12 +10,13 @@
 #include <string>
 #include <utility>
 
-#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
+#include "CLI/CLI.hpp"
 #include "controller/common/status.h"
 #include "yaml-cpp/yaml.h"
 
@@ -27,7 +28,7 @@ namespace registrar::config {
 
 namespace {
 
-const std::set<std::string> kLogLevels = {"trace", "debug", "info",    "warn",
+const std::set<std::string> kLogLevels = {"trace", "debug",    "info", "warn",
                                           "error", "critical", "off"};
 const std::set<std::string> kLogFormats = {"text", "json"};
 
@@ -92,8 +93,7 @@ class YamlConfig final : public CLI::Config {
       const std::string where = absl::StrCat("--config ", file, " line ", line, ": ");
       const std::string name = entry.first.Scalar();
       const CLI::Option* option = app_.get_option_no_throw("--" + name);
-      if (option == nullptr || !option->get_configurable() || name == "help" ||
-          name == "version") {
+      if (option == nullptr || !option->get_configurable() || name == "help" || name == "version") {
         throw CLI::ConfigError(absl::StrCat(where, "unknown key \"", name, "\""));
       }
       CLI::ConfigItem item;
@@ -167,8 +167,7 @@ void SetUpApp(CLI::App& app, ConfigKeys& keys) {
 }
 
 void AddEtcdFlags(CLI::App& app, EtcdOptions& etcd) {
-  app.add_option("--etcd-endpoints", etcd.endpoints,
-                 "etcd endpoints, host:port, comma-separated")
+  app.add_option("--etcd-endpoints", etcd.endpoints, "etcd endpoints, host:port, comma-separated")
       ->delimiter(',')
       ->check(kHostPort)
       ->capture_default_str();
@@ -214,8 +213,7 @@ absl::Status FinishEtcd(EtcdOptions& etcd) {
   content << in.rdbuf();
   if (!in.good() && !in.eof()) {
     return absl::InvalidArgumentError(absl::StrCat("--etcd-password-file: cannot read ",
-                                                   etcd.password_file, ": ",
-                                                   std::strerror(errno)));
+                                                   etcd.password_file, ": ", std::strerror(errno)));
   }
   std::string password = content.str();
   while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
@@ -230,8 +228,8 @@ absl::Status FinishEtcd(EtcdOptions& etcd) {
 }
 
 // Runs the parser; help/version become kExit, failures one-line kInvalidArgument errors.
-absl::StatusOr<bool> Parse(CLI::App& app, const ConfigKeys& keys, int argc,
-                           const char* const* argv, Command& command) {
+absl::StatusOr<bool> Parse(CLI::App& app, const ConfigKeys& keys, int argc, const char* const* argv,
+                           Command& command) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -272,18 +270,21 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
       ->check(CLI::ExistingDirectory)
       ->excludes(kubeconfig);
   app.add_option("--namespace", o.watch_namespace, "Only this namespace (default: all)");
-  app.add_option("--selector", o.selector, "Only ServiceRegistrations matching this label selector");
+  app.add_option("--selector", o.selector,
+                 "Only ServiceRegistrations matching this label selector");
   app.add_option("--workers", o.workers, "Reconcile workers (>= 1)")->capture_default_str();
   AddEtcdFlags(app, o.etcd);
   app.add_option("--owner-prefix", o.owner_prefix, "etcd prefix of the ownership records")
       ->capture_default_str();
   app.add_option("--owner-id", o.owner_id, "This controller's identity (default: host name)");
-  app.add_option("--policy", o.policy, "Policy file: which namespaces may register which keys "
-                                       "on which etcd endpoints")
+  app.add_option("--policy", o.policy,
+                 "Policy file: which namespaces may register which keys "
+                 "on which etcd endpoints")
       ->check(CLI::ExistingFile);
   app.add_flag("--dry-run", o.dry_run, "Log the etcd operations instead of doing them");
-  app.add_option("--http-addr", o.http_addr, "host:port of /healthz, /readyz, /metrics, "
-                                             "/registrations")
+  app.add_option("--http-addr", o.http_addr,
+                 "host:port of /healthz, /readyz, /metrics, "
+                 "/registrations")
       ->check(kHostPort)
       ->capture_default_str();
   AddLogFlags(app, o.log_level, o.log_format);
@@ -294,8 +295,8 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
   }
   absl::Status checked = absl::OkStatus();
   if (o.workers < 1) {
-    checked = absl::InvalidArgumentError(
-        absl::StrCat("--workers: must be at least 1, got ", o.workers));
+    checked =
+        absl::InvalidArgumentError(absl::StrCat("--workers: must be at least 1, got ", o.workers));
   } else if (o.owner_prefix.empty()) {
     checked = absl::InvalidArgumentError("--owner-prefix: must not be empty");
   } else {

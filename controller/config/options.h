@@ -58,7 +58,7 @@ struct PublishOptions {
   EtcdOptions etcd;
   std::string key;
   std::string value;
-  int64_t id = 0;           // 0 = unset (go-zero's key/leaseID form); >= 1 when given
+  int64_t id = 0;            // 0 = unset (go-zero's key/leaseID form); >= 1 when given
   int64_t ttl_seconds = 10;  // >= 1 (etcd may raise it to its minimum TTL)
   std::string log_level = "info";
   std::string log_format = "text";

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
 #include "yaml-cpp/yaml.h"
 
 namespace registrar::config {
@@ -36,8 +37,8 @@ std::string Where(const std::string& source, const YAML::Mark& mark) {
 absl::StatusOr<std::vector<std::string>> GlobList(const YAML::Node& node, const std::string& field,
                                                   const std::string& source) {
   if (!node.IsSequence()) {
-    return absl::InvalidArgumentError(absl::StrCat(Where(source, node.Mark()), ": ", field,
-                                                   " must be a list of globs"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source, node.Mark()), ": ", field, " must be a list of globs"));
   }
   std::vector<std::string> globs;
   for (const YAML::Node& element : node) {
@@ -67,8 +68,9 @@ absl::StatusOr<PolicyRule> ParseRule(const YAML::Node& node, const std::string& 
       if (!globs.ok()) {
         return globs.status();
       }
-      (name == "namespaces" ? rule.namespaces : name == "keys" ? rule.keys : rule.endpoints) =
-          *std::move(globs);
+      (name == "namespaces" ? rule.namespaces
+       : name == "keys"     ? rule.keys
+                            : rule.endpoints) = *std::move(globs);
       has_namespaces |= name == "namespaces";
       has_keys |= name == "keys";
     } else if (name == "allowInsecureSkipVerify") {
@@ -79,14 +81,15 @@ absl::StatusOr<PolicyRule> ParseRule(const YAML::Node& node, const std::string& 
       }
       rule.allow_insecure_skip_verify = allow;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Where(source, field.first.Mark()), ": unknown field \"", name,
-          "\" (expected namespaces, keys, endpoints, allowInsecureSkipVerify)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(source, field.first.Mark()), ": unknown field \"", name,
+                       "\" (expected namespaces, keys, endpoints, allowInsecureSkipVerify)"));
     }
   }
   if (!has_namespaces || !has_keys) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        rule.source, ": a rule needs ", has_namespaces ? "keys" : "namespaces", " (a list of globs)"));
+    return absl::InvalidArgumentError(absl::StrCat(rule.source, ": a rule needs ",
+                                                   has_namespaces ? "keys" : "namespaces",
+                                                   " (a list of globs)"));
   }
   return rule;
 }
@@ -114,9 +117,9 @@ Decision Policy::Decide(const std::string& namespace_name, const std::string& ke
       continue;
     }
     if (!MatchesAny(rule.keys, key)) {
-      return Deny("KeyNotAllowed", absl::StrCat("key \"", key, "\" is not allowed in namespace \"",
-                                                namespace_name, "\" by the policy rule at ",
-                                                rule.source));
+      return Deny("KeyNotAllowed",
+                  absl::StrCat("key \"", key, "\" is not allowed in namespace \"", namespace_name,
+                               "\" by the policy rule at ", rule.source));
     }
     for (const std::string& endpoint : endpoints) {
       if (!MatchesAny(rule.endpoints, endpoint)) {
@@ -127,8 +130,8 @@ Decision Policy::Decide(const std::string& namespace_name, const std::string& ke
     }
     if (insecure_skip_verify && !rule.allow_insecure_skip_verify) {
       return Deny("EndpointNotAllowed",
-                  absl::StrCat("insecureSkipVerify is not allowed in namespace \"",
-                               namespace_name, "\" by the policy rule at ", rule.source));
+                  absl::StrCat("insecureSkipVerify is not allowed in namespace \"", namespace_name,
+                               "\" by the policy rule at ", rule.source));
     }
     return Decision{};
   }
@@ -145,8 +148,8 @@ absl::StatusOr<Policy> ParsePolicy(const std::string& yaml, const std::string& s
         absl::StrCat(source_name, " line ", e.mark.line + 1, ": ", e.msg));
   }
   if (!root.IsMap() || !root["rules"]) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source_name, ": expected a map with a \"rules\" list at the top"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": expected a map with a \"rules\" list at the top"));
   }
   for (const auto& field : root) {
     if (field.first.Scalar() != "rules") {

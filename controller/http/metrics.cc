@@ -256,8 +256,8 @@ T& Registry::Add(std::unique_ptr<T> family) {
 Counter& Registry::AddCounter(std::string name, std::string help,
                               std::vector<std::string> label_names) {
   const bool unlabeled = label_names.empty();
-  Counter& counter = Add(
-      std::make_unique<Counter>(std::move(name), std::move(help), std::move(label_names)));
+  Counter& counter =
+      Add(std::make_unique<Counter>(std::move(name), std::move(help), std::move(label_names)));
   if (unlabeled) {
     counter.Inc({}, 0);
   }

@@ -10,25 +10,24 @@ RegistrarMetrics::RegistrarMetrics(Registry& registry)
           "controller_runtime_reconcile_time_seconds",
           "Length of time per reconciliation per controller", {"controller"})),
       workqueue_depth(registry.AddGauge("workqueue_depth", "Current depth of workqueue", {"name"})),
-      workqueue_adds_total(registry.AddCounter("workqueue_adds_total",
-                                               "Total number of adds handled by workqueue",
-                                               {"name"})),
+      workqueue_adds_total(registry.AddCounter(
+          "workqueue_adds_total", "Total number of adds handled by workqueue", {"name"})),
       workqueue_retries_total(registry.AddCounter(
           "workqueue_retries_total", "Total number of retries handled by workqueue", {"name"})),
       registrations(registry.AddGauge("etcd_registrar_registrations",
                                       "ServiceRegistrations per status phase", {"phase"})),
-      lease_losses_total(registry.AddCounter(
-          "etcd_registrar_lease_losses_total",
-          "Leases found expired or revoked behind the controller's back")),
-      reregistrations_total(registry.AddCounter(
-          "etcd_registrar_reregistrations_total",
-          "Registrations granted a new lease after losing theirs")),
+      lease_losses_total(
+          registry.AddCounter("etcd_registrar_lease_losses_total",
+                              "Leases found expired or revoked behind the controller's back")),
+      reregistrations_total(
+          registry.AddCounter("etcd_registrar_reregistrations_total",
+                              "Registrations granted a new lease after losing theirs")),
       key_reputs_total(registry.AddCounter(
           "etcd_registrar_key_reputs_total",
           "Registered keys written again after being deleted or changed by someone else")),
-      etcd_request_duration_seconds(registry.AddHistogram(
-          "etcd_registrar_etcd_request_duration_seconds", "Latency of etcd requests by method",
-          {"method"})),
+      etcd_request_duration_seconds(
+          registry.AddHistogram("etcd_registrar_etcd_request_duration_seconds",
+                                "Latency of etcd requests by method", {"method"})),
       etcd_request_errors_total(registry.AddCounter("etcd_registrar_etcd_request_errors_total",
                                                     "Failed etcd requests by method and code",
                                                     {"method", "code"})) {}

@@ -3,8 +3,8 @@
 // The metric families etcd-registrar exports on /metrics, registered in one place so that every
 // module just updates them. Names follow controller-runtime where it has one.
 //
-//   controller_runtime_reconcile_total{controller,result}   counter  result: success|error|requeue_after
-//   controller_runtime_reconcile_time_seconds{controller}   histogram
+//   controller_runtime_reconcile_total{controller,result}   counter  result:
+//   success|error|requeue_after controller_runtime_reconcile_time_seconds{controller}   histogram
 //   workqueue_depth{name}                                    gauge
 //   workqueue_adds_total{name}                               counter
 //   workqueue_retries_total{name}                            counter

@@ -3,11 +3,11 @@
 #include <exception>
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include <cpprest/http_listener.h>
 #include <cpprest/http_msg.h>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::http {
@@ -20,15 +20,16 @@ using web::http::methods;
 using web::http::experimental::listener::http_listener;
 
 // Ends the pplx chain of a reply: a failed reply (client gone) is logged, never thrown.
-void Reply(const http_request& request, http_response response) {
+void Reply(const http_request& request, const http_response& response) {
   try {
-    request.reply(std::move(response)).then([](pplx::task<void> done) {
-      try {
-        done.get();
-      } catch (const std::exception& e) {
-        spdlog::debug("http: reply failed: {}", e.what());
-      }
-    });
+    request.reply(response).then(
+        [](pplx::task<void> done) {  // NOLINT(performance-unnecessary-value-param)
+          try {
+            done.get();
+          } catch (const std::exception& e) {
+            spdlog::debug("http: reply failed: {}", e.what());
+          }
+        });
   } catch (const std::exception& e) {
     spdlog::debug("http: reply failed: {}", e.what());
   }
@@ -64,7 +65,8 @@ void Server::Handle(std::string path, Handler handler) {
 
 absl::Status Server::Start() {
   if (listener_ != nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("http server on ", addr_, " already started"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("http server on ", addr_, " already started"));
   }
   const size_t colon = addr_.rfind(':');
   int port = 0;
@@ -76,8 +78,8 @@ absl::Status Server::Start() {
   auto listener = std::make_unique<Listener>();
   try {
     listener->listener = std::make_unique<http_listener>(web::uri("http://" + addr_));
-    listener->listener->support([this](http_request request) {
-      const web::http::method method = request.method();
+    listener->listener->support([this](const http_request& request) {
+      const web::http::method& method = request.method();
       if (method != methods::GET && method != methods::HEAD) {
         Reply(request, ToHttp(Response{.status = 405, .body = "method not allowed\n"}, true));
         return;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+
 #include "spdlog/spdlog.h"
 
 namespace registrar::runtime {

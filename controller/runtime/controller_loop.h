@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "controller/common/clock.h"
 #include "controller/runtime/work_queue.h"
 

@@ -74,8 +74,7 @@ void WorkQueue::AddAfter(const std::string& key, Duration delay) {
 
 WorkQueue::Duration WorkQueue::RateLimitDelayLocked(const std::string& key) {
   const int exp = failures_[key]++;
-  const double item_ticks =
-      static_cast<double>(options_.base_backoff.count()) * std::pow(2.0, exp);
+  const double item_ticks = static_cast<double>(options_.base_backoff.count()) * std::pow(2.0, exp);
   const Duration item = item_ticks >= static_cast<double>(options_.max_backoff.count())
                             ? options_.max_backoff
                             : Duration(static_cast<Duration::rep>(item_ticks));

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::config {
@@ -72,13 +73,40 @@ TEST_F(OptionsTest, ParsesEveryControllerFlag) {
   const std::string key = Write("key.pem", "key");
   const std::string password = Write("password", "s3cret\n");
   const std::string policy = Write("policy.yaml", "rules: []\n");
-  auto command = Parse({"--manifests", manifests, "--namespace", "payments", "--selector",
-                        "app=x", "--workers", "7", "--etcd-endpoints", "a:2379,b:2380",
-                        "--etcd-username", "root", "--etcd-password-file", password, "--etcd-ca",
-                        ca, "--etcd-cert", cert, "--etcd-key", key,
-                        "--etcd-insecure-skip-verify", "--owner-prefix", "/own/", "--owner-id",
-                        "me", "--policy", policy, "--dry-run", "--http-addr", "0.0.0.0:9090",
-                        "--log-level", "debug", "--log-format", "json"});
+  auto command = Parse({"--manifests",
+                        manifests,
+                        "--namespace",
+                        "payments",
+                        "--selector",
+                        "app=x",
+                        "--workers",
+                        "7",
+                        "--etcd-endpoints",
+                        "a:2379,b:2380",
+                        "--etcd-username",
+                        "root",
+                        "--etcd-password-file",
+                        password,
+                        "--etcd-ca",
+                        ca,
+                        "--etcd-cert",
+                        cert,
+                        "--etcd-key",
+                        key,
+                        "--etcd-insecure-skip-verify",
+                        "--owner-prefix",
+                        "/own/",
+                        "--owner-id",
+                        "me",
+                        "--policy",
+                        policy,
+                        "--dry-run",
+                        "--http-addr",
+                        "0.0.0.0:9090",
+                        "--log-level",
+                        "debug",
+                        "--log-format",
+                        "json"});
   ASSERT_THAT(command, IsOk());
   const Options& o = command->controller;
   EXPECT_EQ(o.manifests, manifests);
@@ -260,12 +288,28 @@ TEST_F(OptionsTest, HelpListsEveryFlag) {
   auto command = Parse({"--help"});
   ASSERT_THAT(command, IsOk());
   EXPECT_EQ(command->kind, Command::Kind::kExit);
-  for (const char* flag :
-       {"--config", "--kubeconfig", "--manifests", "--namespace", "--selector", "--workers",
-        "--etcd-endpoints", "--etcd-username", "--etcd-password-file", "--etcd-ca",
-        "--etcd-cert", "--etcd-key", "--etcd-insecure-skip-verify", "--owner-prefix",
-        "--owner-id", "--policy", "--dry-run", "--http-addr", "--log-level", "--log-format",
-        "--version", "publish"}) {
+  for (const char* flag : {"--config",
+                           "--kubeconfig",
+                           "--manifests",
+                           "--namespace",
+                           "--selector",
+                           "--workers",
+                           "--etcd-endpoints",
+                           "--etcd-username",
+                           "--etcd-password-file",
+                           "--etcd-ca",
+                           "--etcd-cert",
+                           "--etcd-key",
+                           "--etcd-insecure-skip-verify",
+                           "--owner-prefix",
+                           "--owner-id",
+                           "--policy",
+                           "--dry-run",
+                           "--http-addr",
+                           "--log-level",
+                           "--log-format",
+                           "--version",
+                           "publish"}) {
     EXPECT_THAT(command->output, HasSubstr(flag));
   }
 }

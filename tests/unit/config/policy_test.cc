@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::config {
@@ -63,14 +64,14 @@ TEST(Policy, FirstRuleWhoseNamespacesMatchDecides) {
 
 TEST(Policy, EndpointsMustMatchTheRule) {
   Policy policy = MustParse(kMultiTenant);
-  EXPECT_TRUE(policy.Decide("payments", "payment.rpc", {"etcd-payments-0.etcd:2379"}, false)
-                  .allowed);
+  EXPECT_TRUE(
+      policy.Decide("payments", "payment.rpc", {"etcd-payments-0.etcd:2379"}, false).allowed);
   EXPECT_TRUE(policy
                   .Decide("payments", "payment.rpc",
                           {"etcd-payments-0.etcd:2379", "etcd-payments-1.etcd:2379"}, false)
                   .allowed);
-  Decision d = policy.Decide("payments", "payment.rpc",
-                             {"etcd-payments-0.etcd:2379", "evil:2379"}, false);
+  Decision d =
+      policy.Decide("payments", "payment.rpc", {"etcd-payments-0.etcd:2379", "evil:2379"}, false);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, "EndpointNotAllowed");
   EXPECT_THAT(d.message, HasSubstr("evil:2379"));
@@ -128,8 +129,7 @@ TEST_P(BadPolicyTest, ErrorNamesFileLineAndProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Files, BadPolicyTest,
     ::testing::Values(
-        BadPolicyCase{"rules: [\n", "p.yaml line"},
-        BadPolicyCase{"- a\n", "\"rules\""},
+        BadPolicyCase{"rules: [\n", "p.yaml line"}, BadPolicyCase{"- a\n", "\"rules\""},
         BadPolicyCase{"rules: {}\n", "p.yaml line 1: rules must be a list"},
         BadPolicyCase{"rules: []\nextra: 1\n", "p.yaml line 2: unknown field \"extra\""},
         BadPolicyCase{"rules:\n- namespaces: [a]\n", "p.yaml line 2: a rule needs keys"},
@@ -143,8 +143,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicyCase{"rules:\n- just-a-string\n", "a rule must be a map"}));
 
 TEST(Policy, LoadPolicyReadsAFileAndNamesItInErrors) {
-  const std::string path = ::testing::TempDir() + "/policy_test_" + std::to_string(getpid()) +
-                           ".yaml";
+  const std::string path =
+      ::testing::TempDir() + "/policy_test_" + std::to_string(getpid()) + ".yaml";
   std::ofstream(path) << kMultiTenant;
   auto policy = LoadPolicy(path);
   ASSERT_THAT(policy, IsOk());

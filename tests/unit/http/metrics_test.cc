@@ -6,9 +6,10 @@
 #include <thread>
 #include <vector>
 
-#include "controller/http/registrar_metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+#include "controller/http/registrar_metrics.h"
 
 namespace registrar::http {
 namespace {
@@ -140,18 +141,18 @@ TEST(RegistrarMetrics, RegistersTheDocumentedFamilies) {
   m.etcd_request_duration_seconds.Observe({"Put"}, 0.001);
   m.etcd_request_errors_total.Inc({"Put", "UNAVAILABLE"});
   const std::string text = registry.Render();
-  for (const char* line : {
-           "controller_runtime_reconcile_total{controller=\"serviceregistration\",result=\"success\"} 1\n",
-           "controller_runtime_reconcile_time_seconds_count{controller=\"serviceregistration\"} 1\n",
-           "workqueue_depth{name=\"serviceregistration\"} 1\n",
-           "workqueue_adds_total{name=\"serviceregistration\"} 1\n",
-           "workqueue_retries_total{name=\"serviceregistration\"} 1\n",
-           "etcd_registrar_registrations{phase=\"Registered\"} 3\n",
-           "etcd_registrar_lease_losses_total 1\n",
-           "etcd_registrar_reregistrations_total 1\n",
-           "etcd_registrar_key_reputs_total 1\n",
-           "etcd_registrar_etcd_request_duration_seconds_bucket{method=\"Put\",le=\"0.005\"} 1\n",
-           "etcd_registrar_etcd_request_errors_total{method=\"Put\",code=\"UNAVAILABLE\"} 1\n"}) {
+  for (const char* line :
+       {"controller_runtime_reconcile_total{controller=\"serviceregistration\",result=\"success\"} "
+        "1\n",
+        "controller_runtime_reconcile_time_seconds_count{controller=\"serviceregistration\"} 1\n",
+        "workqueue_depth{name=\"serviceregistration\"} 1\n",
+        "workqueue_adds_total{name=\"serviceregistration\"} 1\n",
+        "workqueue_retries_total{name=\"serviceregistration\"} 1\n",
+        "etcd_registrar_registrations{phase=\"Registered\"} 3\n",
+        "etcd_registrar_lease_losses_total 1\n", "etcd_registrar_reregistrations_total 1\n",
+        "etcd_registrar_key_reputs_total 1\n",
+        "etcd_registrar_etcd_request_duration_seconds_bucket{method=\"Put\",le=\"0.005\"} 1\n",
+        "etcd_registrar_etcd_request_errors_total{method=\"Put\",code=\"UNAVAILABLE\"} 1\n"}) {
     EXPECT_THAT(text, HasSubstr(line));
   }
 }

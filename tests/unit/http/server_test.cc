@@ -7,13 +7,13 @@
 
 #include <string>
 
-#include <cpprest/http_client.h>
-
 #include "absl/status/status.h"
-#include "controller/http/health.h"
-#include "controller/http/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include <cpprest/http_client.h>
+
+#include "controller/http/health.h"
+#include "controller/http/metrics.h"
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::http {

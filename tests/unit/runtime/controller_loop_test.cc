@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/fake_clock.h"
 
 namespace registrar::runtime {
@@ -69,8 +70,8 @@ struct Fixture {
 };
 
 TEST(ControllerLoop, ErrorRequeuesWithGrowingBackoffAndSuccessForgets) {
-  Fixture f({absl::UnavailableError("etcd down"), absl::AbortedError("conflict"),
-             Reconciler::Result{}});
+  Fixture f(
+      {absl::UnavailableError("etcd down"), absl::AbortedError("conflict"), Reconciler::Result{}});
   f.queue.Add("ns/a");
   ASSERT_TRUE(f.loop.ProcessNextWorkItem());
   EXPECT_EQ(f.queue.NumRequeues("ns/a"), 1);
@@ -90,8 +91,8 @@ TEST(ControllerLoop, ErrorRequeuesWithGrowingBackoffAndSuccessForgets) {
   EXPECT_EQ(f.queue.NextDue(), std::nullopt);
   EXPECT_EQ(f.queue.Len(), 0);
   EXPECT_THAT(f.reconciler.keys, ElementsAre("ns/a", "ns/a", "ns/a"));
-  EXPECT_THAT(f.results, ElementsAre(Pair("error", 0.25), Pair("error", 0.25),
-                                     Pair("success", 0.25)));
+  EXPECT_THAT(f.results,
+              ElementsAre(Pair("error", 0.25), Pair("error", 0.25), Pair("success", 0.25)));
 }
 
 TEST(ControllerLoop, TerminalErrorsForgetAndDoNotRequeue) {
@@ -112,13 +113,13 @@ TEST(ControllerLoop, TerminalErrorsForgetAndDoNotRequeue) {
   ASSERT_TRUE(f.loop.ProcessNextWorkItem());
   EXPECT_EQ(f.queue.NextDue(), std::nullopt);
   EXPECT_EQ(f.queue.Len(), 0);
-  EXPECT_THAT(f.results, ElementsAre(Pair("error", 0.25), Pair("error", 0.25),
-                                     Pair("error", 0.25)));
+  EXPECT_THAT(f.results,
+              ElementsAre(Pair("error", 0.25), Pair("error", 0.25), Pair("error", 0.25)));
 }
 
 TEST(ControllerLoop, RequeueAfterForgetsAndDelays) {
-  Fixture f({absl::UnavailableError("transient"), Reconciler::Result{seconds(30)},
-             Reconciler::Result{}});
+  Fixture f(
+      {absl::UnavailableError("transient"), Reconciler::Result{seconds(30)}, Reconciler::Result{}});
   f.queue.Add("ns/a");
   ASSERT_TRUE(f.loop.ProcessNextWorkItem());
   f.clock.Advance(milliseconds(5));
@@ -131,8 +132,8 @@ TEST(ControllerLoop, RequeueAfterForgetsAndDelays) {
   f.clock.Advance(seconds(1));
   ASSERT_EQ(f.queue.ProcessDue(), 1);
   ASSERT_TRUE(f.loop.ProcessNextWorkItem());
-  EXPECT_THAT(f.results, ElementsAre(Pair("error", 0.25), Pair("requeue_after", 0.25),
-                                     Pair("success", 0.25)));
+  EXPECT_THAT(f.results,
+              ElementsAre(Pair("error", 0.25), Pair("requeue_after", 0.25), Pair("success", 0.25)));
 }
 
 TEST(ControllerLoop, DoneIsCalledSoTheKeyCanBeQueuedAgain) {
