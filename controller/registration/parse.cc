@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+
 #include "yaml-cpp/yaml.h"
 
 namespace registrar::registration {
@@ -115,8 +116,8 @@ class Fields {
     if (IsInteger(*value, number)) {
       out = number;
     } else if (value->is_number()) {
-      Error(Child(path_, key), absl::StrCat("must be an integer in the int64 range, got ",
-                                            value->dump()));
+      Error(Child(path_, key),
+            absl::StrCat("must be an integer in the int64 range, got ", value->dump()));
     } else {
       TypeError(Child(path_, key), *value, "integer");
     }
@@ -169,7 +170,8 @@ class Fields {
   }
 
   void TypeError(std::string path, const json& value, std::string_view want) {
-    Error(std::move(path), absl::StrCat("must be of type ", std::string(want), ", got ", TypeName(value)));
+    Error(std::move(path),
+          absl::StrCat("must be of type ", std::string(want), ", got ", TypeName(value)));
   }
 
   std::vector<FieldError>& errors() { return errors_; }
@@ -251,7 +253,8 @@ void ParseSpec(Fields& f, Spec& spec) {
   f.Int("ttlSeconds", spec.ttl_seconds);
   f.Bool("paused", spec.paused);
   if (std::optional<Fields> etcd = f.Object("etcd")) {
-    etcd->RejectUnknown({"endpoints", "credentialsSecretRef", "tlsSecretRef", "insecureSkipVerify"});
+    etcd->RejectUnknown(
+        {"endpoints", "credentialsSecretRef", "tlsSecretRef", "insecureSkipVerify"});
     EtcdTarget& target = spec.etcd.emplace();
     etcd->StringList("endpoints", target.endpoints);
     target.credentials_secret_ref = ParseSecretRef(*etcd, "credentialsSecretRef");
@@ -362,7 +365,8 @@ int LineOf(const YAML::Node& node) {
 
 std::string At(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
-  return mark.is_null() ? "" : absl::StrCat("line ", mark.line + 1, ", column ", mark.column + 1, ": ");
+  return mark.is_null() ? ""
+                        : absl::StrCat("line ", mark.line + 1, ", column ", mark.column + 1, ": ");
 }
 
 absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, LineMap* lines) {
@@ -373,8 +377,8 @@ absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, Li
     case YAML::NodeType::Scalar: {
       const std::string& text = node.Scalar();
       if (!IsValidUtf8(text)) {
-        return absl::InvalidArgumentError(absl::StrCat(At(node), "invalid UTF-8 in ",
-                                                       path.empty() ? "document" : path));
+        return absl::InvalidArgumentError(
+            absl::StrCat(At(node), "invalid UTF-8 in ", path.empty() ? "document" : path));
       }
       const std::string& tag = node.Tag();
       if (tag == "!" || tag == "tag:yaml.org,2002:str") {
@@ -427,6 +431,15 @@ absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, Li
 }
 
 json SecretRefToJson(const SecretRef& ref) { return json{{"name", ref.name}}; }
+
+// A port number goes back out as a JSON integer (the CRD's string form is a port name).
+json PortToJson(const std::string& port) {
+  if (!port.empty() && port.size() <= 5 &&
+      port.find_first_not_of("0123456789") == std::string::npos) {
+    return std::stoi(port);
+  }
+  return port;
+}
 
 }  // namespace
 
@@ -501,8 +514,7 @@ absl::StatusOr<json> YamlToJson(const YAML::Node& node, LineMap* lines) {
   return Convert(node, "", lines);
 }
 
-absl::StatusOr<ServiceRegistration> ParseJson(const json& object,
-                                              std::vector<FieldError>* errors) {
+absl::StatusOr<ServiceRegistration> ParseJson(const json& object, std::vector<FieldError>* errors) {
   std::vector<FieldError> found;
   ServiceRegistration out;
   if (!object.is_object()) {
@@ -579,7 +591,8 @@ json StatusToJson(const Status& status) {
   if (!status.endpoints.empty()) {
     json& endpoints = out["endpoints"] = json::array();
     for (const EndpointStatus& e : status.endpoints) {
-      endpoints.push_back({{"address", e.address}, {"fullKey", e.full_key}, {"leaseID", e.lease_id}});
+      endpoints.push_back(
+          {{"address", e.address}, {"fullKey", e.full_key}, {"leaseID", e.lease_id}});
     }
   }
   if (!status.conditions.empty()) {
@@ -632,7 +645,7 @@ json ToJson(const ServiceRegistration& r) {
   if (s.value_from) {
     spec["valueFrom"] = {{"serviceRef",
                           {{"name", s.value_from->service_ref.name},
-                           {"port", s.value_from->service_ref.port}}}};
+                           {"port", PortToJson(s.value_from->service_ref.port)}}}};
   }
   if (s.id != 0) {
     spec["id"] = s.id;
@@ -651,7 +664,9 @@ json ToJson(const ServiceRegistration& r) {
     spec["etcd"] = std::move(etcd);
   }
 
-  json out = {{"apiVersion", kApiVersion}, {"kind", kKind}, {"metadata", std::move(meta)},
+  json out = {{"apiVersion", kApiVersion},
+              {"kind", kKind},
+              {"metadata", std::move(meta)},
               {"spec", std::move(spec)}};
   json status = StatusToJson(r.status);
   if (!status.empty()) {

@@ -10,7 +10,8 @@
 //
 // YAML scalars are resolved with the YAML 1.2 core schema (as JSON would type them): plain `10`
 // is an integer, `"10"` a string, `true`/`false` booleans, `~`/`null`/empty null. Unlike the Go
-// YAML 1.1 reader of kubectl, `yes`/`no`/`on`/`off` stay strings. Duplicate mapping keys are errors.
+// YAML 1.1 reader of kubectl, `yes`/`no`/`on`/`off` stay strings. Duplicate mapping keys are
+// errors.
 //
 // Errors name a field path as Kubernetes does: "spec.ttlSeconds", "spec.etcd.endpoints[1]".
 // Every function is pure and thread-safe; yaml-cpp and nlohmann exceptions never leave parse.cc.
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "controller/registration/types.h"
 #include "nlohmann/json.hpp"
 

@@ -118,8 +118,9 @@ void CheckValueFrom(Checker& c, const Spec& spec, SourceMode mode) {
           absl::StrCat("\"", port, "\" must be a port number 1..65535 or a port name"));
   }
   if (spec.id != 0) {
-    c.Add("spec.id", "must not be set with spec.valueFrom: every endpoint gets its own key "
-                     "<key>/<leaseID>");
+    c.Add("spec.id",
+          "must not be set with spec.valueFrom: every endpoint gets its own key "
+          "<key>/<leaseID>");
   }
 }
 
@@ -136,9 +137,9 @@ void CheckEtcd(Checker& c, const EtcdTarget& etcd, SourceMode mode) {
   for (size_t i = 0; i < etcd.endpoints.size(); ++i) {
     if (etcd.endpoints[i].size() > kMaxEndpointLength ||
         !std::regex_match(etcd.endpoints[i], Endpoint())) {
-      c.Add(absl::StrCat("spec.etcd.endpoints[", i, "]"),
-            absl::StrCat("must be host:port with a port 1..65535, got \"", etcd.endpoints[i],
-                         "\""));
+      c.Add(
+          absl::StrCat("spec.etcd.endpoints[", i, "]"),
+          absl::StrCat("must be host:port with a port 1..65535, got \"", etcd.endpoints[i], "\""));
     }
   }
   if (etcd.credentials_secret_ref) {
@@ -182,7 +183,8 @@ std::vector<FieldError> Validate(const ServiceRegistration& registration, Source
     CheckValueFrom(c, spec, mode);
   }
   if (spec.id < 0) {
-    c.Add("spec.id", "must be at least 1 when set (0 or absent: the full key ends in the lease ID)");
+    c.Add("spec.id",
+          "must be at least 1 when set (0 or absent: the full key ends in the lease ID)");
   }
   if (spec.ttl_seconds < kMinTtlSeconds || spec.ttl_seconds > kMaxTtlSeconds) {
     c.Add("spec.ttlSeconds", absl::StrCat("must be between ", kMinTtlSeconds, " and ",

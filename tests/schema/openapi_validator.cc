@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
 #include "controller/registration/parse.h"
 #include "re2/re2.h"
 
@@ -38,12 +39,18 @@ bool IsIntegral(const json& v) {
 }
 
 bool HasType(const std::string& type, const json& v) {
-  if (type == "object") return v.is_object();
-  if (type == "array") return v.is_array();
-  if (type == "string") return v.is_string();
-  if (type == "integer") return IsIntegral(v);
-  if (type == "number") return v.is_number();
-  if (type == "boolean") return v.is_boolean();
+  if (type == "object")
+    return v.is_object();
+  if (type == "array")
+    return v.is_array();
+  if (type == "string")
+    return v.is_string();
+  if (type == "integer")
+    return IsIntegral(v);
+  if (type == "number")
+    return v.is_number();
+  if (type == "boolean")
+    return v.is_boolean();
   return true;
 }
 
@@ -91,9 +98,9 @@ double Number(const json& v) { return v.get<double>(); }
 std::string NumberText(const json& v) { return Render(v); }
 
 Cause Invalid(const std::string& path, const json& value, const std::string& detail) {
-  return Cause{path, "FieldValueInvalid",
-               absl::StrCat("Invalid value: ", Render(value), ": ", Name(path), " in body ",
-                            detail)};
+  return Cause{
+      path, "FieldValueInvalid",
+      absl::StrCat("Invalid value: ", Render(value), ": ", Name(path), " in body ", detail)};
 }
 
 }  // namespace
@@ -129,7 +136,8 @@ absl::StatusOr<CrdSchema> CrdSchema::FromCrd(const json& crd, std::string_view v
       continue;
     }
     const json* schema = nullptr;
-    if (v.contains("schema") && v["schema"].is_object() && v["schema"].contains("openAPIV3Schema")) {
+    if (v.contains("schema") && v["schema"].is_object() &&
+        v["schema"].contains("openAPIV3Schema")) {
       schema = &v["schema"]["openAPIV3Schema"];
     }
     if (schema == nullptr) {
@@ -223,10 +231,10 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
   const std::string type = s.value("type", "");
   const bool int_or_string = s.value("x-kubernetes-int-or-string", false);
   auto type_invalid = [&](const std::string& want) {
-    out.push_back(Cause{path, "FieldValueTypeInvalid",
-                        absl::StrCat("Invalid value: ", Render(v), ": ", Name(path),
-                                     " in body must be of type ", want, ": \"", DataType(v),
-                                     "\"")});
+    out.push_back(
+        Cause{path, "FieldValueTypeInvalid",
+              absl::StrCat("Invalid value: ", Render(v), ": ", Name(path),
+                           " in body must be of type ", want, ": \"", DataType(v), "\"")});
   };
   if (v.is_null()) {
     if (s.value("nullable", false)) {
@@ -253,8 +261,8 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
       bool exclusive = s.value("exclusiveMinimum", false);
       if (exclusive ? x <= Number(*it) : x < Number(*it)) {
         out.push_back(Invalid(path, v,
-                              absl::StrCat("should be greater than ", exclusive ? "" : "or equal to ",
-                                           NumberText(*it))));
+                              absl::StrCat("should be greater than ",
+                                           exclusive ? "" : "or equal to ", NumberText(*it))));
       }
     }
     if (auto it = s.find("maximum"); it != s.end() && it->is_number()) {
@@ -276,16 +284,16 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
   if (v.is_string()) {
     const std::string& str = v.get_ref<const std::string&>();
     const size_t length = CodePoints(str);
-    if (auto it = s.find("minLength"); it != s.end() && it->is_number_integer() &&
-                                       length < it->get<size_t>()) {
-      out.push_back(Invalid(path, v, absl::StrCat("should be at least ", it->get<size_t>(),
-                                                  " chars long")));
+    if (auto it = s.find("minLength");
+        it != s.end() && it->is_number_integer() && length < it->get<size_t>()) {
+      out.push_back(
+          Invalid(path, v, absl::StrCat("should be at least ", it->get<size_t>(), " chars long")));
     }
-    if (auto it = s.find("maxLength"); it != s.end() && it->is_number_integer() &&
-                                       length > it->get<size_t>()) {
-      out.push_back(Cause{path, "FieldValueTooLong",
-                          absl::StrCat("Too long: may not be more than ", it->get<size_t>(),
-                                       " bytes")});
+    if (auto it = s.find("maxLength");
+        it != s.end() && it->is_number_integer() && length > it->get<size_t>()) {
+      out.push_back(
+          Cause{path, "FieldValueTooLong",
+                absl::StrCat("Too long: may not be more than ", it->get<size_t>(), " bytes")});
     }
     if (auto it = s.find("pattern"); it != s.end() && it->is_string()) {
       const std::string& pattern = it->get_ref<const std::string&>();
@@ -304,19 +312,19 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
     }
     if (!found) {
       out.push_back(Cause{path, "FieldValueNotSupported",
-                          absl::StrCat("Unsupported value: ", Render(v), ": supported values: ",
-                                       absl::StrJoin(allowed, ", "))});
+                          absl::StrCat("Unsupported value: ", Render(v),
+                                       ": supported values: ", absl::StrJoin(allowed, ", "))});
     }
   }
 
   if (v.is_array()) {
-    if (auto it = s.find("minItems"); it != s.end() && it->is_number_integer() &&
-                                      v.size() < it->get<size_t>()) {
-      out.push_back(Invalid(path, v, absl::StrCat("should have at least ", it->get<size_t>(),
-                                                  " items")));
+    if (auto it = s.find("minItems");
+        it != s.end() && it->is_number_integer() && v.size() < it->get<size_t>()) {
+      out.push_back(
+          Invalid(path, v, absl::StrCat("should have at least ", it->get<size_t>(), " items")));
     }
-    if (auto it = s.find("maxItems"); it != s.end() && it->is_number_integer() &&
-                                      v.size() > it->get<size_t>()) {
+    if (auto it = s.find("maxItems");
+        it != s.end() && it->is_number_integer() && v.size() > it->get<size_t>()) {
       out.push_back(Cause{path, "FieldValueTooMany",
                           absl::StrCat("Too many: ", v.size(), ": must have at most ",
                                        it->get<size_t>(), " items")});
@@ -340,13 +348,13 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
   }
 
   if (v.is_object()) {
-    if (auto it = s.find("minProperties"); it != s.end() && it->is_number_integer() &&
-                                           v.size() < it->get<size_t>()) {
-      out.push_back(Invalid(path, v, absl::StrCat("should have at least ", it->get<size_t>(),
-                                                  " properties")));
+    if (auto it = s.find("minProperties");
+        it != s.end() && it->is_number_integer() && v.size() < it->get<size_t>()) {
+      out.push_back(Invalid(
+          path, v, absl::StrCat("should have at least ", it->get<size_t>(), " properties")));
     }
-    if (auto it = s.find("maxProperties"); it != s.end() && it->is_number_integer() &&
-                                           v.size() > it->get<size_t>()) {
+    if (auto it = s.find("maxProperties");
+        it != s.end() && it->is_number_integer() && v.size() > it->get<size_t>()) {
       out.push_back(Cause{path, "FieldValueTooMany",
                           absl::StrCat("Too many: ", v.size(), ": must have at most ",
                                        it->get<size_t>(), " properties")});
@@ -354,8 +362,8 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
     if (auto it = s.find("required"); it != s.end() && it->is_array()) {
       for (const json& name : *it) {
         if (name.is_string() && !v.contains(name.get<std::string>())) {
-          out.push_back(Cause{Child(path, name.get<std::string>()), "FieldValueRequired",
-                              "Required value"});
+          out.push_back(
+              Cause{Child(path, name.get<std::string>()), "FieldValueRequired", "Required value"});
         }
       }
     }
@@ -440,7 +448,8 @@ void CrdSchema::Walk(const json& s, json& v, const std::string& path, bool remov
   }
   const bool preserve = s.value("x-kubernetes-preserve-unknown-fields", false);
   const json* properties = s.contains("properties") ? &s["properties"] : nullptr;
-  const json* additional = s.contains("additionalProperties") ? &s["additionalProperties"] : nullptr;
+  const json* additional =
+      s.contains("additionalProperties") ? &s["additionalProperties"] : nullptr;
   std::vector<std::string> drop;
   for (auto it = v.begin(); it != v.end(); ++it) {
     const std::string& key = it.key();
@@ -452,8 +461,8 @@ void CrdSchema::Walk(const json& s, json& v, const std::string& path, bool remov
       Walk((*properties)[key], it.value(), child, remove, unknown);
     } else if (additional != nullptr && additional->is_object()) {
       Walk(*additional, it.value(), child, remove, unknown);
-    } else if (!preserve && !(additional != nullptr && additional->is_boolean() &&
-                              additional->get<bool>())) {
+    } else if (!preserve &&
+               !(additional != nullptr && additional->is_boolean() && additional->get<bool>())) {
       unknown.push_back(child);
       drop.push_back(key);
     }

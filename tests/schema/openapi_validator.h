@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "nlohmann/json.hpp"
 
 namespace re2 {
@@ -46,10 +47,10 @@ namespace registrar::schema {
 
 // One entry of a 422 Status's details.causes.
 struct Cause {
-  std::string field;   // "spec.ttlSeconds", "spec.etcd.endpoints[0]"
-  std::string reason;  // FieldValueInvalid | FieldValueRequired | FieldValueNotSupported |
-                       // FieldValueTypeInvalid | FieldValueTooLong | FieldValueTooMany
-  std::string message; // "Invalid value: 3: spec.ttlSeconds in body should be ..."
+  std::string field;    // "spec.ttlSeconds", "spec.etcd.endpoints[0]"
+  std::string reason;   // FieldValueInvalid | FieldValueRequired | FieldValueNotSupported |
+                        // FieldValueTypeInvalid | FieldValueTooLong | FieldValueTooMany
+  std::string message;  // "Invalid value: 3: spec.ttlSeconds in body should be ..."
   bool operator==(const Cause&) const = default;
 };
 

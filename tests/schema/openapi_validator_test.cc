@@ -38,18 +38,20 @@ TEST(Validate, TypesWithKubernetesMessages) {
   CrdSchema s = Make(R"({"type": "object", "properties": {
       "o": {"type": "object"}, "a": {"type": "array"}, "s": {"type": "string"},
       "i": {"type": "integer"}, "n": {"type": "number"}, "b": {"type": "boolean"}}})");
-  EXPECT_THAT(s.Validate(json::parse(
-                  R"({"o": {}, "a": [], "s": "", "i": 3.0, "n": 1.5, "b": false})")),
-              IsEmpty());
-  std::vector<Cause> causes = s.Validate(json::parse(
-      R"({"o": [], "a": {}, "s": 1, "i": 1.5, "n": "1", "b": "true"})"));
+  EXPECT_THAT(
+      s.Validate(json::parse(R"({"o": {}, "a": [], "s": "", "i": 3.0, "n": 1.5, "b": false})")),
+      IsEmpty());
+  std::vector<Cause> causes =
+      s.Validate(json::parse(R"({"o": [], "a": {}, "s": 1, "i": 1.5, "n": "1", "b": "true"})"));
   EXPECT_THAT(Fields(causes), ElementsAre("a", "b", "i", "n", "o", "s"));
-  EXPECT_EQ(causes[2], (Cause{"i", "FieldValueTypeInvalid",
-                              "Invalid value: 1.5: i in body must be of type integer: \"number\""}));
+  EXPECT_EQ(causes[2],
+            (Cause{"i", "FieldValueTypeInvalid",
+                   "Invalid value: 1.5: i in body must be of type integer: \"number\""}));
   EXPECT_EQ(causes[5].message, "Invalid value: 1: s in body must be of type string: \"integer\"");
-  EXPECT_THAT(s.Validate(json::array()), ElementsAre(Cause{
-                  "", "FieldValueTypeInvalid",
-                  "Invalid value: []: <root> in body must be of type object: \"array\""}));
+  EXPECT_THAT(
+      s.Validate(json::array()),
+      ElementsAre(Cause{"", "FieldValueTypeInvalid",
+                        "Invalid value: []: <root> in body must be of type object: \"array\""}));
 }
 
 TEST(Validate, NullableAndNull) {
@@ -79,9 +81,10 @@ TEST(Validate, NumberBounds) {
             "exclusiveMaximum": true},
       "m": {"type": "integer", "multipleOf": 5}}})");
   EXPECT_THAT(s.Validate(json::parse(R"({"t": 5, "x": 0.5, "m": 10})")), IsEmpty());
-  EXPECT_THAT(s.Validate(json::parse(R"({"t": 3})")),
-              ElementsAre(Cause{"t", "FieldValueInvalid",
-                                "Invalid value: 3: t in body should be greater than or equal to 5"}));
+  EXPECT_THAT(
+      s.Validate(json::parse(R"({"t": 3})")),
+      ElementsAre(Cause{"t", "FieldValueInvalid",
+                        "Invalid value: 3: t in body should be greater than or equal to 5"}));
   EXPECT_THAT(s.Validate(json::parse(R"({"t": 3601})"))[0].message,
               "Invalid value: 3601: t in body should be less than or equal to 3600");
   EXPECT_THAT(s.Validate(json::parse(R"({"x": 0})"))[0].message,
@@ -95,9 +98,10 @@ TEST(Validate, NumberBounds) {
 TEST(Validate, StringLengthsCountCodePoints) {
   CrdSchema s = Make(R"({"type": "string", "minLength": 2, "maxLength": 3})");
   EXPECT_THAT(s.Validate("été"), IsEmpty());  // 3 code points, 5 bytes
-  EXPECT_THAT(s.Validate("a"), ElementsAre(Cause{
-                  "", "FieldValueInvalid",
-                  "Invalid value: \"a\": <root> in body should be at least 2 chars long"}));
+  EXPECT_THAT(
+      s.Validate("a"),
+      ElementsAre(Cause{"", "FieldValueInvalid",
+                        "Invalid value: \"a\": <root> in body should be at least 2 chars long"}));
   EXPECT_THAT(s.Validate("abcd"), ElementsAre(Cause{"", "FieldValueTooLong",
                                                     "Too long: may not be more than 3 bytes"}));
 }
@@ -137,8 +141,9 @@ TEST(Validate, ArrayBoundsUniqueAndItems) {
   EXPECT_THAT(s.Validate(json{"a", "b"}), IsEmpty());
   EXPECT_THAT(s.Validate(json::array())[0].message,
               HasSubstr("<root> in body should have at least 1 items"));
-  EXPECT_THAT(s.Validate(json{"a", "b", "c"}),
-              ElementsAre(Cause{"", "FieldValueTooMany", "Too many: 3: must have at most 2 items"}));
+  EXPECT_THAT(
+      s.Validate(json{"a", "b", "c"}),
+      ElementsAre(Cause{"", "FieldValueTooMany", "Too many: 3: must have at most 2 items"}));
   EXPECT_THAT(Fields(s.Validate(json{"a", "a"})), ElementsAre("[1]"));
   EXPECT_THAT(Fields(s.Validate(json{"a", 1})), ElementsAre("[1]"));
 }
@@ -258,11 +263,12 @@ TEST(CrdSchema, LoadsOurCrdWithPrinterColumns) {
       "spec": {"key": "user.rpc", "value": "v", "ttlSeconds": 3}})");
   std::vector<Cause> causes = s->Validate(object);
   ASSERT_EQ(causes.size(), 1u);
-  EXPECT_EQ(CauseToJson(causes[0]),
-            json({{"reason", "FieldValueInvalid"},
-                  {"message",
-                   "Invalid value: 3: spec.ttlSeconds in body should be greater than or equal to 5"},
-                  {"field", "spec.ttlSeconds"}}));
+  EXPECT_EQ(
+      CauseToJson(causes[0]),
+      json({{"reason", "FieldValueInvalid"},
+            {"message",
+             "Invalid value: 3: spec.ttlSeconds in body should be greater than or equal to 5"},
+            {"field", "spec.ttlSeconds"}}));
 }
 
 TEST(CrdSchema, RejectsBadCrdsAndNonPortablePatterns) {

@@ -8,10 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "controller/registration/parse.h"
-#include "controller/registration/validation.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+#include "controller/registration/parse.h"
+#include "controller/registration/validation.h"
 #include "tests/schema/openapi_validator.h"
 #include "yaml-cpp/yaml.h"
 
@@ -75,9 +76,8 @@ std::vector<std::string> ControllerPaths(const std::string& text, SourceMode mod
 class Corpus : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    absl::StatusOr<CrdSchema> loaded =
-        CrdSchema::FromFile((SourceDir() / "crds" / "serviceregistrations.yaml").string(),
-                            kVersion);
+    absl::StatusOr<CrdSchema> loaded = CrdSchema::FromFile(
+        (SourceDir() / "crds" / "serviceregistrations.yaml").string(), kVersion);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     crd_ = new CrdSchema(*std::move(loaded));
   }
@@ -133,6 +133,15 @@ TEST_F(Corpus, ValidFilesPassBothCheckers) {
     const std::string text = ReadFile(file);
     EXPECT_THAT(ControllerPaths(text, SourceMode::kKubernetes), ::testing::IsEmpty());
     EXPECT_THAT(ServerPaths(Load(text)), ::testing::IsEmpty());
+  }
+}
+
+TEST_F(Corpus, ToJsonOfEveryValidFileIsAcceptedByTheSchema) {
+  for (const fs::path& file : CorpusFiles("valid")) {
+    SCOPED_TRACE(file.filename().string());
+    absl::StatusOr<ServiceRegistration> parsed = ParseJson(Load(ReadFile(file)));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_THAT(ServerPaths(ToJson(*parsed)), ::testing::IsEmpty());
   }
 }
 

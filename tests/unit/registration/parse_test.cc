@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/status_matchers.h"
 #include "yaml-cpp/yaml.h"
 
@@ -72,6 +73,7 @@ TEST(ParseJson, ReadsEveryField) {
   EXPECT_EQ(r->metadata.deletion_timestamp, "2026-01-02T15:04:05Z");
   ASSERT_TRUE(r->spec.value_from.has_value());
   EXPECT_EQ(r->spec.value_from->service_ref.port, "8080");
+  EXPECT_EQ(ToJson(*r)["spec"]["valueFrom"]["serviceRef"]["port"], 8080);
   ASSERT_TRUE(r->spec.etcd.has_value());
   EXPECT_EQ(r->spec.etcd->credentials_secret_ref->name, "auth");
   EXPECT_EQ(r->spec.etcd->tls_secret_ref->name, "tls");
@@ -92,9 +94,9 @@ TEST(ParseJson, WrongTypesAreNamedByPath) {
   std::vector<FieldError> errors;
   absl::StatusOr<ServiceRegistration> r = ParseJson(object, &errors);
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(Paths(errors), ::testing::UnorderedElementsAre("spec.key", "spec.ttlSeconds",
-                                                             "spec.paused",
-                                                             "spec.etcd.endpoints[1]"));
+  EXPECT_THAT(Paths(errors),
+              ::testing::UnorderedElementsAre("spec.key", "spec.ttlSeconds", "spec.paused",
+                                              "spec.etcd.endpoints[1]"));
   EXPECT_THAT(std::string(r.status().message()),
               HasSubstr("spec.ttlSeconds: must be of type integer, got string"));
   EXPECT_THAT(errors, ::testing::Each(Field(&FieldError::line, 0)));
@@ -131,8 +133,9 @@ TEST(ParseJson, ChecksApiVersionAndKind) {
   std::vector<FieldError> errors;
   absl::StatusOr<ServiceRegistration> r = ParseJson(object, &errors);
   EXPECT_THAT(Paths(errors), ElementsAre("apiVersion", "kind"));
-  EXPECT_THAT(std::string(r.status().message()),
-              HasSubstr("apiVersion: must be \"registrar.dev/v1alpha1\", got \"registrar.dev/v1\""));
+  EXPECT_THAT(
+      std::string(r.status().message()),
+      HasSubstr("apiVersion: must be \"registrar.dev/v1alpha1\", got \"registrar.dev/v1\""));
 }
 
 TEST(ParseJson, RequiresAnObjectAndASpec) {
@@ -168,7 +171,8 @@ TEST(ToJson, RoundTripsThroughParseJson) {
   r->status.phase = "Registered";
   r->status.lease_id = "7587869541230001234";
   r->status.granted_ttl = 10;
-  r->status.conditions.push_back({"Ready", "True", "Registered", "live", 1, "2026-01-02T15:04:05Z"});
+  r->status.conditions.push_back(
+      {"Ready", "True", "Registered", "live", 1, "2026-01-02T15:04:05Z"});
   json out = ToJson(*r);
   EXPECT_EQ(out["spec"]["id"], 42);
   EXPECT_TRUE(out["spec"]["id"].is_number_integer());
@@ -215,11 +219,11 @@ TEST(ParseYaml, ErrorsCarryLineNumbers) {
   std::vector<FieldError> errors;
   absl::StatusOr<ServiceRegistration> r = ParseYaml(node, &errors);
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(errors, ::testing::UnorderedElementsAre(
-                          FieldError{"spec.bogus", "unknown field", 13},
-                          FieldError{"spec.ttlSeconds", "must be of type integer, got string", 8},
-                          FieldError{"spec.etcd.endpoints[1]", "must be of type string, got array",
-                                     12}));
+  EXPECT_THAT(errors,
+              ::testing::UnorderedElementsAre(
+                  FieldError{"spec.bogus", "unknown field", 13},
+                  FieldError{"spec.ttlSeconds", "must be of type integer, got string", 8},
+                  FieldError{"spec.etcd.endpoints[1]", "must be of type string, got array", 12}));
   EXPECT_THAT(std::string(r.status().message()),
               HasSubstr("spec.ttlSeconds (line 8): must be of type integer, got string"));
 }

@@ -39,11 +39,13 @@ TEST(Validate, AcceptsAPlainRegistrationInBothModes) {
 
 TEST(Validate, MetadataNameIsARfc1123Subdomain) {
   ServiceRegistration r = Valid();
-  for (const std::string& name : std::vector<std::string>{"", "User", "a_b", "-a", "a.", std::string(254, 'a')}) {
+  for (const std::string& name :
+       std::vector<std::string>{"", "User", "a_b", "-a", "a.", std::string(254, 'a')}) {
     r.metadata.name = name;
     EXPECT_THAT(Paths(r), ElementsAre("metadata.name")) << name;
   }
-  for (const std::string& name : std::vector<std::string>{"a", "user-rpc.v2", std::string(253, 'a')}) {
+  for (const std::string& name :
+       std::vector<std::string>{"a", "user-rpc.v2", std::string(253, 'a')}) {
     r.metadata.name = name;
     EXPECT_THAT(Paths(r), IsEmpty()) << name;
   }
@@ -59,12 +61,14 @@ TEST(Validate, NamespaceWhenSetIsALabel) {
 
 TEST(Validate, KeyRules) {
   ServiceRegistration r = Valid();
-  for (const std::string& key : std::vector<std::string>{"", "user rpc", "user\trpc", "user\x01rpc", "user.rpc/",
-                          std::string(kMaxKeyLength + 1, 'k')}) {
+  for (const std::string& key :
+       std::vector<std::string>{"", "user rpc", "user\trpc", "user\x01rpc", "user.rpc/",
+                                std::string(kMaxKeyLength + 1, 'k')}) {
     r.spec.key = key;
     EXPECT_THAT(Paths(r), ElementsAre("spec.key")) << key;
   }
-  for (const std::string& key : std::vector<std::string>{"a", "/services/user.rpc", "été", std::string(kMaxKeyLength, 'k')}) {
+  for (const std::string& key : std::vector<std::string>{"a", "/services/user.rpc", "été",
+                                                         std::string(kMaxKeyLength, 'k')}) {
     r.spec.key = key;
     EXPECT_THAT(Paths(r), IsEmpty()) << key;
   }
@@ -72,7 +76,8 @@ TEST(Validate, KeyRules) {
 
 TEST(Validate, KeyMustNotOverlapTheOwnerPrefix) {
   ServiceRegistration r = Valid();
-  for (const char* key : {"/etcd-registrar/owners/x", "/etcd-registrar/owners", "/etcd-registrar"}) {
+  for (const char* key :
+       {"/etcd-registrar/owners/x", "/etcd-registrar/owners", "/etcd-registrar"}) {
     r.spec.key = key;
     std::vector<FieldError> errors = Validate(r, SourceMode::kManifests);
     ASSERT_EQ(errors.size(), 1u) << key;
@@ -101,8 +106,9 @@ TEST(Validate, ExactlyOneOfValueAndValueFrom) {
 
 TEST(Validate, ValueRules) {
   ServiceRegistration r = Valid();
-  for (const std::string& value : std::vector<std::string>{std::string(), std::string("a\nb"), std::string("a\x7f"),
-                            std::string(kMaxValueLength + 1, 'v')}) {
+  for (const std::string& value :
+       std::vector<std::string>{std::string(), std::string("a\nb"), std::string("a\x7f"),
+                                std::string(kMaxValueLength + 1, 'v')}) {
     r.spec.value = value;
     EXPECT_THAT(Paths(r), ElementsAre("spec.value")) << value;
   }
@@ -118,11 +124,11 @@ TEST(Validate, ValueFromRules) {
   r.spec.value_from = ValueFrom{ServiceRef{"user-rpc", "8080"}};
   EXPECT_THAT(Paths(r), IsEmpty());
   r.spec.value_from->service_ref = {"", ""};
-  EXPECT_THAT(Paths(r), ElementsAre("spec.valueFrom.serviceRef.name",
-                                    "spec.valueFrom.serviceRef.port"));
+  EXPECT_THAT(Paths(r),
+              ElementsAre("spec.valueFrom.serviceRef.name", "spec.valueFrom.serviceRef.port"));
   r.spec.value_from->service_ref = {"User.RPC", "70000"};
-  EXPECT_THAT(Paths(r), ElementsAre("spec.valueFrom.serviceRef.name",
-                                    "spec.valueFrom.serviceRef.port"));
+  EXPECT_THAT(Paths(r),
+              ElementsAre("spec.valueFrom.serviceRef.name", "spec.valueFrom.serviceRef.port"));
   r.spec.value_from->service_ref = {"user-rpc", "Grpc_"};
   EXPECT_THAT(Paths(r), ElementsAre("spec.valueFrom.serviceRef.port"));
   r.spec.value_from->service_ref = {"user-rpc", "grpc"};
@@ -168,7 +174,9 @@ TEST(Validate, TtlSecondsBounds) {
 TEST(Validate, EtcdTargetRules) {
   ServiceRegistration r = Valid();
   r.spec.etcd = EtcdTarget{{"etcd-0.etcd:2379", "10.0.0.1:1", "[::1]:65535"},
-                           SecretRef{"etcd-auth"}, SecretRef{"etcd-tls"}, false};
+                           SecretRef{"etcd-auth"},
+                           SecretRef{"etcd-tls"},
+                           false};
   EXPECT_THAT(Paths(r), IsEmpty());
   r.spec.etcd->endpoints = {};
   EXPECT_THAT(Paths(r), ElementsAre("spec.etcd.endpoints"));
@@ -182,8 +190,8 @@ TEST(Validate, EtcdTargetRules) {
   r.spec.etcd->endpoints = {"a:1"};
   r.spec.etcd->credentials_secret_ref = SecretRef{""};
   r.spec.etcd->tls_secret_ref = SecretRef{"Bad_Name"};
-  EXPECT_THAT(Paths(r), ElementsAre("spec.etcd.credentialsSecretRef.name",
-                                    "spec.etcd.tlsSecretRef.name"));
+  EXPECT_THAT(Paths(r),
+              ElementsAre("spec.etcd.credentialsSecretRef.name", "spec.etcd.tlsSecretRef.name"));
 }
 
 TEST(Validate, EtcdTargetIsRefusedInManifestModeWithTheReason) {
@@ -199,8 +207,8 @@ TEST(Validate, ReportsEveryViolation) {
   ServiceRegistration r;
   r.spec.ttl_seconds = 1;
   r.spec.id = -5;
-  EXPECT_THAT(Paths(r), ElementsAre("metadata.name", "spec.key", "spec.value", "spec.id",
-                                    "spec.ttlSeconds"));
+  EXPECT_THAT(Paths(r),
+              ElementsAre("metadata.name", "spec.key", "spec.value", "spec.id", "spec.ttlSeconds"));
 }
 
 }  // namespace
