@@ -1,11 +1,281 @@
+// The controller command: a source of ServiceRegistrations -> work queue -> reconciler -> engine,
+// with the HTTP endpoints beside it. Only wiring lives here.
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "controller/app/app.h"
+#include "controller/app/etcd_options.h"
+#include "controller/app/signals.h"
+#include "controller/common/clock.h"
+#include "controller/common/format.h"
+#include "controller/common/logging.h"
+#include "controller/config/policy.h"
+#include "controller/http/health.h"
+#include "controller/http/metrics.h"
+#include "controller/http/registrar_metrics.h"
+#include "controller/http/server.h"
+#include "controller/publisher/engine.h"
+#include "controller/registration/reconciler.h"
+#include "controller/registration/status.h"
+#include "controller/runtime/controller_loop.h"
+#include "controller/runtime/work_queue.h"
+#include "controller/source/manifest_source.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace registrar::app {
 
-int RunController(const config::Options& /*options*/) {
-  spdlog::error("the controller command is being wired; use `etcd-registrar publish`");
-  return 1;
+namespace {
+
+constexpr char kControllerName[] = "serviceregistration";
+
+// `local-<machine-id>` (DESIGN §2), falling back to the host name.
+std::string DefaultLocalOwnerId() {
+  std::ifstream in("/etc/machine-id");
+  std::string id;
+  if (in && std::getline(in, id)) {
+    id = std::string(absl::StripAsciiWhitespace(id));
+  }
+  if (id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    id = host;
+  }
+  return "local-" + id;
+}
+
+// Publishes the engine's counters into the Prometheus registry at scrape time.
+class EngineMetrics {
+ public:
+  EngineMetrics(publisher::Engine& engine, http::RegistrarMetrics& metrics)
+      : engine_(engine), metrics_(metrics) {}
+
+  void Refresh() {
+    std::map<std::string, double> phases;
+    for (auto phase : {publisher::Phase::kPending, publisher::Phase::kRegistered,
+                       publisher::Phase::kPaused, publisher::Phase::kFailed,
+                       publisher::Phase::kTerminating}) {
+      phases[publisher::PhaseName(phase)] = 0;
+    }
+    for (const auto& s : engine_.List()) {
+      phases[publisher::PhaseName(s.phase)] += 1;
+    }
+    for (const auto& [phase, n] : phases) {
+      metrics_.registrations.Set({phase}, n);
+    }
+    publisher::EngineStats now = engine_.stats();
+    absl::MutexLock lock(&mu_);
+    metrics_.lease_losses_total.Inc({}, static_cast<double>(now.lease_losses - last_.lease_losses));
+    metrics_.reregistrations_total.Inc(
+        {}, static_cast<double>(now.reregistrations - last_.reregistrations));
+    metrics_.key_reputs_total.Inc({}, static_cast<double>(now.key_reputs - last_.key_reputs));
+    last_ = now;
+  }
+
+ private:
+  publisher::Engine& engine_;
+  http::RegistrarMetrics& metrics_;
+  absl::Mutex mu_;
+  publisher::EngineStats last_ ABSL_GUARDED_BY(mu_);
+};
+
+std::string RegistrationsJson(const source::Source& source, const publisher::Engine& engine,
+                              const registration::RegistrationReconciler& reconciler) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  std::map<std::string, publisher::State> states;
+  for (auto& s : engine.List()) {
+    states.emplace(s.id, s);
+  }
+  auto now = std::chrono::system_clock::now();
+  for (const auto& object : source.store().List()) {
+    std::optional<publisher::State> state;
+    if (auto it = states.find(object->Identity()); it != states.end()) {
+      state = it->second;
+      states.erase(it);
+    }
+    auto status = registration::ComputeStatus(*object, state,
+                                              reconciler.refusal(object->Identity()), {}, now);
+    nlohmann::ordered_json j;
+    j["namespace"] = object->metadata.namespace_;
+    j["name"] = object->metadata.name;
+    j["key"] = object->spec.key;
+    j["fullKey"] = status.full_key;
+    j["leaseID"] = status.lease_id;
+    j["value"] = state && state->lease_id != 0 ? state->value : object->spec.value.value_or("");
+    j["grantedTTL"] = status.granted_ttl;
+    j["paused"] = object->spec.paused;
+    j["phase"] = status.phase;
+    j["reason"] = status.conditions.empty() ? "" : status.conditions[0].reason;
+    j["lastError"] = state ? state->message : "";
+    if (auto refusal = reconciler.refusal(object->Identity())) {
+      j["lastError"] = refusal->message;
+    }
+    j["lastRenewal"] = nullptr;
+    if (state && state->last_renewal) {
+      j["lastRenewal"] = registration::FormatTime(*state->last_renewal);
+    }
+    out.push_back(std::move(j));
+  }
+  // Registrations the source no longer declares but the engine still revokes.
+  for (const auto& [id, state] : states) {
+    nlohmann::ordered_json j;
+    auto slash = id.find('/');
+    j["namespace"] = id.substr(0, slash);
+    j["name"] = slash == std::string::npos ? "" : id.substr(slash + 1);
+    j["fullKey"] = state.full_key;
+    j["leaseID"] = state.lease_id != 0 ? std::to_string(state.lease_id) : "";
+    j["value"] = state.value;
+    j["phase"] = publisher::PhaseName(state.phase);
+    j["reason"] = state.reason;
+    j["lastError"] = state.message;
+    out.push_back(std::move(j));
+  }
+  nlohmann::ordered_json doc;
+  doc["registrations"] = std::move(out);
+  doc["sourceErrors"] = source.errors();
+  return doc.dump(2) + "\n";
+}
+
+}  // namespace
+
+int RunController(const config::Options& options) {
+  auto logging = SetupLogging(options.log_level,
+                              options.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
+  if (!logging.ok()) {
+    spdlog::error("{}", logging.message());
+    return 2;
+  }
+  if (options.manifests.empty()) {
+    spdlog::error(
+        "the Kubernetes source is not part of this build yet: run with --manifests DIR (see "
+        "README.md)");
+    return 2;
+  }
+  config::Policy policy;
+  if (!options.policy.empty()) {
+    auto loaded = config::LoadPolicy(options.policy);
+    if (!loaded.ok()) {
+      spdlog::error("{}", loaded.status().message());
+      return 2;
+    }
+    policy = *std::move(loaded);
+  }
+  BlockTerminationSignals();
+  Clock& clock = RealClock::Get();
+
+  publisher::EngineOptions engine_options;
+  engine_options.default_target = ToClientOptions(options.etcd);
+  engine_options.ownership_records = true;
+  engine_options.owner_prefix = options.owner_prefix;
+  engine_options.owner_id = options.owner_id.empty() ? DefaultLocalOwnerId() : options.owner_id;
+  engine_options.cluster = engine_options.owner_id;
+  engine_options.dry_run = options.dry_run;
+  spdlog::info("etcd-registrar {}: manifests {}, etcd {}, owner id {}", config::Version(),
+               options.manifests, absl::StrJoin(options.etcd.endpoints, ","),
+               engine_options.owner_id);
+  auto engine = publisher::NewEngine(engine_options, clock);
+
+  source::ManifestSourceOptions source_options;
+  source_options.dir = options.manifests;
+  source_options.owner_prefix = options.owner_prefix;
+  auto source = source::ManifestSource::Create(source_options, clock);
+  if (!source.ok()) {
+    spdlog::error("{}", source.status().message());
+    return 2;
+  }
+
+  http::Registry registry;
+  http::RegistrarMetrics metrics(registry);
+  EngineMetrics engine_metrics(*engine, metrics);
+  runtime::WorkQueue::Hooks queue_hooks;
+  queue_hooks.depth = [&](int64_t depth) {
+    metrics.workqueue_depth.Set({kControllerName}, static_cast<double>(depth));
+  };
+  queue_hooks.add = [&] { metrics.workqueue_adds_total.Inc({kControllerName}); };
+  queue_hooks.retry = [&] { metrics.workqueue_retries_total.Inc({kControllerName}); };
+  runtime::WorkQueue queue(clock, runtime::WorkQueue::Options{}, queue_hooks);
+
+  registration::ReconcilerOptions reconciler_options;
+  reconciler_options.mode = registration::SourceMode::kManifests;
+  reconciler_options.owner_prefix = options.owner_prefix;
+  source::ManifestSource& src = **source;
+  registration::RegistrationReconciler reconciler(
+      registration::DesiredView{[&src](const std::string& id) { return src.store().Get(id); },
+                                [&src] { return src.synced(); }},
+      *engine, policy, reconciler_options);
+  runtime::ControllerLoop::Hooks loop_hooks;
+  loop_hooks.reconciled = [&](std::string_view result, double seconds) {
+    metrics.reconcile_total.Inc({kControllerName, std::string(result)});
+    metrics.reconcile_time_seconds.Observe({kControllerName}, seconds);
+  };
+  runtime::ControllerLoop loop(kControllerName, queue, reconciler, clock, options.workers,
+                               loop_hooks);
+
+  http::HealthChecks healthz("healthz");
+  healthz.Add("ping", [] { return absl::OkStatus(); });
+  http::HealthChecks readyz("readyz");
+  readyz.Add("source-synced", [&src] {
+    return src.synced() ? absl::OkStatus()
+                        : absl::UnavailableError("the manifest folder has not been read yet");
+  });
+  readyz.Add("etcd", [&] {
+    return options.dry_run || engine->stats().etcd_reachable
+               ? absl::OkStatus()
+               : absl::UnavailableError("the etcd keep-alive stream is down");
+  });
+  http::Server server(options.http_addr);
+  server.Handle("/healthz", [&] { return healthz.Serve(); });
+  server.Handle("/readyz", [&] { return readyz.Serve(); });
+  server.Handle("/metrics", [&] {
+    engine_metrics.Refresh();
+    return http::Response{200, http::Registry::kContentType, registry.Render()};
+  });
+  server.Handle("/registrations", [&] {
+    return http::Response{200, "application/json",
+                          RegistrationsJson(src, *engine, reconciler)};
+  });
+
+  // Adopt first: every lease of our owner id is kept alive before the folder is read.
+  if (auto started = engine->Start(); !started.ok()) {
+    spdlog::error("{}", started.message());
+    return 2;
+  }
+  if (auto listening = server.Start(); !listening.ok()) {
+    spdlog::error("{}", listening.message());
+    engine->Stop(/*revoke=*/false);
+    return 2;
+  }
+  std::atomic<bool> completed{false};
+  src.Start([&](const std::vector<std::string>& identities) {
+    for (const auto& id : identities) {
+      queue.Add(id);
+    }
+    if (src.synced() && !completed.exchange(true)) {
+      // Hand the engine the whole first listing before it may collect orphans, so no adopted
+      // registration is revoked merely because a worker had not reached it yet.
+      for (const auto& object : src.store().List()) {
+        (void)reconciler.Reconcile(object->Identity());
+      }
+      engine->MarkComplete();
+      spdlog::info("manifest folder read: {} registration(s)", src.store().size());
+    }
+  });
+  loop.Start();
+
+  int sig = WaitForTermination(nullptr, std::chrono::milliseconds(500));
+  spdlog::info("signal {}: stopping (leases are not revoked; the next controller adopts them)",
+               sig);
+  src.Stop();
+  loop.Stop();
+  server.Stop();
+  engine->Stop(/*revoke=*/false);
+  return 0;
 }
 
 }  // namespace registrar::app
