@@ -235,12 +235,10 @@ class BidiStream {
     if (writer_.joinable()) {
       writer_.join();
     }
-    if (!finished.ok()) {
-      if (client_.IsTokenRejected(finished)) {
-        client_.InvalidateToken(token);
-      } else if (finished.error_code() == grpc::StatusCode::UNAVAILABLE) {
-        client_.MarkUnavailable(endpoint);
-      }
+    if (client_.IsTokenRejected(finished) || absl::IsUnauthenticated(end)) {
+      client_.InvalidateToken(token);
+    } else if (finished.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      client_.MarkUnavailable(endpoint);
     }
     {
       absl::MutexLock lock(&mu_);
@@ -298,6 +296,9 @@ class WatchStreamImpl final : public WatchStream {
       return absl::OutOfRangeError(
           absl::StrCat("Watch: compacted at revision ", response.compact_revision()));
     }
+    if (absl::StrContains(response.cancel_reason(), "auth token")) {
+      return absl::UnauthenticatedError(absl::StrCat("Watch: ", response.cancel_reason()));
+    }
     if (absl::StrContains(response.cancel_reason(), "permission denied")) {
       return absl::PermissionDeniedError(absl::StrCat("Watch: ", response.cancel_reason()));
     }
@@ -345,6 +346,8 @@ struct ClientImpl::UnaryCall {
   bool idempotent;
   bool needs_token;
   Invoker<Req, Resp> invoke;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
+  grpc::Status status;
   Req req;
   Callback<Resp> done;
   size_t endpoint = 0;
@@ -360,6 +363,11 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
   if (options.endpoints.empty()) {
     return absl::InvalidArgumentError("etcd client needs at least one endpoint");
   }
+  for (const std::string& address : options.endpoints) {
+    if (address.empty()) {
+      return absl::InvalidArgumentError("etcd endpoint is empty");
+    }
+  }
   ASSIGN_OR_RETURN(auto credentials, MakeCredentials(options));
   grpc::ChannelArguments args;
   const int max_backoff_ms = static_cast<int>(options.max_reconnect_backoff.count());
@@ -372,9 +380,6 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
   args.SetMaxReceiveMessageSize(-1);
   auto client = std::unique_ptr<ClientImpl>(new ClientImpl(options));
   for (const std::string& address : options.endpoints) {
-    if (address.empty()) {
-      return absl::InvalidArgumentError("etcd endpoint is empty");
-    }
     auto endpoint = std::make_unique<Endpoint>();
     endpoint->address = address;
     endpoint->channel = grpc::CreateCustomChannel(address, credentials, args);
@@ -385,13 +390,28 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
     endpoint->maintenance = pb::Maintenance::NewStub(endpoint->channel);
     client->endpoints_.push_back(std::move(endpoint));
   }
+  client->poller_ = std::jthread([raw = client.get()] { raw->Poll(); });
   return client;
 }
 
 ClientImpl::~ClientImpl() {
-  absl::MutexLock lock(&inflight_mu_);
-  inflight_mu_.Await(absl::Condition(
-      +[](int64_t* n) { return *n == 0; }, &inflight_));
+  {
+    absl::MutexLock lock(&inflight_mu_);
+    inflight_mu_.Await(absl::Condition(+[](int64_t* n) { return *n == 0; }, &inflight_));
+  }
+  cq_.Shutdown();
+  if (poller_.joinable()) {
+    poller_.join();
+  }
+}
+
+void ClientImpl::Poll() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_.Next(&tag, &ok)) {
+    std::unique_ptr<std::function<void()>> done(static_cast<std::function<void()>*>(tag));
+    (*done)();
+  }
 }
 
 std::string ClientImpl::target() const { return absl::StrJoin(options_.endpoints, ","); }
@@ -456,8 +476,10 @@ void ClientImpl::Send(std::shared_ptr<UnaryCall<Req, Resp>> call) {
   }
   call->resp.Clear();
   call->floor = revisions_.Begin();
-  call->invoke(*endpoints_[call->endpoint], call->ctx.get(), &call->req, &call->resp,
-               [this, call](grpc::Status status) { OnDone(call, status); });
+  call->reader = call->invoke(*endpoints_[call->endpoint], call->ctx.get(), call->req, &cq_);
+  call->reader->StartCall();
+  auto* tag = new std::function<void()>([this, call] { OnDone(call, call->status); });
+  call->reader->Finish(&call->resp, &call->status, tag);
 }
 
 template <typename Req, typename Resp>
@@ -522,10 +544,8 @@ void ClientImpl::WithToken(std::function<void(absl::StatusOr<std::string>)> read
     req.set_password(options_.password);
     Call<pb::AuthenticateRequest, pb::AuthenticateResponse>(
         "Authenticate", /*idempotent=*/true, /*needs_token=*/false,
-        +[](Endpoint& e, grpc::ClientContext* c, const pb::AuthenticateRequest* q,
-            pb::AuthenticateResponse* r, std::function<void(grpc::Status)> f) {
-          e.auth->async()->Authenticate(c, q, r, std::move(f));
-        },
+        +[](Endpoint& e, grpc::ClientContext* c, const pb::AuthenticateRequest& q,
+            grpc::CompletionQueue* cq) { return e.auth->PrepareAsyncAuthenticate(c, q, cq); },
         std::move(req),
         [this](absl::StatusOr<pb::AuthenticateResponse> result) {
           OnAuthenticated(std::move(result));
@@ -583,8 +603,9 @@ absl::StatusOr<std::string> ClientImpl::TokenBlocking(std::stop_token stop) {
   void ClientImpl::Name(Req req, Callback<Resp> done) {                                        \
     Call<Req, Resp>(                                                                           \
         #Method, Idempotent, /*needs_token=*/true,                                             \
-        +[](Endpoint& e, grpc::ClientContext* c, const Req* q, Resp* r,                        \
-            std::function<void(grpc::Status)> f) { e.StubMember->async()->Method(c, q, r, std::move(f)); }, \
+        +[](Endpoint& e, grpc::ClientContext* c, const Req& q, grpc::CompletionQueue* cq) {    \
+          return e.StubMember->PrepareAsync##Method(c, q, cq);                                 \
+        },                                                                                     \
         std::move(req), std::move(done));                                                      \
   }
 

@@ -3,8 +3,10 @@
 // The gRPC implementation of Client (client.h).
 //
 // Flow: one gRPC channel per endpoint (reconnect backoff 100 ms .. max_reconnect_backoff, HTTP/2
-// keepalive pings). Unary calls use gRPC's callback API; each call lives in a heap object until
-// its callback. A call failing with UNAVAILABLE marks its endpoint bad (the next call starts on
+// keepalive pings). Unary calls are asynchronous on one completion queue polled by one client
+// thread, which runs every callback; each call lives in a heap object until its callback. (Not
+// gRPC's callback API: in grpc 1.51 on Linux it runs on a process-wide "nexting" queue that
+// aborts in grpc_cq_internal_unref when channels are destroyed while it works.) A call failing with UNAVAILABLE marks its endpoint bad (the next call starts on
 // the next endpoint) and, when it is safe to repeat (Range, LeaseTimeToLive, LeaseLeases, Status,
 // Authenticate), is retried once on the next endpoint; writes report kUnavailable. With a
 // username, one Authenticate per connection yields a token sent as `token` metadata on every call
@@ -27,6 +29,7 @@
 #include <stop_token>
 #include <type_traits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -94,10 +97,12 @@ class ClientImpl final : public Client {
   template <typename Req, typename Resp>
   struct UnaryCall;
   template <typename Req, typename Resp>
-  using Invoker = void (*)(Endpoint&, grpc::ClientContext*, const Req*, Resp*,
-                           std::function<void(grpc::Status)>);
+  using Invoker = std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> (*)(
+      Endpoint&, grpc::ClientContext*, const Req&, grpc::CompletionQueue*);
 
   explicit ClientImpl(const ClientOptions& options) : options_(options) {}
+  // Runs the completion of every unary call (and so every user callback) on poller_.
+  void Poll();
 
   template <typename Req, typename Resp>
   void Call(const char* method, bool idempotent, bool needs_token, Invoker<Req, Resp> invoke,
@@ -130,6 +135,9 @@ class ClientImpl final : public Client {
 
   absl::Mutex inflight_mu_;
   int64_t inflight_ ABSL_GUARDED_BY(inflight_mu_) = 0;
+
+  grpc::CompletionQueue cq_;
+  std::jthread poller_;
 };
 
 }  // namespace registrar::etcd
