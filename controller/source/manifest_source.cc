@@ -163,10 +163,8 @@ Clock::TimePoint ManifestSource::NextDeadline() const {
   if (scan_due_) {
     due = std::min(due, *scan_due_);
   }
-  for (const auto& [path, state] : files_) {
-    if (state.vanishing_since) {
-      due = std::min(due, *state.vanishing_since + options_.debounce);
-    }
+  for (const auto& [identity, since] : leaving_) {
+    due = std::min(due, since + options_.debounce);
   }
   return due;
 }
@@ -211,10 +209,10 @@ std::vector<std::string> ManifestSource::Step() {
     dir_errors_ = std::move(scan.dir_errors);
 
     for (const auto& [path, found] : scan.files) {
-      Apply(path, found, now);
+      Apply(path, found);
     }
     for (auto it = files_.begin(); complete && it != files_.end();) {
-      if (scan.files.count(it->first) == 0 && Vanish(it->first, it->second, "was removed", now)) {
+      if (scan.files.count(it->first) == 0) {
         it = files_.erase(it);
       } else {
         ++it;
@@ -234,7 +232,7 @@ std::vector<std::string> ManifestSource::Step() {
       }
     }
 
-    changed = Publish();
+    changed = Publish(now);
     if (complete && !synced_.load()) {
       synced_.store(true);
       became_synced = true;
@@ -311,7 +309,7 @@ void ManifestSource::WalkDir(const std::string& dir,
   }
 }
 
-void ManifestSource::Apply(const std::string& path, const Found& found, TimePoint now) {
+void ManifestSource::Apply(const std::string& path, const Found& found) {
   FileState& state = files_[path];
   if (!found.signature) {
     if (state.error != found.error) {
@@ -324,17 +322,8 @@ void ManifestSource::Apply(const std::string& path, const Found& found, TimePoin
   }
   const Signature& signature = *found.signature;
   if (state.signature == signature) {
-    state.vanishing_since.reset();
     return;
   }
-  if (signature.size == 0) {
-    if (Vanish(path, state, "is empty", now)) {
-      state.signature = signature;
-      state.error.clear();
-    }
-    return;
-  }
-  state.vanishing_since.reset();
   state.signature = signature;
   if (signature.size > options_.max_file_bytes) {
     state.error = TooLarge(signature.size, options_.max_file_bytes);
@@ -343,26 +332,6 @@ void ManifestSource::Apply(const std::string& path, const Found& found, TimePoin
     return;
   }
   Read(path, state);
-}
-
-bool ManifestSource::Vanish(const std::string& path, FileState& state, std::string_view how,
-                            TimePoint now) {
-  if (state.documents.empty()) {
-    return true;
-  }
-  if (!state.vanishing_since) {
-    state.vanishing_since = now;
-    spdlog::debug("{} {}; waiting {} ms before removing its registrations", path, how,
-                  options_.debounce.count());
-    return false;
-  }
-  if (now - *state.vanishing_since < options_.debounce) {
-    return false;
-  }
-  spdlog::info("{} {}: its {} registrations are removed", path, how, state.documents.size());
-  state.documents.clear();
-  state.vanishing_since.reset();
-  return true;
 }
 
 void ManifestSource::Read(const std::string& path, FileState& state) {
@@ -387,7 +356,7 @@ void ManifestSource::Read(const std::string& path, FileState& state) {
   state.documents = *std::move(documents);
 }
 
-std::vector<std::string> ManifestSource::Publish() {
+std::vector<std::string> ManifestSource::Publish(TimePoint now) {
   std::map<std::string, ObjectPtr> desired;
   std::map<std::string, std::string> declared_by;  // identity -> "path document N"
   std::map<std::string, std::string> duplicates;   // path -> message
@@ -424,6 +393,21 @@ std::vector<std::string> ManifestSource::Publish() {
     }
   }
   duplicate_errors_ = std::move(duplicates);
+
+  std::erase_if(leaving_, [&](const auto& entry) { return desired.count(entry.first) != 0; });
+  for (const ObjectPtr& object : store_.List()) {
+    std::string identity = object->Identity();
+    if (desired.count(identity) != 0) {
+      continue;
+    }
+    auto [since, inserted] = leaving_.try_emplace(identity, now);
+    if (now - since->second < options_.debounce) {
+      desired.emplace(identity, object);
+      continue;
+    }
+    leaving_.erase(since);
+    spdlog::info("{}: no longer declared under {}, removed", identity, options_.dir);
+  }
   return store_.Replace(std::move(desired));
 }
 

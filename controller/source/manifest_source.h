@@ -22,8 +22,9 @@
 // - A file that cannot be read, is over `max_file_bytes`, is binary, or fails to parse or validate
 //   keeps its last good registrations; the problem goes to errors() under the file's path and to
 //   one warning log line (file, line, reason).
-// - A file that becomes empty or disappears keeps its registrations until it has stayed so for
-//   `debounce` (truncate-then-write saves never revoke).
+// - A registration that is no longer declared (its file emptied, removed, renamed away, or
+//   half-written) stays in the store until it has been missing for `debounce` and a rescan confirms
+//   it, so truncate-then-write and backup-then-rename saves never revoke.
 // - Duplicate namespace/name: the first in sorted path, then document order wins; the others are
 //   reported under their file.
 // - synced() turns true after the first scan that read the whole folder. A scan that could not read
@@ -115,7 +116,6 @@ class ManifestSource final : public Source {
     std::optional<Signature> signature;  // of the content last processed
     std::vector<ManifestDocument> documents;  // last good
     std::string error;
-    std::optional<TimePoint> vanishing_since;  // empty or gone while it still had documents
   };
 
   ManifestSource(ManifestSourceOptions options, Clock& clock, int wake_fd,
@@ -127,13 +127,10 @@ class ManifestSource final : public Source {
   Scan Walk() const;
   void WalkDir(const std::string& dir, std::map<std::pair<uint64_t, uint64_t>, bool>& visited,
                Scan& scan) const;
-  void Apply(const std::string& path, const Found& found, TimePoint now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Returns true when the file's vanishing is final (empty or gone for `debounce`).
-  bool Vanish(const std::string& path, FileState& state, std::string_view how, TimePoint now)
+  void Apply(const std::string& path, const Found& found)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Read(const std::string& path, FileState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<std::string> Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::string> Publish(TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ManifestSourceOptions options_;
   Clock& clock_;
@@ -152,6 +149,8 @@ class ManifestSource final : public Source {
   std::map<std::string, FileState> files_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> dir_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> duplicate_errors_ ABSL_GUARDED_BY(mu_);
+  // Identities no longer declared but still in the store, since when.
+  std::map<std::string, TimePoint> leaving_ ABSL_GUARDED_BY(mu_);
 
   bool watch_limit_reached_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -348,6 +348,19 @@ TEST_P(ManifestSourceTest, TruncateThenWriteNeverRemoves) {
   EXPECT_THAT(ever_absent_, IsEmpty());
 }
 
+TEST_P(ManifestSourceTest, HalfWrittenMultiDocumentFileNeverRemoves) {
+  std::string both = Manifest("x", "v:1") + "---\n" + Manifest("y", "v:2");
+  WriteFile(dir_ / "a.yaml", both);
+  Make();
+  Run();
+  tracked_ = {"default/x", "default/y"};
+  WriteFile(dir_ / "a.yaml", Manifest("x", "v:1") + "---\n");  // the writer is not done yet
+  EXPECT_THAT(RunUntilScan(), IsEmpty());
+  WriteFile(dir_ / "a.yaml", both);
+  EXPECT_THAT(Run(), IsEmpty());
+  EXPECT_THAT(ever_absent_, IsEmpty());
+}
+
 TEST_P(ManifestSourceTest, FileThatStaysEmptyOrGoneIsRemovedAfterTheDebounce) {
   WriteFile(dir_ / "a.yaml", Manifest("x", "v:1"));
   WriteFile(dir_ / "b.yaml", Manifest("y", "v:2"));
@@ -355,6 +368,8 @@ TEST_P(ManifestSourceTest, FileThatStaysEmptyOrGoneIsRemovedAfterTheDebounce) {
   Run();
   WriteFile(dir_ / "a.yaml", "");
   std::filesystem::remove(dir_ / "b.yaml");
+  EXPECT_THAT(RunUntilScan(), IsEmpty());  // seen, but not yet confirmed
+  EXPECT_EQ(source_->store().size(), 2u);
   EXPECT_THAT(Run(), ElementsAre("default/x", "default/y"));
   EXPECT_EQ(source_->store().size(), 0u);
   EXPECT_THAT(source_->errors(), IsEmpty());
