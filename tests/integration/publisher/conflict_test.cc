@@ -1,0 +1,162 @@
+// Integration tests of the engine's key conflicts (issue 3, DESIGN.md §2): an id key held by a
+// foreign writer, by another resource, or by a go-zero-like `etcd-registrar publish` process is
+// KeyConflict naming the holder, never overwritten, and taken as soon as it goes away.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/fixtures/child_process.h"
+#include "tests/integration/publisher/engine_testing.h"
+
+namespace registrar::publisher::testing {
+namespace {
+
+using registrar::testing::ChildProcess;
+using ::testing::HasSubstr;
+
+constexpr int64_t kTtl = 5;
+
+bool IsConflict(const Engine& engine, const std::string& id) {
+  auto s = engine.Get(id);
+  return s && s->phase == Phase::kFailed && s->reason == kReasonKeyConflict;
+}
+
+bool HoldsKey(etcd::Client& client, const Engine& engine, const Desired& d,
+              const std::string& full_key) {
+  auto s = engine.Get(d.id);
+  if (!s || s->phase != Phase::kRegistered) {
+    return false;
+  }
+  auto kv = GetKey(client, full_key);
+  return kv && kv->value() == d.value && kv->lease() == s->lease_id && s->lease_id != 0;
+}
+
+using ConflictTest = EngineIntegrationTest;
+
+TEST_F(ConflictTest, ForeignKeyIsLeftAloneUntilItGoesAway) {
+  ASSERT_TRUE(etcd_->Etcdctl({"put", "svc/7", "foreign"}).ok());
+  Engine* engine = NewStartedEngine(ControllerOptions(*etcd_, "owner-c"));
+  ASSERT_NE(engine, nullptr);
+  Desired d = MakeDesired("seven", "svc", 7, "10.0.5.7:80", kTtl);
+  engine->Upsert(d);
+  engine->MarkComplete();
+
+  ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, d.id); }, seconds(5)))
+      << Describe(*engine);
+  auto state = engine->Get(d.id);
+  EXPECT_THAT(state->message, HasSubstr("svc/7"));
+  EXPECT_THAT(state->message, HasSubstr("held by"));
+  // Still conflicting a moment later, and the foreign key is untouched.
+  std::this_thread::sleep_for(seconds(1));
+  EXPECT_TRUE(IsConflict(*engine, d.id)) << Describe(*engine);
+  auto foreign = GetKey(*client_, "svc/7");
+  ASSERT_TRUE(foreign.has_value());
+  EXPECT_EQ(foreign->value(), "foreign");
+  EXPECT_EQ(foreign->lease(), 0);
+  EXPECT_EQ(foreign->version(), 1);
+  EXPECT_FALSE(GetKey(*client_, RecordKeyOf("owner-c", "svc/7")).has_value());
+
+  ASSERT_TRUE(etcd_->Etcdctl({"del", "svc/7"}).ok());
+  auto deleted = Steady::now();
+  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *engine, d, "svc/7"); }, seconds(2)))
+      << "not taken within 2 s of the foreign key going away\n"
+      << Describe(*engine);
+  std::printf("[figure] foreign key deleted -> registration holds it: %lld ms\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<milliseconds>(Steady::now() - deleted).count()));
+  EXPECT_TRUE(GetKey(*client_, RecordKeyOf("owner-c", "svc/7")).has_value());
+}
+
+TEST_F(ConflictTest, TheResourceAlreadyHoldingAnIdKeyKeepsIt) {
+  Engine* engine = NewStartedEngine(ControllerOptions(*etcd_, "owner-c"));
+  ASSERT_NE(engine, nullptr);
+  Desired first = MakeDesired("first", "dup.rpc", 1, "10.0.5.1:80", kTtl);
+  Desired second = MakeDesired("second", "dup.rpc", 1, "10.0.5.2:80", kTtl);
+  engine->Upsert(first);
+  engine->MarkComplete();
+  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *engine, first, "dup.rpc/1"); },
+                         seconds(5)))
+      << Describe(*engine);
+  int64_t first_lease = engine->Get(first.id)->lease_id;
+
+  engine->Upsert(second);
+  ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, second.id); }, seconds(5)))
+      << Describe(*engine);
+  auto state = engine->Get(second.id);
+  EXPECT_THAT(state->message, HasSubstr("dup.rpc/1"));
+  EXPECT_THAT(state->message, HasSubstr("ns/first")) << "must name the holder";
+  EXPECT_THAT(state->message, HasSubstr("uid-first"));
+
+  std::this_thread::sleep_for(seconds(1));
+  EXPECT_TRUE(HoldsKey(*client_, *engine, first, "dup.rpc/1")) << Describe(*engine);
+  EXPECT_EQ(engine->Get(first.id)->lease_id, first_lease);
+  auto record = GetKey(*client_, RecordKeyOf("owner-c", "dup.rpc/1"));
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(nlohmann::json::parse(record->value()).value("uid", ""), "uid-first");
+  EXPECT_TRUE(IsConflict(*engine, second.id)) << Describe(*engine);
+
+  // The holder goes away: the other resource takes the key.
+  engine->Remove(first.id);
+  ASSERT_TRUE(Eventually([&] { return !engine->Get(first.id).has_value(); }, seconds(3)));
+  EXPECT_EQ(LeaseTtl(*client_, first_lease), -1);
+  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *engine, second, "dup.rpc/1"); },
+                         seconds(7)))
+      << Describe(*engine);
+  record = GetKey(*client_, RecordKeyOf("owner-c", "dup.rpc/1"));
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(nlohmann::json::parse(record->value()).value("uid", ""), "uid-second");
+}
+
+TEST_F(ConflictTest, GoZeroPublisherHoldingTheIdKeyIsAConflictUntilItStops) {
+  const char* bin_dir = std::getenv("ER_BINARY_DIR");
+  ASSERT_NE(bin_dir, nullptr) << "ER_BINARY_DIR is not set (run through ctest)";
+  auto publisher = ChildProcess::Start(
+      absl::StrCat(bin_dir, "/etcd-registrar"), {"publish", "--etcd-endpoints", etcd_->endpoint(), "--key", "gz.rpc",
+                            "--value", "10.0.6.1:80", "--id", "4", "--ttl", "5"});
+  ASSERT_TRUE(publisher.ok()) << publisher.status();
+  std::optional<etcd::pb::KeyValue> held;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        held = GetKey(*client_, "gz.rpc/4");
+        return held.has_value();
+      },
+      seconds(10)))
+      << (*publisher)->Describe();
+  EXPECT_EQ(held->value(), "10.0.6.1:80");
+  ASSERT_NE(held->lease(), 0);
+
+  Engine* engine = NewStartedEngine(ControllerOptions(*etcd_, "owner-c"));
+  ASSERT_NE(engine, nullptr);
+  Desired d = MakeDesired("gz", "gz.rpc", 4, "10.0.6.2:80", kTtl);
+  engine->Upsert(d);
+  engine->MarkComplete();
+  ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, d.id); }, seconds(5)))
+      << Describe(*engine);
+  auto state = engine->Get(d.id);
+  EXPECT_THAT(state->message, HasSubstr("gz.rpc/4"));
+  EXPECT_THAT(state->message, HasSubstr(absl::StrCat(held->lease()))) << "must name the holder";
+  std::this_thread::sleep_for(seconds(1));
+  auto still = GetKey(*client_, "gz.rpc/4");
+  ASSERT_TRUE(still.has_value());
+  EXPECT_EQ(still->value(), "10.0.6.1:80");
+  EXPECT_EQ(still->lease(), held->lease());
+  EXPECT_TRUE(IsConflict(*engine, d.id));
+
+  ASSERT_TRUE((*publisher)->Signal(SIGTERM).ok());
+  auto stopped = Steady::now();
+  EXPECT_EQ((*publisher)->Wait(seconds(10)), 0) << (*publisher)->Describe();
+  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *engine, d, "gz.rpc/4"); }, seconds(3)))
+      << Describe(*engine);
+  std::printf("[figure] publisher SIGTERMed -> registration holds its key: %lld ms\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<milliseconds>(Steady::now() - stopped).count()));
+}
+
+}  // namespace
+}  // namespace registrar::publisher::testing
