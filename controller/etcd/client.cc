@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
 #include "controller/etcd/client_impl.h"
 
 namespace registrar::etcd {

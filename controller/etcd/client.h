@@ -32,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "controller/etcd/proto/etcd.pb.h"
 
 namespace registrar::etcd {

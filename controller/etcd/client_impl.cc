@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
 #include "controller/common/clock.h"
 #include "controller/common/status.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -172,10 +173,7 @@ class BidiStream {
         // The reader sees the end of the stream; wait for it.
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
-            +[](BidiStream* s) {
-              return s->closed_ || s->ended_;
-            },
-            this));
+            +[](BidiStream* s) { return s->closed_ || s->ended_; }, this));
         return;
       }
     }
@@ -302,8 +300,8 @@ class WatchStreamImpl final : public WatchStream {
     if (absl::StrContains(response.cancel_reason(), "permission denied")) {
       return absl::PermissionDeniedError(absl::StrCat("Watch: ", response.cancel_reason()));
     }
-    return absl::UnavailableError(absl::StrCat("Watch: cancelled by etcd: ",
-                                               response.cancel_reason()));
+    return absl::UnavailableError(
+        absl::StrCat("Watch: cancelled by etcd: ", response.cancel_reason()));
   }
 
   const WatchHandler handler_;
@@ -397,7 +395,8 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
 ClientImpl::~ClientImpl() {
   {
     absl::MutexLock lock(&inflight_mu_);
-    inflight_mu_.Await(absl::Condition(+[](int64_t* n) { return *n == 0; }, &inflight_));
+    inflight_mu_.Await(absl::Condition(
+        +[](int64_t* n) { return *n == 0; }, &inflight_));
   }
   cq_.Shutdown();
   if (poller_.joinable()) {
@@ -599,14 +598,14 @@ absl::StatusOr<std::string> ClientImpl::TokenBlocking(std::stop_token stop) {
   return future.get();
 }
 
-#define ER_ETCD_UNARY(Name, StubMember, Method, Req, Resp, Idempotent)                         \
-  void ClientImpl::Name(Req req, Callback<Resp> done) {                                        \
-    Call<Req, Resp>(                                                                           \
-        #Method, Idempotent, /*needs_token=*/true,                                             \
-        +[](Endpoint& e, grpc::ClientContext* c, const Req& q, grpc::CompletionQueue* cq) {    \
-          return e.StubMember->PrepareAsync##Method(c, q, cq);                                 \
-        },                                                                                     \
-        std::move(req), std::move(done));                                                      \
+#define ER_ETCD_UNARY(Name, StubMember, Method, Req, Resp, Idempotent)                      \
+  void ClientImpl::Name(Req req, Callback<Resp> done) {                                     \
+    Call<Req, Resp>(                                                                        \
+        #Method, Idempotent, /*needs_token=*/true,                                          \
+        +[](Endpoint& e, grpc::ClientContext* c, const Req& q, grpc::CompletionQueue* cq) { \
+          return e.StubMember->PrepareAsync##Method(c, q, cq);                              \
+        },                                                                                  \
+        std::move(req), std::move(done));                                                   \
   }
 
 ER_ETCD_UNARY(Range, kv, Range, pb::RangeRequest, pb::RangeResponse, true)
@@ -625,8 +624,7 @@ ER_ETCD_UNARY(Status, maintenance, Status, pb::StatusRequest, pb::StatusResponse
 
 #undef ER_ETCD_UNARY
 
-absl::StatusOr<WatchStreamPtr> ClientImpl::Watch(pb::WatchCreateRequest req,
-                                                 WatchHandler handler) {
+absl::StatusOr<WatchStreamPtr> ClientImpl::Watch(pb::WatchCreateRequest req, WatchHandler handler) {
   if (req.key().empty()) {
     return absl::InvalidArgumentError("Watch: key is empty");
   }

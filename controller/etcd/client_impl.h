@@ -6,16 +6,15 @@
 // keepalive pings). Unary calls are asynchronous on one completion queue polled by one client
 // thread, which runs every callback; each call lives in a heap object until its callback. (Not
 // gRPC's callback API: in grpc 1.51 on Linux it runs on a process-wide "nexting" queue that
-// aborts in grpc_cq_internal_unref when channels are destroyed while it works.) A call failing with UNAVAILABLE marks its endpoint bad (the next call starts on
-// the next endpoint) and, when it is safe to repeat (Range, LeaseTimeToLive, LeaseLeases, Status,
-// Authenticate), is retried once on the next endpoint; writes report kUnavailable. With a
-// username, one Authenticate per connection yields a token sent as `token` metadata on every call
-// and stream; a call rejected for its token re-authenticates once (concurrent rejections share
-// one Authenticate) and is retried once. Streams (Watch, LeaseKeepAlive) carry `hasleader: true`,
-// are opened on a reader thread, and a stream refused for its token drops the token so the
-// owner's reopen authenticates again.
-// Every response header revision goes through a RevisionTracker (max_revision,
-// revision_regressions).
+// aborts in grpc_cq_internal_unref when channels are destroyed while it works.) A call failing with
+// UNAVAILABLE marks its endpoint bad (the next call starts on the next endpoint) and, when it is
+// safe to repeat (Range, LeaseTimeToLive, LeaseLeases, Status, Authenticate), is retried once on
+// the next endpoint; writes report kUnavailable. With a username, one Authenticate per connection
+// yields a token sent as `token` metadata on every call and stream; a call rejected for its token
+// re-authenticates once (concurrent rejections share one Authenticate) and is retried once. Streams
+// (Watch, LeaseKeepAlive) carry `hasleader: true`, are opened on a reader thread, and a stream
+// refused for its token drops the token so the owner's reopen authenticates again. Every response
+// header revision goes through a RevisionTracker (max_revision, revision_regressions).
 //
 // Ownership: streams and in-flight calls refer to the client; it must outlive every stream
 // handle. The destructor waits for in-flight unary calls (bounded by request_timeout).
@@ -27,15 +26,16 @@
 #include <functional>
 #include <memory>
 #include <stop_token>
-#include <type_traits>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+
 #include "controller/etcd/client.h"
 #include "controller/etcd/proto/etcd.grpc.pb.h"
 #include "controller/etcd/revision_tracker.h"

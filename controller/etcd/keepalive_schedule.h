@@ -25,6 +25,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+
 #include "controller/common/clock.h"
 
 namespace registrar::etcd {
@@ -83,7 +84,7 @@ class KeepAliveSchedule {
   absl::flat_hash_map<int64_t, Lease> leases_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
   absl::btree_map<int64_t, int64_t> ttl_counts_;  // TTL -> how many leases have it
-  std::deque<TimePoint> outstanding_;              // send times, oldest first
+  std::deque<TimePoint> outstanding_;             // send times, oldest first
   uint64_t next_generation_ = 1;
 };
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+
 #include "controller/common/backoff.h"
 #include "spdlog/spdlog.h"
 
@@ -118,9 +119,7 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
       handler.on_response = [this, generation](const pb::LeaseKeepAliveResponse& response) {
         OnResponse(generation, response);
       };
-      handler.on_closed = [this, generation](absl::Status status) {
-        OnClosed(generation, status);
-      };
+      handler.on_closed = [this, generation](absl::Status status) { OnClosed(generation, status); };
       auto opened = client_.KeepAlive(std::move(handler));
       ++streams_opened_;
       if (opened.ok()) {

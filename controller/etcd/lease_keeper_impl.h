@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+
 #include "controller/common/clock.h"
 #include "controller/etcd/client.h"
 #include "controller/etcd/keepalive_schedule.h"

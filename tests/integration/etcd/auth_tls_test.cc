@@ -4,9 +4,10 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
-#include "controller/etcd/client_impl.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+#include "controller/etcd/client_impl.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/testing/status_matchers.h"
 
@@ -83,7 +84,8 @@ TEST(EtcdAuth, WrongPasswordIsUnauthenticatedWithAClearMessage) {
   ASSERT_THAT(stream, IsOk());
   absl::MutexLock lock(&mu);
   ASSERT_TRUE(mu.AwaitWithTimeout(
-      absl::Condition(+[](std::optional<absl::Status>* c) { return c->has_value(); }, &closed),
+      absl::Condition(
+          +[](std::optional<absl::Status>* c) { return c->has_value(); }, &closed),
       absl::Seconds(10)));
   EXPECT_THAT(*closed, StatusIs(absl::StatusCode::kUnauthenticated));
 }
@@ -113,7 +115,8 @@ TEST(EtcdAuth, ExpiredTokenIsRenewedTransparentlyAndOnce) {
   }
   {
     absl::MutexLock lock(&mu);
-    mu.AwaitWithTimeout(absl::Condition(+[](int* d) { return *d == kCalls; }, &done),
+    mu.AwaitWithTimeout(absl::Condition(
+                            +[](int* d) { return *d == kCalls; }, &done),
                         absl::Seconds(20));
     EXPECT_EQ(ok, kCalls);
   }

@@ -7,9 +7,10 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "controller/etcd/client_impl.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+#include "controller/etcd/client_impl.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/testing/status_matchers.h"
 
@@ -144,7 +145,8 @@ TEST_F(ClientTest, SeveralHundredCallsInFlight) {
     });
   }
   absl::MutexLock lock(&mu);
-  mu.AwaitWithTimeout(absl::Condition(+[](int* d) { return *d == kCalls; }, &done),
+  mu.AwaitWithTimeout(absl::Condition(
+                          +[](int* d) { return *d == kCalls; }, &done),
                       absl::Seconds(20));
   EXPECT_EQ(done, kCalls);
   EXPECT_EQ(ok, kCalls);

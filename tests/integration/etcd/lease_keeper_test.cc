@@ -7,11 +7,12 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
 #include "controller/common/clock.h"
 #include "controller/etcd/client_impl.h"
 #include "controller/etcd/lease_keeper_impl.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/testing/status_matchers.h"
 
@@ -127,8 +128,8 @@ TEST_F(LeaseKeeperTest, KeepsALeaseAlivePastThreeTtls) {
 TEST_F(LeaseKeeperTest, RemovedLeaseExpires) {
   auto [lease, ttl] = Grant(2);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(Eventually([&] { return listener_.renewed(lease) >= 1; },
-                         std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(
+      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(3000)));
   keeper_->Remove(lease);
   EXPECT_EQ(keeper_->size(), 0u);
   ASSERT_TRUE(Eventually([&] { return RemainingTtl(lease) == -1; },
@@ -175,8 +176,8 @@ TEST_F(LeaseKeeperTest, DetectsLossAfterEtcdRestartedWithWipedData) {
 TEST_F(LeaseKeeperTest, SurvivesEtcdPausedShorterThanTheTtl) {
   auto [lease, ttl] = Grant(5);
   keeper_->Add(lease, ttl);
-  ASSERT_TRUE(Eventually([&] { return listener_.renewed(lease) >= 1; },
-                         std::chrono::milliseconds(4000)));
+  ASSERT_TRUE(
+      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(4000)));
   etcd_->Pause();
   std::this_thread::sleep_for(std::chrono::milliseconds(ttl * 1000 / 2));
   etcd_->Resume();
@@ -194,12 +195,12 @@ TEST_F(LeaseKeeperTest, SilentStreamIsReopenedAndLeaseKept) {
   // answered one, so the lease still has >= 2 s left when the silence is noticed.
   auto [lease, ttl] = Grant(9);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(Eventually([&] { return listener_.renewed(lease) >= 1; },
-                         std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(
+      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(3000)));
   etcd_->Pause();
   const auto paused = Steady::now();
-  ASSERT_TRUE(Eventually([&] { return keeper_->stale_streams() >= 1; },
-                         std::chrono::milliseconds(8000)));
+  ASSERT_TRUE(
+      Eventually([&] { return keeper_->stale_streams() >= 1; }, std::chrono::milliseconds(8000)));
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - paused).count();
   std::printf("MEASURED silent stream detected %lld ms after SIGSTOP (TTL %lld)\n",
@@ -216,8 +217,8 @@ TEST_F(LeaseKeeperTest, SilentStreamIsReopenedAndLeaseKept) {
 TEST_F(LeaseKeeperTest, StopEndsCallbacks) {
   auto [lease, ttl] = Grant(2);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(Eventually([&] { return listener_.renewed(lease) >= 1; },
-                         std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(
+      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(3000)));
   keeper_->Stop();
   EXPECT_FALSE(keeper_->healthy());
   const int after_stop = listener_.renewed(lease);

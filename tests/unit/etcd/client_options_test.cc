@@ -1,7 +1,7 @@
-#include "controller/etcd/client.h"
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+#include "controller/etcd/client.h"
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::etcd {

@@ -4,17 +4,18 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/fake_clock.h"
 
 namespace registrar::etcd {
 namespace {
 
 using ::registrar::testing::FakeClock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 
 TEST(KeepAliveSchedule, RenewsAtAThirdOfTheTtl) {
   FakeClock clock;
