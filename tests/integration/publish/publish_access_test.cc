@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/fixtures/etcd_watch_recorder.h"
 #include "tests/integration/publish/publish_harness.h"
 #include "tests/testing/status_matchers.h"
@@ -24,9 +25,9 @@
 namespace registrar::testing {
 namespace {
 
+using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using std::chrono::seconds;
 
 constexpr auto kRegisterTimeout = seconds(10);
 constexpr auto kFailTimeout = seconds(10);
@@ -36,10 +37,10 @@ constexpr char kPassword[] = "s3cret pass";
 // A line of publish's own log (not gRPC's internal "E1125 12:00:00..." lines) naming `topic`
 // (a regex alternative list) together with a word saying it failed.
 std::regex ClearError(const std::string& topic) {
-  return std::regex(
-      absl::StrCat("^(?![EWIF][0-9]{4} )(?=.*(", topic, "))(?=.*(fail|error|invalid|reject|denied|wrong|incorrect|",
-                   "unable|cannot|can't|untrusted|unknown|not))"),
-      std::regex::icase);
+  return std::regex(absl::StrCat("^(?![EWIF][0-9]{4} )(?=.*(", topic,
+                                 "))(?=.*(fail|error|invalid|reject|denied|wrong|incorrect|",
+                                 "unable|cannot|can't|untrusted|unknown|not))"),
+                    std::regex::icase);
 }
 
 class PublishAccessTest : public PublishHarness {
@@ -82,10 +83,11 @@ TEST_F(PublishAccessTest, AuthWithTheRightPasswordRegisters) {
   ASSERT_THAT(etcd().AddUser(kUser, kPassword, "auth.rpc/"), IsOk());
   const std::string password_file = WriteFile("password", kPassword);
 
-  auto publish = StartPublish(PublishArgs(
-      etcd().endpoint(), "auth.rpc", "10.1.0.1:80",
-      {"--etcd-username", kUser, "--etcd-password-file", password_file}));
-  absl::StatusOr<StoredKv> kv = ExpectRegisters(publish.get(), "auth.rpc/", "registration with auth");
+  auto publish =
+      StartPublish(PublishArgs(etcd().endpoint(), "auth.rpc", "10.1.0.1:80",
+                               {"--etcd-username", kUser, "--etcd-password-file", password_file}));
+  absl::StatusOr<StoredKv> kv =
+      ExpectRegisters(publish.get(), "auth.rpc/", "registration with auth");
   ASSERT_THAT(kv, IsOk()) << (publish ? publish->Describe() : "");
   EXPECT_EQ(kv->key, "auth.rpc/" + std::to_string(kv->lease));
   EXPECT_EQ(kv->value, "10.1.0.1:80");
@@ -101,9 +103,9 @@ TEST_F(PublishAccessTest, AuthWithAWrongPasswordExitsWithAClearErrorAndWritesNot
   const std::string password_file = WriteFile("wrong-password", "not the password");
 
   const TimePoint start = Now();
-  auto publish = StartPublish(PublishArgs(
-      etcd().endpoint(), "auth.rpc", "10.1.0.1:80",
-      {"--etcd-username", kUser, "--etcd-password-file", password_file}));
+  auto publish =
+      StartPublish(PublishArgs(etcd().endpoint(), "auth.rpc", "10.1.0.1:80",
+                               {"--etcd-username", kUser, "--etcd-password-file", password_file}));
   ASSERT_NE(publish, nullptr);
   const std::optional<int> code = publish->Wait(kFailTimeout);
   ASSERT_TRUE(code.has_value()) << "publish must give up on rejected credentials; "
@@ -126,9 +128,9 @@ TEST_F(PublishAccessTest, AuthTokenExpiryIsSurvivedAndDeletesArePutBack) {
   ASSERT_THAT(etcd().AddUser(kUser, kPassword, "token.rpc/"), IsOk());
   const std::string password_file = WriteFile("password", kPassword);
 
-  auto publish = StartPublish(PublishArgs(
-      etcd().endpoint(), "token.rpc", "10.1.0.2:80",
-      {"--etcd-username", kUser, "--etcd-password-file", password_file}));
+  auto publish =
+      StartPublish(PublishArgs(etcd().endpoint(), "token.rpc", "10.1.0.2:80",
+                               {"--etcd-username", kUser, "--etcd-password-file", password_file}));
   absl::StatusOr<StoredKv> kv =
       ExpectRegisters(publish.get(), "token.rpc/", "registration with auth (token TTL 2 s)");
   ASSERT_THAT(kv, IsOk()) << (publish ? publish->Describe() : "");
@@ -150,8 +152,8 @@ TEST_F(PublishAccessTest, AuthTokenExpiryIsSurvivedAndDeletesArePutBack) {
         return e.type == WatchEvent::Type::kPut && e.key == kv->key && e.seen_at > start;
       },
       seconds(5));
-  ASSERT_TRUE(put_back.has_value()) << "not put back with an expired token; "
-                                    << publish->Describe();
+  ASSERT_TRUE(put_back.has_value())
+      << "not put back with an expired token; " << publish->Describe();
   const double recovery = std::chrono::duration<double>(put_back->seen_at - start).count();
   ReportMeasurement("external delete put back with an expired token", recovery);
   EXPECT_LE(recovery, 1.0 + kToleranceSeconds);
@@ -164,10 +166,9 @@ TEST_F(PublishAccessTest, TlsWithCaCertificateAndKeyRegisters) {
   EtcdOptions options;
   options.tls = true;
   ASSERT_NO_FATAL_FAILURE(StartEtcd(options));
-  auto publish = StartPublish(PublishArgs(
-      etcd().endpoint(), "tls.rpc", "10.2.0.1:443",
-      {"--etcd-ca", etcd().ca_file(), "--etcd-cert", etcd().cert_file(), "--etcd-key",
-       etcd().key_file()}));
+  auto publish = StartPublish(PublishArgs(etcd().endpoint(), "tls.rpc", "10.2.0.1:443",
+                                          {"--etcd-ca", etcd().ca_file(), "--etcd-cert",
+                                           etcd().cert_file(), "--etcd-key", etcd().key_file()}));
   absl::StatusOr<StoredKv> kv = ExpectRegisters(publish.get(), "tls.rpc/", "registration over TLS");
   ASSERT_THAT(kv, IsOk()) << (publish ? publish->Describe() : "");
   EXPECT_EQ(kv->value, "10.2.0.1:443");
@@ -198,10 +199,9 @@ TEST_F(PublishAccessTest, TlsInsecureSkipVerifyRegistersWithoutTheCa) {
   EtcdOptions options;
   options.tls = true;
   ASSERT_NO_FATAL_FAILURE(StartEtcd(options));
-  auto publish = StartPublish(PublishArgs(
-      etcd().endpoint(), "insecure.rpc", "10.2.0.2:443",
-      {"--etcd-cert", etcd().cert_file(), "--etcd-key", etcd().key_file(),
-       "--etcd-insecure-skip-verify"}));
+  auto publish = StartPublish(PublishArgs(etcd().endpoint(), "insecure.rpc", "10.2.0.2:443",
+                                          {"--etcd-cert", etcd().cert_file(), "--etcd-key",
+                                           etcd().key_file(), "--etcd-insecure-skip-verify"}));
   absl::StatusOr<StoredKv> kv =
       ExpectRegisters(publish.get(), "insecure.rpc/", "registration over TLS without verify");
   ASSERT_THAT(kv, IsOk()) << (publish ? publish->Describe() : "");
@@ -240,8 +240,7 @@ TEST_F(PublishAccessTest, BadFlagsExitTwoWithOneLineNamingTheFlag) {
 // 15. Two endpoints, the first one dead: publish fails over and registers.
 TEST_F(PublishAccessTest, FailsOverWhenTheFirstEndpointIsDead) {
   ASSERT_NO_FATAL_FAILURE(StartEtcd());
-  const std::string endpoints =
-      absl::StrCat("127.0.0.1:", PickFreePort(), ",", etcd().endpoint());
+  const std::string endpoints = absl::StrCat("127.0.0.1:", PickFreePort(), ",", etcd().endpoint());
   auto publish = StartPublish(PublishArgs(endpoints, "failover.rpc", "10.3.0.1:80"));
   absl::StatusOr<StoredKv> kv =
       ExpectRegisters(publish.get(), "failover.rpc/", "registration with the first endpoint dead");

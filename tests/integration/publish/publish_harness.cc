@@ -11,8 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "controller/common/clock.h"
 #include "gmock/gmock.h"
+
+#include "controller/common/clock.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/status_matchers.h"
 
@@ -65,8 +66,9 @@ std::vector<std::string> PublishHarness::PublishArgs(const std::string& endpoint
                                                      const std::string& key,
                                                      const std::string& value,
                                                      const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"publish", "--etcd-endpoints", endpoints, "--key", key,
-                                   "--value", value, "--ttl", std::to_string(kTtl)};
+  std::vector<std::string> args = {
+      "publish", "--etcd-endpoints",  endpoints, "--key", key, "--value", value,
+      "--ttl",   std::to_string(kTtl)};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -190,8 +192,7 @@ absl::Status PublishHarness::WaitForNoKey(const std::string& prefix, Duration ti
       last = std::string(kvs.status().message());
     }
     if (Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("keys still under '", prefix, "': ", last));
+      return absl::DeadlineExceededError(absl::StrCat("keys still under '", prefix, "': ", last));
     }
     std::this_thread::sleep_for(kProbeInterval);
   }
@@ -203,8 +204,7 @@ void PublishHarness::StopGracefully(ChildProcess& publish, int sig, const std::s
   const std::optional<int> code = publish.Wait(std::chrono::seconds(10));
   ASSERT_TRUE(code.has_value()) << "publish did not exit within 10 s of signal " << sig << "; "
                                 << publish.Describe();
-  ReportMeasurement(absl::StrCat("exit after signal ", sig, " (", label, ")"),
-                    SecondsSince(start));
+  ReportMeasurement(absl::StrCat("exit after signal ", sig, " (", label, ")"), SecondsSince(start));
   EXPECT_EQ(*code, 0) << publish.Describe();
   // Right after exit: the lease is revoked, so its key is gone and no lease is left.
   absl::StatusOr<std::vector<StoredKv>> kvs = GetAll();

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+
 #include "tests/fixtures/child_process.h"
 #include "tests/fixtures/etcd_process.h"
 

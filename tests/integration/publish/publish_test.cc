@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/fixtures/etcd_watch_recorder.h"
 #include "tests/fixtures/tcp_proxy.h"
 #include "tests/integration/publish/publish_harness.h"
@@ -21,10 +22,10 @@
 namespace registrar::testing {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 constexpr auto kRegisterTimeout = seconds(10);
 
@@ -39,9 +40,8 @@ class PublishTest : public PublishHarness {
                                          StoredKv* registered,
                                          const std::vector<std::string>& extra = {},
                                          const std::string& endpoints = "") {
-    auto publish =
-        StartPublish(PublishArgs(endpoints.empty() ? etcd().endpoint() : endpoints, key, value,
-                                 extra));
+    auto publish = StartPublish(
+        PublishArgs(endpoints.empty() ? etcd().endpoint() : endpoints, key, value, extra));
     if (publish == nullptr) {
       return nullptr;
     }
@@ -151,8 +151,7 @@ TEST_F(PublishTest, IdModeKeepsTheKeyAcrossALostLease) {
   absl::StatusOr<StoredKv> again = WaitForKey(
       "id.rpc/", seconds(2 * kTtl), [&](const StoredKv& k) { return k.lease != kv.lease; });
   ASSERT_THAT(again, IsOk()) << publish->Describe();
-  ReportMeasurement("re-registration after the lease was revoked (id mode)",
-                    SecondsSince(revoked));
+  ReportMeasurement("re-registration after the lease was revoked (id mode)", SecondsSince(revoked));
   EXPECT_EQ(again->key, "id.rpc/42");
   EXPECT_EQ(again->value, "10.0.0.42:9000");
   ASSERT_NO_FATAL_FAILURE(ExpectOnlyLease(again->lease));
