@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+
 #include "controller/app/app.h"
 #include "controller/app/etcd_options.h"
 #include "controller/app/signals.h"
@@ -58,9 +59,9 @@ class EngineMetrics {
 
   void Refresh() {
     std::map<std::string, double> phases;
-    for (auto phase : {publisher::Phase::kPending, publisher::Phase::kRegistered,
-                       publisher::Phase::kPaused, publisher::Phase::kFailed,
-                       publisher::Phase::kTerminating}) {
+    for (auto phase :
+         {publisher::Phase::kPending, publisher::Phase::kRegistered, publisher::Phase::kPaused,
+          publisher::Phase::kFailed, publisher::Phase::kTerminating}) {
       phases[publisher::PhaseName(phase)] = 0;
     }
     for (const auto& s : engine_.List()) {
@@ -237,8 +238,7 @@ int RunController(const config::Options& options) {
     return http::Response{200, http::Registry::kContentType, registry.Render()};
   });
   server.Handle("/registrations", [&] {
-    return http::Response{200, "application/json",
-                          RegistrationsJson(src, *engine, reconciler)};
+    return http::Response{200, "application/json", RegistrationsJson(src, *engine, reconciler)};
   });
 
   // Adopt first: every lease of our owner id is kept alive before the folder is read.

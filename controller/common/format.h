@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "absl/strings/string_view.h"
+
 #include "fmt/format.h"
 
 template <>

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
@@ -62,12 +63,12 @@ std::string JsonEscape(std::string_view s) {
 absl::Status SetupLogging(std::string_view level, LogFormat format) {
   auto parsed = spdlog::level::from_str(std::string(level));
   if (parsed == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--log-level: unknown level \"", std::string(level),
-        "\" (want trace, debug, info, warn, error, critical or off)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level: unknown level \"", std::string(level),
+                     "\" (want trace, debug, info, warn, error, critical or off)"));
   }
-  auto logger = std::make_shared<spdlog::logger>(
-      "etcd-registrar", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("etcd-registrar",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == LogFormat::kJson) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     formatter->add_flag<JsonMessageFlag>('*').set_pattern(

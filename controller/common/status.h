@@ -8,10 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace registrar {
 
@@ -19,10 +18,11 @@ namespace registrar {
 #define ER_STATUS_CONCAT_(a, b) ER_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function when `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                \
-  do {                                       \
-    ::absl::Status er_status_ = (expr);      \
-    if (!er_status_.ok()) return er_status_; \
+#define RETURN_IF_ERROR(expr)           \
+  do {                                  \
+    ::absl::Status er_status_ = (expr); \
+    if (!er_status_.ok())               \
+      return er_status_;                \
   } while (0)
 
 // ASSIGN_OR_RETURN(lhs, expr): evaluates the absl::StatusOr `expr`; on error returns its status,
@@ -31,7 +31,8 @@ namespace registrar {
   ER_ASSIGN_OR_RETURN_IMPL_(ER_STATUS_CONCAT_(er_statusor_, __LINE__), lhs, expr)
 #define ER_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                              \
-  if (!tmp.ok()) return std::move(tmp).status();  \
+  if (!tmp.ok())                                  \
+    return std::move(tmp).status();               \
   lhs = std::move(tmp).value()
 
 // A gRPC status code (same integers as absl::StatusCode) and message as an absl::Status.

@@ -1,6 +1,7 @@
-// The registration engine (engine.h). All registration state lives on one engine thread: client
-// callbacks, keeper events and watch events are posted to it as closures, so the state machine
-// needs no locks. A snapshot of each registration's State is published under a mutex for readers.
+// The registration engine (engine.h). All registration state lives on one
+// engine thread: client callbacks, keeper events and watch events are posted to
+// it as closures, so the state machine needs no locks. A snapshot of each
+// registration's State is published under a mutex for readers.
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -15,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+
 #include "controller/common/backoff.h"
 #include "controller/common/format.h"
 #include "controller/etcd/lease_keeper.h"
@@ -50,6 +52,7 @@ constexpr milliseconds kRetryBase{100};
 constexpr milliseconds kRetryMax{1000};
 constexpr seconds kConflictRecheck{5};
 constexpr seconds kAuthRetry{5};
+constexpr size_t kStopRevokeBatch = 128;
 
 bool IsTransient(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) ||
@@ -77,7 +80,8 @@ bool IsLeaseNotFound(const absl::Status& s) {
 
 class EngineImpl;
 
-// One etcd target: client, lease keeper and the delete-only watches of the key prefixes in use.
+// One etcd target: client, lease keeper and the delete-only watches of the key
+// prefixes in use.
 struct Connection final : etcd::LeaseKeeper::Listener {
   struct PrefixWatch {
     int refs = 0;
@@ -96,8 +100,8 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   std::map<std::string, PrefixWatch> watches;
   std::unordered_map<std::string, std::string> key_owner;  // full key -> registration id
   std::unordered_map<int64_t, std::string> lease_owner;    // lease -> registration id
-  bool healthy = false;  // the keep-alive stream is up
-  bool down = false;     // the keeper said the stream went down (and not up again since)
+  bool healthy = false;                                    // the keep-alive stream is up
+  bool down = false;  // the keeper said the stream went down (and not up again since)
   int64_t regressions_seen = 0;
 
   void OnRenewed(int64_t lease, int64_t ttl) override;
@@ -105,7 +109,8 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   void OnConnectivity(bool up) override;
 };
 
-// A lease that is being replaced (make-before-break) and is revoked once the new one is live.
+// A lease that is being replaced (make-before-break) and is revoked once the
+// new one is live.
 struct OldLease {
   Connection* conn = nullptr;
   int64_t lease = 0;
@@ -179,7 +184,10 @@ class EngineImpl final : public Engine {
   void Run(std::stop_token stop);
 
   absl::StatusOr<Connection*> ConnFor(const std::optional<etcd::ClientOptions>& target);
-  void Submit(Connection* conn, std::function<void(std::function<void()>)> op);
+  // `first`: follow-up work of a registration already under way (its Txn after
+  // the grant, a revoke) goes before new grants, so a cold start finishes
+  // registrations instead of piling up leases without keys.
+  void Submit(Connection* conn, std::function<void(std::function<void()>)> op, bool first = true);
   void Release(Connection* conn);
   void CheckRegression(Connection* conn);
 
@@ -304,7 +312,8 @@ void EngineImpl::Run(std::stop_token stop) {
     if (timers_.empty()) {
       loop_cv_.wait(lock, stop, [&] { return !queue_.empty(); });
     } else {
-      // Timers run on the steady clock; the wait is bounded so a FakeClock is still honoured.
+      // Timers run on the steady clock; the wait is bounded so a FakeClock is
+      // still honoured.
       auto wait = std::min<Clock::Duration>(timers_.top().when - clock_.Now(), milliseconds(50));
       loop_cv_.wait_for(lock, stop, wait, [&] { return !queue_.empty(); });
     }
@@ -374,24 +383,30 @@ void EngineImpl::Stop(bool revoke) {
       }
     }
   }
-  if (!leases.empty()) {
+  // Revoke in bounded batches: etcd answers "too many requests" to a flood.
+  for (size_t start = 0; start < leases.size(); start += kStopRevokeBatch) {
+    size_t end = std::min(leases.size(), start + kStopRevokeBatch);
     std::vector<std::future<absl::StatusOr<pb::LeaseRevokeResponse>>> pending;
-    for (auto& [conn, lease] : leases) {
+    for (size_t i = start; i < end; ++i) {
       auto promise = std::make_shared<std::promise<absl::StatusOr<pb::LeaseRevokeResponse>>>();
       pending.push_back(promise->get_future());
       pb::LeaseRevokeRequest req;
-      req.set_id(lease);
-      conn->client->LeaseRevoke(std::move(req), [promise](auto r) { promise->set_value(r); });
+      req.set_id(leases[i].second);
+      leases[i].first->client->LeaseRevoke(std::move(req),
+                                           [promise](auto r) { promise->set_value(r); });
     }
-    for (size_t i = 0; i < pending.size(); ++i) {
-      auto r = pending[i].get();
+    for (size_t i = start; i < end; ++i) {
+      auto r = pending[i - start].get();
       if (r.ok() || IsLeaseNotFound(r.status())) {
-        spdlog::info("revoked lease {}", leases[i].second);
+        spdlog::debug("revoked lease {}", leases[i].second);
       } else {
         spdlog::warn("revoking lease {} failed: {} (it expires after its TTL)", leases[i].second,
                      r.status().message());
       }
     }
+  }
+  if (!leases.empty()) {
+    spdlog::info("revoked {} lease(s)", leases.size());
   }
   conns_.clear();
 }
@@ -407,7 +422,8 @@ void EngineImpl::Upsert(Desired desired) {
     }
     Reg& reg = it->second;
     if (reg.removed) {
-      reg.removed = false;  // recreated before the revoke finished: converge to the new spec
+      reg.removed = false;  // recreated before the revoke finished: converge to
+                            // the new spec
     }
     reg.desired = std::move(d);
     if (adoption_done_) {
@@ -444,8 +460,7 @@ void EngineImpl::MarkComplete() {
 // ---------------------------------------------------------------------------------------------
 // Connections.
 
-absl::StatusOr<Connection*> EngineImpl::ConnFor(
-    const std::optional<etcd::ClientOptions>& target) {
+absl::StatusOr<Connection*> EngineImpl::ConnFor(const std::optional<etcd::ClientOptions>& target) {
   const etcd::ClientOptions& opts = target ? *target : options_.default_target;
   std::string identity = opts.Identity();
   auto it = conns_.find(identity);
@@ -469,15 +484,19 @@ absl::StatusOr<Connection*> EngineImpl::ConnFor(
   return raw;
 }
 
-// Runs `op` when the connection has a free in-flight slot. `op` receives the function that
-// releases the slot; it must call it exactly once, on the engine thread.
-void EngineImpl::Submit(Connection* conn, std::function<void(std::function<void()>)> op) {
+// Runs `op` when the connection has a free in-flight slot. `op` receives the
+// function that releases the slot; it must call it exactly once, on the engine
+// thread.
+void EngineImpl::Submit(Connection* conn, std::function<void(std::function<void()>)> op,
+                        bool first) {
   auto run = [this, conn, op = std::move(op)] {
     ++conn->in_flight;
     op([this, conn] { Release(conn); });
   };
   if (conn->in_flight < options_.max_in_flight) {
     run();
+  } else if (first) {
+    conn->waiting.push_front(std::move(run));
   } else {
     conn->waiting.push_back(std::move(run));
   }
@@ -493,16 +512,18 @@ void EngineImpl::Release(Connection* conn) {
   }
 }
 
-// etcd answered with a revision lower than one seen before: it lost its data. Every registration
-// on that connection is registered anew at once.
+// etcd answered with a revision lower than one seen before: it lost its data.
+// Every registration on that connection is registered anew at once.
 void EngineImpl::CheckRegression(Connection* conn) {
   int64_t regressions = conn->client->revision_regressions();
   if (regressions == conn->regressions_seen) {
     return;
   }
   conn->regressions_seen = regressions;
-  spdlog::warn("etcd {} lost its data (revision went backwards): registering everything anew",
-               conn->client->target());
+  spdlog::warn(
+      "etcd {} lost its data (revision went backwards): registering "
+      "everything anew",
+      conn->client->target());
   {
     absl::MutexLock lock(&snap_mu_);
     ++stats_.data_losses;
@@ -600,8 +621,10 @@ void EngineImpl::Adopt() {
     Post([this, conn, prefix, r = std::move(r)] {
       if (!r.ok()) {
         auto delay = adopt_backoff_.Next();
-        spdlog::warn("adoption: reading ownership records failed: {} (retrying in {} ms)",
-                     r.status().message(), delay.count());
+        spdlog::warn(
+            "adoption: reading ownership records failed: {} (retrying "
+            "in {} ms)",
+            r.status().message(), delay.count());
         PostAfter(delay, [this] { Adopt(); });
         return;
       }
@@ -614,7 +637,8 @@ void EngineImpl::Adopt() {
         }
         std::string full_key = kv.key().substr(prefix.size());
         int64_t ttl = record->granted_ttl > 0 ? record->granted_ttl : record->ttl;
-        conn->keeper->Add(kv.lease(), std::max<int64_t>(ttl, 1), /*renew_now=*/true);
+        conn->keeper->Add(kv.lease(), std::max<int64_t>(ttl, 1),
+                          /*renew_now=*/true);
         adopted_[full_key] = Adopted{kv.lease(), std::move(*record)};
       }
       spdlog::info("adoption: {} ownership record(s) of owner {} kept alive", adopted_.size(),
@@ -639,8 +663,9 @@ void EngineImpl::FinishAdoption() {
   }
 }
 
-// Takes over an adopted lease when its record matches this registration: same uid and cluster,
-// and a full key of the registration's shape (key/<id>, or key/<that lease> without id).
+// Takes over an adopted lease when its record matches this registration: same
+// uid and cluster, and a full key of the registration's shape (key/<id>, or
+// key/<that lease> without id).
 void EngineImpl::ClaimAdopted(Reg& reg) {
   if (reg.lease != 0 || adopted_.empty() || reg.removed) {
     return;
@@ -680,8 +705,8 @@ void EngineImpl::RevokeOrphans() {
     if (a.record.cluster != options_.cluster) {
       continue;  // not ours to judge
     }
-    spdlog::info("orphan {} (lease {}, {}/{}): revoking", full_key, a.lease,
-                 a.record.namespace_, a.record.name);
+    spdlog::info("orphan {} (lease {}, {}/{}): revoking", full_key, a.lease, a.record.namespace_,
+                 a.record.name);
     default_conn_->keeper->Remove(a.lease);
     pb::LeaseRevokeRequest req;
     req.set_id(a.lease);
@@ -691,8 +716,10 @@ void EngineImpl::RevokeOrphans() {
         Post([this, lease, release, r = std::move(r)] {
           release();
           if (!r.ok() && !IsLeaseNotFound(r.status())) {
-            spdlog::warn("revoking orphan lease {} failed: {} (it expires after its TTL)", lease,
-                         r.status().message());
+            spdlog::warn(
+                "revoking orphan lease {} failed: {} (it "
+                "expires after its TTL)",
+                lease, r.status().message());
             return;
           }
           absl::MutexLock lock(&snap_mu_);
@@ -765,11 +792,11 @@ void EngineImpl::Step(Reg& reg) {
     SetState(reg, Phase::kFailed, kReasonAuthFailed, std::string(conn.status().message()));
     return;
   }
-  bool need_lease =
-      reg.lease == 0 || reg.conn != *conn || reg.requested_ttl != d.ttl;
+  bool need_lease = reg.lease == 0 || reg.conn != *conn || reg.requested_ttl != d.ttl;
   if (need_lease) {
     if (reg.lease != 0 && !reg.old) {
-      // Make before break: keep the current lease (and key) alive until the new one is live.
+      // Make before break: keep the current lease (and key) alive until the new
+      // one is live.
       reg.old = OldLease{reg.conn, reg.lease, reg.full_key};
       reg.conn->lease_owner[reg.lease] = d.id;
       reg.lease = 0;
@@ -816,58 +843,63 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
   std::string id = reg.desired.id;
   uint64_t epoch = reg.epoch;
   int64_t ttl = reg.desired.ttl;
-  Submit(conn, [this, conn, req, id, epoch, ttl](std::function<void()> release) mutable {
-    int64_t lease_id = req.id();
-    conn->client->LeaseGrant(std::move(req), [this, conn, id, epoch, ttl, lease_id,
-                                              release](absl::StatusOr<pb::LeaseGrantResponse> r) {
-      Post([this, conn, id, epoch, ttl, lease_id, release, r = std::move(r)] {
-        release();
-        Reg* reg = Find(id);
-        if (reg == nullptr || reg->epoch != epoch) {
-          if (r.ok()) {  // nobody wants it any more
-            pb::LeaseRevokeRequest req;
-            req.set_id(r->id());
-            conn->client->LeaseRevoke(std::move(req), [](auto) {});
-          }
-          return;
-        }
-        reg->busy = false;
-        if (!r.ok()) {
-          if (IsTransient(r.status())) {
-            // The grant may still have happened: we chose the ID, so make sure it does not
-            // linger (a lease without a key, go-zero #5260's seed).
-            pb::LeaseRevokeRequest req;
-            req.set_id(lease_id);
-            conn->client->LeaseRevoke(std::move(req), [](auto) {});
-          }
-          Failed(*reg, r.status(), "granting a lease");
-          return;
-        }
-        if (!r->error().empty()) {
-          Failed(*reg, absl::UnavailableError(r->error()), "granting a lease");
-          return;
-        }
-        reg->conn = conn;
-        reg->lease = r->id();
-        reg->granted_ttl = r->ttl();
-        reg->requested_ttl = ttl;
-        reg->key_present = false;
-        reg->written_value.clear();
-        reg->written_record.clear();
-        conn->lease_owner[reg->lease] = id;
-        conn->keeper->Add(reg->lease, reg->granted_ttl);
-        reg->backoff.Reset();
-        Step(*reg);
-      });
-    });
-  });
+  Submit(
+      conn,
+      [this, conn, req, id, epoch, ttl](std::function<void()> release) mutable {
+        int64_t lease_id = req.id();
+        conn->client->LeaseGrant(std::move(req), [this, conn, id, epoch, ttl, lease_id, release](
+                                                     absl::StatusOr<pb::LeaseGrantResponse> r) {
+          Post([this, conn, id, epoch, ttl, lease_id, release, r = std::move(r)] {
+            release();
+            Reg* reg = Find(id);
+            if (reg == nullptr || reg->epoch != epoch) {
+              if (r.ok()) {  // nobody wants it any more
+                pb::LeaseRevokeRequest req;
+                req.set_id(r->id());
+                conn->client->LeaseRevoke(std::move(req), [](auto) {});
+              }
+              return;
+            }
+            reg->busy = false;
+            if (!r.ok()) {
+              if (IsTransient(r.status())) {
+                // The grant may still have happened: we chose the ID, so
+                // make sure it does not linger (a lease without a key,
+                // go-zero #5260's seed).
+                pb::LeaseRevokeRequest req;
+                req.set_id(lease_id);
+                conn->client->LeaseRevoke(std::move(req), [](auto) {});
+              }
+              Failed(*reg, r.status(), "granting a lease");
+              return;
+            }
+            if (!r->error().empty()) {
+              Failed(*reg, absl::UnavailableError(r->error()), "granting a lease");
+              return;
+            }
+            reg->conn = conn;
+            reg->lease = r->id();
+            reg->granted_ttl = r->ttl();
+            reg->requested_ttl = ttl;
+            reg->key_present = false;
+            reg->written_value.clear();
+            reg->written_record.clear();
+            conn->lease_owner[reg->lease] = id;
+            conn->keeper->Add(reg->lease, reg->granted_ttl);
+            reg->backoff.Reset();
+            Step(*reg);
+          });
+        });
+      },
+      /*first=*/false);
 }
 
 void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   const Desired& d = reg.desired;
   Connection* conn = reg.conn;
-  // Which lease holds want_full now, as far as we know: ours (same key), the lease being replaced
-  // (a TTL change keeps key/<id>), or none (the key must not exist).
+  // Which lease holds want_full now, as far as we know: ours (same key), the
+  // lease being replaced (a TTL change keeps key/<id>), or none (the key must
+  // not exist).
   int64_t holder = 0;
   if (reg.key_present && reg.full_key == want_full) {
     holder = reg.lease;
@@ -964,8 +996,10 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
             ++stats_.reregistrations;
           }
           if (was_reput) {
-            spdlog::info("{}: key {} was deleted by someone else: put back with lease {}", id,
-                         want_full, lease);
+            spdlog::info(
+                "{}: key {} was deleted by someone else: put back "
+                "with lease {}",
+                id, want_full, lease);
           }
           Step(*reg);
           return;
@@ -978,13 +1012,15 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
         }
         const auto& kv = rr.kvs(0);
         if (kv.lease() == lease) {
-          // Ours already (a re-put raced with our own write): take it as written.
+          // Ours already (a re-put raced with our own write): take it as
+          // written.
           reg->full_key = want_full;
           reg->key_present = true;
           reg->written_value = kv.value();
-          reg->written_record = r->responses_size() > 1 && r->responses(1).response_range().kvs_size() > 0
-                                    ? r->responses(1).response_range().kvs(0).value()
-                                    : "";
+          reg->written_record =
+              r->responses_size() > 1 && r->responses(1).response_range().kvs_size() > 0
+                  ? r->responses(1).response_range().kvs(0).value()
+                  : "";
           reg->reput = false;
           conn->key_owner[want_full] = id;
           Step(*reg);
@@ -1004,7 +1040,8 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
         }
         SetState(*reg, Phase::kFailed, kReasonKeyConflict,
                  absl::StrCat("key ", want_full, " is held by ", holder_desc));
-        // Watch the prefix so the key going away triggers a retry; recheck now and then too.
+        // Watch the prefix so the key going away triggers a retry; recheck now
+        // and then too.
         SyncWatch(*reg);
         conn->key_owner.try_emplace(want_full, id);
         RetryLater(*reg, kConflictRecheck);
@@ -1036,8 +1073,10 @@ void EngineImpl::RevokeCurrent(Reg& reg) {
         reg->busy = false;
         if (!r.ok() && !IsLeaseNotFound(r.status())) {
           if (reg->removed && clock_.Now() >= reg->remove_deadline) {
-            spdlog::warn("{}: could not revoke lease {} within one TTL ({}); letting it expire",
-                         id, lease, r.status().message());
+            spdlog::warn(
+                "{}: could not revoke lease {} within one TTL ({}); "
+                "letting it expire",
+                id, lease, r.status().message());
             Forget(*reg);
             Step(*reg);
             return;
@@ -1076,8 +1115,10 @@ void EngineImpl::RevokeOld(Reg& reg) {
         reg->busy = false;
         if (!r.ok() && !IsLeaseNotFound(r.status())) {
           // Not renewed any more: it expires by itself within its TTL.
-          spdlog::warn("{}: revoking replaced lease {} failed: {} (it expires after its TTL)", id,
-                       old.lease, r.status().message());
+          spdlog::warn(
+              "{}: revoking replaced lease {} failed: {} (it expires "
+              "after its TTL)",
+              id, old.lease, r.status().message());
         } else {
           spdlog::info("{}: replaced lease {} revoked", id, old.lease);
         }
@@ -1257,8 +1298,8 @@ void EngineImpl::OpenWatch(Connection* conn, const std::string& prefix) {
   w.stream = std::move(*stream);
 }
 
-// After a watch (re)opens, deletes may have been missed: check every key we hold under the prefix
-// with one Range and put back the missing ones.
+// After a watch (re)opens, deletes may have been missed: check every key we
+// hold under the prefix with one Range and put back the missing ones.
 void EngineImpl::VerifyPrefix(Connection* conn, const std::string& prefix) {
   pb::RangeRequest req;
   req.set_key(prefix);

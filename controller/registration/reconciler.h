@@ -25,6 +25,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+
 #include "controller/config/policy.h"
 #include "controller/publisher/engine.h"
 #include "controller/registration/status.h"
@@ -52,8 +53,8 @@ struct ReconcilerOptions {
 class RegistrationReconciler final : public runtime::Reconciler {
  public:
   // `engine` and `policy` must outlive the reconciler.
-  RegistrationReconciler(DesiredView view, publisher::Engine& engine,
-                         const config::Policy& policy, ReconcilerOptions options);
+  RegistrationReconciler(DesiredView view, publisher::Engine& engine, const config::Policy& policy,
+                         ReconcilerOptions options);
 
   absl::StatusOr<Result> Reconcile(const std::string& identity) override;
 

@@ -29,7 +29,8 @@ std::string FormatTime(std::chrono::system_clock::time_point t) {
                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-Status ComputeStatus(const ServiceRegistration& object, const std::optional<publisher::State>& state,
+Status ComputeStatus(const ServiceRegistration& object,
+                     const std::optional<publisher::State>& state,
                      const std::optional<Refusal>& refusal, const Status& previous,
                      std::chrono::system_clock::time_point now) {
   Status s;
@@ -67,8 +68,7 @@ Status ComputeStatus(const ServiceRegistration& object, const std::optional<publ
   bool stalled = phase == "Failed";
   std::string ready_message = ready ? "key " + s.full_key + " is live in etcd" : message;
   s.conditions.push_back(Make("Ready", ready, reason, ready_message, gen));
-  s.conditions.push_back(
-      Make("Reconciling", reconciling, reason, reconciling ? message : "", gen));
+  s.conditions.push_back(Make("Reconciling", reconciling, reason, reconciling ? message : "", gen));
   s.conditions.push_back(Make("Stalled", stalled, reason, stalled ? message : "", gen));
   std::string stamp = FormatTime(now);
   for (auto& c : s.conditions) {

@@ -24,7 +24,8 @@ struct Refusal {
 // `state` is the engine's state (nullopt: not registered yet, or revoked and gone). `refusal`
 // wins over the engine state. A terminating object is Terminating/Revoking until the engine
 // has let it go.
-Status ComputeStatus(const ServiceRegistration& object, const std::optional<publisher::State>& state,
+Status ComputeStatus(const ServiceRegistration& object,
+                     const std::optional<publisher::State>& state,
                      const std::optional<Refusal>& refusal, const Status& previous,
                      std::chrono::system_clock::time_point now);
 

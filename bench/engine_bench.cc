@@ -1,0 +1,376 @@
+// Registration engine benchmark (issue 3). Starts its own etcd (Debian's, on free loopback ports,
+// temp data dir) and prints, in one run:
+//   1. a raw baseline: plain LeaseGrant + Put with 256 requests in flight, same client library;
+//   2. engine cold start for each N: time until all are Registered, registrations/s, p50/p99 of
+//      Upsert -> Registered per registration;
+//   3. holding the largest N for --hold seconds: CPU seconds of this process and RSS;
+//   4. optionally (--scale N) registering and holding N for --hold seconds, counting lost leases.
+// Usage: engine_bench [--n 100,1000,10000] [--hold 60] [--scale 100000] [--keys 100]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+
+#include "controller/common/clock.h"
+#include "controller/common/logging.h"
+#include "controller/etcd/client.h"
+#include "controller/publisher/engine.h"
+#include "tests/fixtures/etcd_process.h"
+
+namespace {
+
+using registrar::RealClock;
+using Clock = std::chrono::steady_clock;
+namespace etcd = registrar::etcd;
+namespace publisher = registrar::publisher;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+long RssKiB() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::strtol(line.c_str() + 6, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  return v[i];
+}
+
+// Plain LeaseGrant + Put, `in_flight` at a time, through the same client library.
+double RawBaseline(etcd::Client& client, int n, int in_flight) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0;
+  int done = 0;
+  int active = 0;
+  int failures = 0;
+  auto t0 = Clock::now();
+  std::function<void()> launch;
+  launch = [&] {
+    // REQUIRES: mu held.
+    while (active < in_flight && started < n) {
+      int i = started++;
+      ++active;
+      etcd::pb::LeaseGrantRequest grant;
+      grant.set_ttl(10);
+      client.LeaseGrant(grant, [&, i](absl::StatusOr<etcd::pb::LeaseGrantResponse> g) {
+        if (!g.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          ++failures;
+          ++done;
+          --active;
+          launch();
+          cv.notify_all();
+          return;
+        }
+        etcd::pb::PutRequest put;
+        put.set_key("raw.rpc/" + std::to_string(g->id()));
+        put.set_value("10.0.0." + std::to_string(i % 250) + ":8080");
+        put.set_lease(g->id());
+        client.Put(put, [&](absl::StatusOr<etcd::pb::PutResponse> p) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!p.ok()) {
+            ++failures;
+          }
+          ++done;
+          --active;
+          launch();
+          cv.notify_all();
+        });
+      });
+    }
+  };
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    launch();
+    cv.wait(lock, [&] { return done == n; });
+  }
+  double secs = Seconds(Clock::now() - t0);
+  if (failures > 0) {
+    std::printf("  raw baseline: %d failures\n", failures);
+  }
+  return secs;
+}
+
+void RevokeAll(etcd::Client& client) {
+  auto leases = client.LeaseLeasesSync({});
+  if (!leases.ok()) {
+    return;
+  }
+  std::atomic<int> pending{leases->leases_size()};
+  for (const auto& l : leases->leases()) {
+    etcd::pb::LeaseRevokeRequest req;
+    req.set_id(l.id());
+    client.LeaseRevoke(req, [&](auto) { --pending; });
+  }
+  while (pending.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+struct ColdStart {
+  double seconds = 0;
+  double p50 = 0;
+  double p99 = 0;
+  int registered = 0;
+};
+
+// Upserts n registrations and waits until every one is Registered (or the deadline).
+ColdStart RunColdStart(publisher::Engine& engine, int first, int n, int keys,
+                       std::chrono::seconds deadline) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Clock::time_point> started(static_cast<size_t>(n));
+  std::vector<double> latency;
+  latency.reserve(static_cast<size_t>(n));
+  std::vector<char> seen(static_cast<size_t>(n), 0);
+  engine.SetListener([&](const std::string& id) {
+    int i = std::atoi(id.c_str() + 4) - first;  // "reg-<i>"
+    if (i < 0 || i >= n) {
+      return;
+    }
+    auto state = engine.Get(id);
+    if (!state || state->phase != publisher::Phase::kRegistered) {
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (!seen[static_cast<size_t>(i)]) {
+      seen[static_cast<size_t>(i)] = 1;
+      latency.push_back(Seconds(Clock::now() - started[static_cast<size_t>(i)]));
+      cv.notify_all();
+    }
+  });
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    publisher::Desired d;
+    d.id = "reg-" + std::to_string(first + i);
+    d.key = "bench" + std::to_string((first + i) % keys) + ".rpc";
+    d.value = "10.1." + std::to_string((first + i) / 250 % 250) + "." +
+              std::to_string((first + i) % 250) + ":8080";
+    d.ttl = 10;
+    d.uid = "uid-" + std::to_string(first + i);
+    d.namespace_ = "bench";
+    d.name = d.id;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      started[static_cast<size_t>(i)] = Clock::now();
+    }
+    engine.Upsert(std::move(d));
+  }
+  ColdStart r;
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait_until(lock, t0 + deadline, [&] { return static_cast<int>(latency.size()) == n; });
+  r.seconds = Seconds(Clock::now() - t0);
+  r.registered = static_cast<int>(latency.size());
+  r.p50 = Percentile(latency, 0.50);
+  r.p99 = Percentile(latency, 0.99);
+  return r;
+}
+
+std::vector<int> ParseList(const std::string& s) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(s, ',')) {
+    int v = 0;
+    if (absl::SimpleAtoi(part, &v) && v > 0) {
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+// The hold phase, in its own process: register n, then measure CPU and RSS while holding them.
+int HoldChild(const std::string& endpoint, int n, int hold, int keys) {
+  publisher::EngineOptions eo;
+  eo.default_target.endpoints = {endpoint};
+  eo.owner_id = "bench";
+  eo.cluster = "bench";
+  auto engine = publisher::NewEngine(eo, RealClock::Get());
+  if (auto s = engine->Start(); !s.ok()) {
+    return 1;
+  }
+  ColdStart r = RunColdStart(*engine, 0, n, keys, std::chrono::seconds(120));
+  engine->SetListener(nullptr);
+  // Let the registration burst settle (every lease renewed once) before measuring.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  auto stats0 = engine->stats();
+  double cpu0 = CpuSeconds();
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(hold));
+  double cpu = CpuSeconds() - cpu0;
+  double wall = Seconds(Clock::now() - t0);
+  auto stats1 = engine->stats();
+  std::printf(
+      "hold N=%d (%d registered) for %.0f s in a fresh process: CPU %.2f s (%.2f %% of one "
+      "core), RSS %.1f MiB, lease losses %lld\n",
+      n, r.registered, wall, cpu, 100.0 * cpu / wall, static_cast<double>(RssKiB()) / 1024.0,
+      static_cast<long long>(stats1.lease_losses - stats0.lease_losses));
+  std::fflush(stdout);
+  engine->Stop(/*revoke=*/true);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> sizes = {100, 1000, 10000};
+  int hold = 60;
+  int scale = 0;
+  int keys = 100;
+  int hold_child = 0;
+  std::string endpoint;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    std::string value = argv[i + 1];
+    if (flag == "--n") {
+      sizes = ParseList(value);
+    } else if (flag == "--hold") {
+      hold = std::atoi(value.c_str());
+    } else if (flag == "--scale") {
+      scale = std::atoi(value.c_str());
+    } else if (flag == "--hold-child") {
+      hold_child = std::atoi(value.c_str());
+    } else if (flag == "--endpoint") {
+      endpoint = value;
+    } else if (flag == "--keys") {
+      keys = std::max(1, std::atoi(value.c_str()));
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  (void)registrar::SetupLogging("warn", registrar::LogFormat::kText);
+  if (hold_child > 0) {
+    return HoldChild(endpoint, hold_child, hold, keys);
+  }
+  std::string command;
+  for (int i = 0; i < argc; ++i) {
+    command += (i ? " " : "") + std::string(argv[i]);
+  }
+  std::printf("command: %s\n", command.c_str());
+  std::printf("machine: %u cores; etcd 3.4 from Debian on 127.0.0.1 (fixture profile)\n",
+              std::thread::hardware_concurrency());
+
+  auto etcd_process = registrar::testing::EtcdProcess::Start();
+  if (!etcd_process.ok()) {
+    std::fprintf(stderr, "cannot start etcd: %s\n",
+                 std::string(etcd_process.status().message()).c_str());
+    return 1;
+  }
+  auto options = (*etcd_process)->client_options();
+  auto client = etcd::NewClient(options);
+  if (!client.ok()) {
+    std::fprintf(stderr, "client: %s\n", std::string(client.status().message()).c_str());
+    return 1;
+  }
+  int largest = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
+
+  // 1. Raw baseline at the largest N.
+  double raw = 0;
+  if (largest > 0) {
+    double secs = RawBaseline(**client, largest, 256);
+    raw = largest / secs;
+    std::printf("raw baseline: %d x (LeaseGrant + Put), 256 in flight: %.2f s, %.0f regs/s\n",
+                largest, secs, raw);
+    RevokeAll(**client);
+  }
+
+  // 2. Engine cold starts.
+  double engine_rate_largest = 0;
+  for (int n : sizes) {
+    publisher::EngineOptions eo;
+    eo.default_target = options;
+    eo.owner_id = "bench";
+    eo.cluster = "bench";
+    auto engine = publisher::NewEngine(eo, RealClock::Get());
+    if (auto s = engine->Start(); !s.ok()) {
+      std::fprintf(stderr, "engine: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    ColdStart r = RunColdStart(*engine, 0, n, keys, std::chrono::seconds(120));
+    double rate = r.registered / r.seconds;
+    std::printf(
+        "engine cold start N=%d: %d registered in %.2f s, %.0f regs/s, p50 %.1f ms, p99 %.1f "
+        "ms\n",
+        n, r.registered, r.seconds, rate, r.p50 * 1e3, r.p99 * 1e3);
+    if (n == largest) {
+      engine_rate_largest = rate;
+    }
+    engine->SetListener(nullptr);
+    engine->Stop(/*revoke=*/true);
+    RevokeAll(**client);
+  }
+  if (raw > 0 && engine_rate_largest > 0) {
+    std::printf("engine / raw at N=%d: %.2f (floor 0.80)\n", largest, engine_rate_largest / raw);
+  }
+  std::fflush(stdout);
+
+  // 3. Hold the largest N in a fresh process, so CPU and RSS are the engine's alone.
+  if (largest > 0 && hold > 0) {
+    std::string child = std::string(argv[0]) + " --hold-child " + std::to_string(largest) +
+                        " --endpoint " + options.endpoints[0] + " --hold " + std::to_string(hold) +
+                        " --keys " + std::to_string(keys);
+    if (std::system(child.c_str()) != 0) {
+      std::fprintf(stderr, "hold child failed\n");
+      return 1;
+    }
+    RevokeAll(**client);
+  }
+
+  // 4. Scale.
+  if (scale > 0) {
+    publisher::EngineOptions eo;
+    eo.default_target = options;
+    eo.owner_id = "bench";
+    eo.cluster = "bench";
+    auto engine = publisher::NewEngine(eo, RealClock::Get());
+    if (auto s = engine->Start(); !s.ok()) {
+      return 1;
+    }
+    ColdStart r = RunColdStart(*engine, 0, scale, keys, std::chrono::seconds(600));
+    std::printf("scale N=%d: %d registered in %.1f s (%.0f regs/s), p50 %.0f ms, p99 %.0f ms\n",
+                scale, r.registered, r.seconds, r.registered / r.seconds, r.p50 * 1e3, r.p99 * 1e3);
+    auto after_start = engine->stats();
+    std::this_thread::sleep_for(std::chrono::seconds(hold));
+    auto stats = engine->stats();
+    auto leases = (*client)->LeaseLeasesSync({});
+    std::printf(
+        "scale N=%d held %d s: lease losses %lld (during registration %lld), re-registrations "
+        "%lld, leases in etcd %d\n",
+        scale, hold, static_cast<long long>(stats.lease_losses),
+        static_cast<long long>(after_start.lease_losses),
+        static_cast<long long>(stats.reregistrations), leases.ok() ? leases->leases_size() : -1);
+    engine->SetListener(nullptr);
+    engine->Stop(/*revoke=*/false);
+  }
+  return 0;
+}
