@@ -276,7 +276,9 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
   AddEtcdFlags(app, o.etcd);
   app.add_option("--owner-prefix", o.owner_prefix, "etcd prefix of the ownership records")
       ->capture_default_str();
-  app.add_option("--owner-id", o.owner_id, "This controller's identity (default: host name)");
+  app.add_option("--owner-id", o.owner_id,
+                 "This controller's identity in ownership records (default with --manifests: "
+                 "local-<machine-id>)");
   app.add_option("--policy", o.policy,
                  "Policy file: which namespaces may register which keys "
                  "on which etcd endpoints")

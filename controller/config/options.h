@@ -45,7 +45,7 @@ struct Options {
   int workers = 4;
   EtcdOptions etcd;
   std::string owner_prefix = "/etcd-registrar/owners/";
-  std::string owner_id;  // empty: the caller picks one (e.g. the host name)
+  std::string owner_id;  // empty: the caller picks one (local-<machine-id> with --manifests)
   std::string policy;    // a policy file (policy.h); empty = the default policy
   bool dry_run = false;
   std::string http_addr = "127.0.0.1:8080";
