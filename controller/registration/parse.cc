@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
+#include "re2/re2.h"
 #include "yaml-cpp/yaml.h"
 
 namespace registrar::registration {
@@ -312,35 +312,34 @@ absl::Status ErrorStatus(const std::vector<FieldError>& errors) {
 
 // YAML 1.2 core schema resolution of a plain (unquoted) scalar.
 json ResolvePlainScalar(const std::string& s) {
-  static const std::regex kNull("~|null|Null|NULL");
-  static const std::regex kTrue("true|True|TRUE");
-  static const std::regex kFalse("false|False|FALSE");
-  static const std::regex kInt("[-+]?[0-9]+");
-  static const std::regex kHex("0x[0-9a-fA-F]+");
-  static const std::regex kOctal("0o[0-7]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  // Numbers, booleans and nulls are short; long plain text (a 10 MB line) is a string, and
-  // libstdc++'s recursive regex must not see it.
+  static const re2::RE2 kNull("~|null|Null|NULL");
+  static const re2::RE2 kTrue("true|True|TRUE");
+  static const re2::RE2 kFalse("false|False|FALSE");
+  static const re2::RE2 kInt("[-+]?[0-9]+");
+  static const re2::RE2 kHex("0x[0-9a-fA-F]+");
+  static const re2::RE2 kOctal("0o[0-7]+");
+  static const re2::RE2 kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  // Numbers, booleans and nulls are short; long plain text (a 10 MB line) is a string.
   if (s.size() > 256) {
     return s;
   }
-  if (s.empty() || std::regex_match(s, kNull)) {
+  if (s.empty() || re2::RE2::FullMatch(s, kNull)) {
     return nullptr;
   }
-  if (std::regex_match(s, kTrue)) {
+  if (re2::RE2::FullMatch(s, kTrue)) {
     return true;
   }
-  if (std::regex_match(s, kFalse)) {
+  if (re2::RE2::FullMatch(s, kFalse)) {
     return false;
   }
   try {
-    if (std::regex_match(s, kInt)) {
+    if (re2::RE2::FullMatch(s, kInt)) {
       return static_cast<int64_t>(std::stoll(s, nullptr, 10));
     }
-    if (std::regex_match(s, kHex) || std::regex_match(s, kOctal)) {
+    if (re2::RE2::FullMatch(s, kHex) || re2::RE2::FullMatch(s, kOctal)) {
       return static_cast<int64_t>(std::stoll(s.substr(2), nullptr, s[1] == 'x' ? 16 : 8));
     }
-    if (std::regex_match(s, kFloat)) {
+    if (re2::RE2::FullMatch(s, kFloat)) {
       return std::stod(s);
     }
   } catch (const std::exception&) {

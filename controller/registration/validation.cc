@@ -1,29 +1,30 @@
 #include "controller/registration/validation.h"
 
-#include <regex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 
+#include "re2/re2.h"
+
 namespace registrar::registration {
 namespace {
 
-// The same patterns as crds/serviceregistrations.yaml (ECMAScript and RE2 read them alike).
-// Inputs are length-checked first: libstdc++'s regex recurses once per character.
-const std::regex& Subdomain() {
-  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+// The same patterns as crds/serviceregistrations.yaml, matched with RE2 (the syntax of the API
+// server's Go regexp) against the whole string.
+const re2::RE2& Subdomain() {
+  static const re2::RE2 re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   return re;
 }
-const std::regex& Label() {
-  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+const re2::RE2& Label() {
+  static const re2::RE2 re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
   return re;
 }
-const std::regex& ServiceName() {
-  static const std::regex re("[a-z]([-a-z0-9]*[a-z0-9])?");
+const re2::RE2& ServiceName() {
+  static const re2::RE2 re("[a-z]([-a-z0-9]*[a-z0-9])?");
   return re;
 }
-const std::regex& Endpoint() {
-  static const std::regex re(
+const re2::RE2& Endpoint() {
+  static const re2::RE2 re(
       "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):"
       "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])");
   return re;
@@ -58,7 +59,7 @@ class Checker {
       Add(path, "must not be empty");
     } else if (value.size() > kMaxNameLength) {
       Add(path, absl::StrCat("must be no more than ", kMaxNameLength, " characters"));
-    } else if (!std::regex_match(value, registration::Subdomain())) {
+    } else if (!re2::RE2::FullMatch(value, registration::Subdomain())) {
       Add(path, absl::StrCat("\"", value,
                              "\" is not a lowercase RFC 1123 subdomain (lower case alphanumeric "
                              "characters, '-' or '.', starting and ending with an alphanumeric)"));
@@ -103,7 +104,7 @@ void CheckValueFrom(Checker& c, const Spec& spec, SourceMode mode) {
   const ServiceRef& ref = spec.value_from->service_ref;
   if (ref.name.empty()) {
     c.Add("spec.valueFrom.serviceRef.name", "must not be empty");
-  } else if (ref.name.size() > 63 || !std::regex_match(ref.name, ServiceName())) {
+  } else if (ref.name.size() > 63 || !re2::RE2::FullMatch(ref.name, ServiceName())) {
     c.Add("spec.valueFrom.serviceRef.name",
           absl::StrCat("\"", ref.name, "\" is not a Service name (RFC 1035 label)"));
   }
@@ -113,7 +114,7 @@ void CheckValueFrom(Checker& c, const Spec& spec, SourceMode mode) {
   if (port.empty()) {
     c.Add("spec.valueFrom.serviceRef.port", "must not be empty");
   } else if (numeric ? (std::stoi(port) < 1 || std::stoi(port) > 65535)
-                     : (port.size() > 15 || !std::regex_match(port, ServiceName()))) {
+                     : (port.size() > 15 || !re2::RE2::FullMatch(port, ServiceName()))) {
     c.Add("spec.valueFrom.serviceRef.port",
           absl::StrCat("\"", port, "\" must be a port number 1..65535 or a port name"));
   }
@@ -136,7 +137,7 @@ void CheckEtcd(Checker& c, const EtcdTarget& etcd, SourceMode mode) {
   }
   for (size_t i = 0; i < etcd.endpoints.size(); ++i) {
     if (etcd.endpoints[i].size() > kMaxEndpointLength ||
-        !std::regex_match(etcd.endpoints[i], Endpoint())) {
+        !re2::RE2::FullMatch(etcd.endpoints[i], Endpoint())) {
       c.Add(
           absl::StrCat("spec.etcd.endpoints[", i, "]"),
           absl::StrCat("must be host:port with a port 1..65535, got \"", etcd.endpoints[i], "\""));
@@ -158,7 +159,7 @@ std::vector<FieldError> Validate(const ServiceRegistration& registration, Source
   const ObjectMeta& meta = registration.metadata;
   c.Subdomain("metadata.name", meta.name);
   if (!meta.namespace_.empty() &&
-      (meta.namespace_.size() > 63 || !std::regex_match(meta.namespace_, Label()))) {
+      (meta.namespace_.size() > 63 || !re2::RE2::FullMatch(meta.namespace_, Label()))) {
     c.Add("metadata.namespace",
           absl::StrCat("\"", meta.namespace_, "\" is not a lowercase RFC 1123 label"));
   }
