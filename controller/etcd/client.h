@@ -19,7 +19,8 @@
 // kUnavailable, a deadline on every unary call, reconnect backoff capped near one second,
 // Authenticate once per connection and again only when the token is rejected or expired.
 //
-// Thread-safety: all methods are safe to call from any thread.
+// Thread-safety: all methods are safe to call from any thread. The client must outlive every
+// stream handle and must not be destroyed from one of its callbacks.
 #pragma once
 
 #include <chrono>
@@ -63,6 +64,8 @@ template <typename T>
 using Callback = std::function<void(absl::StatusOr<T>)>;
 
 // A live watch. Destroying it (or Close()) cancels the watch; no callback runs after Close returns.
+// REQUIRES: Close() and the destructor are not called from the stream's own callbacks (they join
+// its reader thread); hand the close to the owner's thread.
 class WatchStream {
  public:
   virtual ~WatchStream() = default;
@@ -79,6 +82,7 @@ struct WatchHandler {
 };
 
 // A LeaseKeepAlive stream. Send() queues one keep-alive request (non-blocking).
+// REQUIRES: as for WatchStream, Close() and the destructor are not called from its callbacks.
 class KeepAliveStream {
  public:
   virtual ~KeepAliveStream() = default;

@@ -344,8 +344,6 @@ struct ClientImpl::UnaryCall {
   bool idempotent;
   bool needs_token;
   Invoker<Req, Resp> invoke;
-  std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
-  grpc::Status status;
   Req req;
   Callback<Resp> done;
   size_t endpoint = 0;
@@ -355,6 +353,9 @@ struct ClientImpl::UnaryCall {
   RevisionTracker::Floor floor;
   std::unique_ptr<grpc::ClientContext> ctx;
   Resp resp;
+  grpc::Status status;
+  // Lives in the call's arena: declared after (so destroyed before) the context that owns it.
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
 };
 
 absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptions& options) {
@@ -468,6 +469,7 @@ void ClientImpl::Attempt(std::shared_ptr<UnaryCall<Req, Resp>> call) {
 
 template <typename Req, typename Resp>
 void ClientImpl::Send(std::shared_ptr<UnaryCall<Req, Resp>> call) {
+  call->reader.reset();
   call->ctx = std::make_unique<grpc::ClientContext>();
   SetDeadline(*call->ctx, options_.request_timeout);
   if (!call->token.empty()) {
