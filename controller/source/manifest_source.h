@@ -16,7 +16,9 @@
 // the first event), so an editor's write-temp-then-rename save or a ConfigMap `..data` swap is one
 // change. Without inotify (disabled, unavailable, or its watch limit reached), while the folder is
 // broken, and before the first complete scan, the folder is rescanned every `poll_interval`;
-// otherwise every `resync_interval` as a safety net.
+// otherwise every `resync_interval` as a safety net. inotify watches the folder's own directories
+// (following directory symlinks); an edit made through a file symlink to a target outside the folder
+// is seen at the next resync.
 //
 // Guarantees:
 // - A file that cannot be read, is over `max_file_bytes`, is binary, or fails to parse or validate
