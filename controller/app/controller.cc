@@ -180,6 +180,16 @@ int RunController(const config::Options& options) {
   spdlog::info("etcd-registrar {}: manifests {}, etcd {}, owner id {}", config::Version(),
                options.manifests, absl::StrJoin(options.etcd.endpoints, ","),
                engine_options.owner_id);
+  http::Registry registry;
+  http::RegistrarMetrics metrics(registry);
+  engine_options.on_request = [&metrics](const char* method, double seconds,
+                                         const absl::Status& status) {
+    metrics.etcd_request_duration_seconds.Observe({method}, seconds);
+    if (!status.ok()) {
+      metrics.etcd_request_errors_total.Inc(
+          {method, absl::StatusCodeToString(status.code())});
+    }
+  };
   auto engine = publisher::NewEngine(engine_options, clock);
 
   source::ManifestSourceOptions source_options;
@@ -191,8 +201,6 @@ int RunController(const config::Options& options) {
     return 2;
   }
 
-  http::Registry registry;
-  http::RegistrarMetrics metrics(registry);
   EngineMetrics engine_metrics(*engine, metrics);
   runtime::WorkQueue::Hooks queue_hooks;
   queue_hooks.depth = [&](int64_t depth) {

@@ -93,6 +93,8 @@ struct EngineOptions {
   int max_in_flight = 256;
   // Log the etcd operations instead of doing them (no connection is made).
   bool dry_run = false;
+  // Called on the engine thread after each etcd write (for metrics): method, seconds, result.
+  std::function<void(const char* method, double seconds, const absl::Status& status)> on_request;
 };
 
 // Counters for metrics.
@@ -103,7 +105,9 @@ struct EngineStats {
   int64_t adopted = 0;
   int64_t orphans_revoked = 0;
   int64_t data_losses = 0;
-  bool etcd_reachable = false;  // the default target's keep-alive stream is healthy
+  // The default target answered the last probe (Maintenance.Status every 2 s) and its keep-alive
+  // stream is not known to be down.
+  bool etcd_reachable = false;
 };
 
 class Engine {

@@ -53,6 +53,7 @@ constexpr milliseconds kRetryMax{1000};
 constexpr seconds kConflictRecheck{5};
 constexpr seconds kAuthRetry{5};
 constexpr size_t kStopRevokeBatch = 128;
+constexpr seconds kProbeInterval{2};
 
 bool IsTransient(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) ||
@@ -187,10 +188,15 @@ class EngineImpl final : public Engine {
   // `first`: follow-up work of a registration already under way (its Txn after
   // the grant, a revoke) goes before new grants, so a cold start finishes
   // registrations instead of piling up leases without keys.
-  void Submit(Connection* conn, std::function<void(std::function<void()>)> op, bool first = true);
-  void Release(Connection* conn);
+  // Frees the in-flight slot of an operation and records its duration and result.
+  using SlotDone = std::function<void(const absl::Status&)>;
+  void Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
+              bool first = true);
+  void Release(Connection* conn, const char* method, Clock::TimePoint started,
+               const absl::Status& status);
   void CheckRegression(Connection* conn);
 
+  void Probe();
   void Adopt();
   void FinishAdoption();
   void ClaimAdopted(Reg& reg);
@@ -336,6 +342,9 @@ absl::Status EngineImpl::Start() {
     default_conn_ = *conn;
   }
   loop_ = std::jthread([this](std::stop_token st) { Run(st); });
+  if (default_conn_ != nullptr) {
+    Post([this] { Probe(); });
+  }
   Post([this] {
     if (options_.ownership_records && !options_.dry_run) {
       Adopt();
@@ -487,11 +496,14 @@ absl::StatusOr<Connection*> EngineImpl::ConnFor(const std::optional<etcd::Client
 // Runs `op` when the connection has a free in-flight slot. `op` receives the
 // function that releases the slot; it must call it exactly once, on the engine
 // thread.
-void EngineImpl::Submit(Connection* conn, std::function<void(std::function<void()>)> op,
+void EngineImpl::Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
                         bool first) {
-  auto run = [this, conn, op = std::move(op)] {
+  auto run = [this, conn, method, op = std::move(op)] {
     ++conn->in_flight;
-    op([this, conn] { Release(conn); });
+    Clock::TimePoint started = clock_.Now();
+    op([this, conn, method, started](const absl::Status& status) {
+      Release(conn, method, started, status);
+    });
   };
   if (conn->in_flight < options_.max_in_flight) {
     run();
@@ -502,8 +514,13 @@ void EngineImpl::Submit(Connection* conn, std::function<void(std::function<void(
   }
 }
 
-void EngineImpl::Release(Connection* conn) {
+void EngineImpl::Release(Connection* conn, const char* method, Clock::TimePoint started,
+                         const absl::Status& status) {
   --conn->in_flight;
+  if (options_.on_request) {
+    options_.on_request(method, std::chrono::duration<double>(clock_.Now() - started).count(),
+                        status);
+  }
   CheckRegression(conn);
   while (conn->in_flight < options_.max_in_flight && !conn->waiting.empty()) {
     auto next = std::move(conn->waiting.front());
@@ -562,9 +579,9 @@ void EngineImpl::OnConnectivity(Connection* conn, bool up) {
   }
   conn->healthy = up;
   conn->down = !up;
-  if (conn == default_conn_) {
+  if (conn == default_conn_ && !up) {
     absl::MutexLock lock(&snap_mu_);
-    stats_.etcd_reachable = up;
+    stats_.etcd_reachable = false;
   }
   spdlog::info("etcd {} keep-alive stream {}", conn->client->target(), up ? "up" : "down");
   for (const std::string& id : Ids()) {
@@ -606,6 +623,30 @@ void EngineImpl::OnLeaseLost(Connection* conn, int64_t lease) {
     }
     HandleLeaseLost(*reg, "etcd no longer knows the lease");
   }
+}
+
+// Readiness: a Maintenance.Status call on the default target every couple of seconds, so
+// "etcd reachable" is known even when no lease is held yet.
+void EngineImpl::Probe() {
+  default_conn_->client->Status({}, [this](absl::StatusOr<pb::StatusResponse> r) {
+    Post([this, ok = r.ok(), message = r.ok() ? "" : std::string(r.status().message())] {
+      bool changed;
+      {
+        absl::MutexLock lock(&snap_mu_);
+        changed = stats_.etcd_reachable != ok;
+        stats_.etcd_reachable = ok;
+      }
+      if (changed) {
+        if (ok) {
+          spdlog::info("etcd {} reachable", default_conn_->client->target());
+        } else {
+          spdlog::warn("etcd {} unreachable: {}", default_conn_->client->target(), message);
+        }
+      }
+      CheckRegression(default_conn_);
+      PostAfter(kProbeInterval, [this] { Probe(); });
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,10 +752,10 @@ void EngineImpl::RevokeOrphans() {
     pb::LeaseRevokeRequest req;
     req.set_id(a.lease);
     int64_t lease = a.lease;
-    Submit(default_conn_, [this, req, lease](std::function<void()> release) mutable {
+    Submit(default_conn_, "LeaseRevoke", [this, req, lease](SlotDone release) mutable {
       default_conn_->client->LeaseRevoke(std::move(req), [this, lease, release](auto r) {
         Post([this, lease, release, r = std::move(r)] {
-          release();
+          release(r.status());
           if (!r.ok() && !IsLeaseNotFound(r.status())) {
             spdlog::warn(
                 "revoking orphan lease {} failed: {} (it "
@@ -844,13 +885,13 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
   uint64_t epoch = reg.epoch;
   int64_t ttl = reg.desired.ttl;
   Submit(
-      conn,
-      [this, conn, req, id, epoch, ttl](std::function<void()> release) mutable {
+      conn, "LeaseGrant",
+      [this, conn, req, id, epoch, ttl](SlotDone release) mutable {
         int64_t lease_id = req.id();
         conn->client->LeaseGrant(std::move(req), [this, conn, id, epoch, ttl, lease_id, release](
                                                      absl::StatusOr<pb::LeaseGrantResponse> r) {
           Post([this, conn, id, epoch, ttl, lease_id, release, r = std::move(r)] {
-            release();
+            release(r.status());
             Reg* reg = Find(id);
             if (reg == nullptr || reg->epoch != epoch) {
               if (r.ok()) {  // nobody wants it any more
@@ -950,10 +991,10 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   int64_t lease = reg.lease;
   std::string value = d.value;
   std::string old_key = drop_old_key ? reg.full_key : "";
-  Submit(conn, [=, this, txn = std::move(txn)](std::function<void()> release) mutable {
+  Submit(conn, "Txn", [=, this, txn = std::move(txn)](SlotDone release) mutable {
     conn->client->Txn(std::move(txn), [=, this](absl::StatusOr<pb::TxnResponse> r) {
       Post([=, this, r = std::move(r)] {
-        release();
+        release(r.status());
         Reg* reg = Find(id);
         if (reg == nullptr || reg->epoch != epoch) {
           return;
@@ -1062,10 +1103,10 @@ void EngineImpl::RevokeCurrent(Reg& reg) {
   uint64_t epoch = reg.epoch;
   pb::LeaseRevokeRequest req;
   req.set_id(lease);
-  Submit(conn, [=, this](std::function<void()> release) mutable {
+  Submit(conn, "LeaseRevoke", [=, this](SlotDone release) mutable {
     conn->client->LeaseRevoke(std::move(req), [=, this](auto r) {
       Post([=, this, r = std::move(r)] {
-        release();
+        release(r.status());
         Reg* reg = Find(id);
         if (reg == nullptr || reg->epoch != epoch) {
           return;
@@ -1103,10 +1144,10 @@ void EngineImpl::RevokeOld(Reg& reg) {
   uint64_t epoch = reg.epoch;
   pb::LeaseRevokeRequest req;
   req.set_id(old.lease);
-  Submit(old.conn, [=, this](std::function<void()> release) mutable {
+  Submit(old.conn, "LeaseRevoke", [=, this](SlotDone release) mutable {
     old.conn->client->LeaseRevoke(std::move(req), [=, this](auto r) {
       Post([=, this, r = std::move(r)] {
-        release();
+        release(r.status());
         old.conn->lease_owner.erase(old.lease);
         Reg* reg = Find(id);
         if (reg == nullptr || reg->epoch != epoch) {
