@@ -113,6 +113,34 @@ TEST_F(ConflictTest, TheResourceAlreadyHoldingAnIdKeyKeepsIt) {
   EXPECT_EQ(nlohmann::json::parse(record->value()).value("uid", ""), "uid-second");
 }
 
+TEST_F(ConflictTest, AfterARestartTheHolderKeepsTheIdKeyWhateverTheOrder) {
+  Engine* before = NewStartedEngine(ControllerOptions(*etcd_, "owner-c"));
+  ASSERT_NE(before, nullptr);
+  Desired first = MakeDesired("first", "rst.rpc", 1, "10.0.5.11:80", kTtl);
+  Desired second = MakeDesired("second", "rst.rpc", 1, "10.0.5.12:80", kTtl);
+  before->Upsert(first);
+  before->MarkComplete();
+  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *before, first, "rst.rpc/1"); },
+                         seconds(5)))
+      << Describe(*before);
+  int64_t lease = before->Get(first.id)->lease_id;
+  before->Stop(/*revoke=*/false);
+
+  // The restarted engine learns about the other resource first.
+  Engine* after = NewStartedEngine(ControllerOptions(*etcd_, "owner-c"));
+  ASSERT_NE(after, nullptr);
+  after->Upsert(second);
+  after->Upsert(first);
+  after->MarkComplete();
+  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *after, first, "rst.rpc/1"); },
+                         seconds(5)))
+      << Describe(*after);
+  EXPECT_EQ(after->Get(first.id)->lease_id, lease) << "the holder must keep its adopted lease";
+  ASSERT_TRUE(Eventually([&] { return IsConflict(*after, second.id); }, seconds(5)))
+      << Describe(*after);
+  EXPECT_THAT(after->Get(second.id)->message, HasSubstr("ns/first"));
+}
+
 TEST_F(ConflictTest, GoZeroPublisherHoldingTheIdKeyIsAConflictUntilItStops) {
   const char* bin_dir = std::getenv("ER_BINARY_DIR");
   ASSERT_NE(bin_dir, nullptr) << "ER_BINARY_DIR is not set (run through ctest)";
