@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 #include "tests/kube-test-server/object_rules.h"
 #include "tests/kube-test-server/patch.h"
 #include "tests/kube-test-server/schema_check.h"
@@ -217,6 +218,20 @@ ApiHandler::Outcome ApiHandler::List(const HttpRequest& req, const ApiTarget& t)
     int64_t rv;
     if (!absl::SimpleAtoi(req.Query("resourceVersion"), &rv) || rv < 0) {
       return Fail(BadRequest("invalid resourceVersion: \"" + req.Query("resourceVersion") + "\""));
+    }
+    // L3/L4: never serve state older than asked for; wait up to 3 s, then 504 as the real server.
+    absl::Time give_up = absl::Now() + absl::Seconds(3);
+    for (;;) {
+      auto current = storage_.CurrentRevision();
+      if (!current.ok()) return Fail(FromStorage(current.status(), t, ""));
+      if (*current >= rv) break;
+      if (absl::Now() >= give_up) {
+        ApiError e = FromCode(504, "Too large resource version: " + std::to_string(rv) +
+                                       ", current: " + std::to_string(*current), 1);
+        e.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
+        return Fail(e);
+      }
+      absl::SleepFor(absl::Milliseconds(50));
     }
   }
 

@@ -1,6 +1,7 @@
 // The kube-test-server's contract over HTTP (KUBE-API.md MUSTs): resourceVersion, generation,
 // status subresource, finalizers, errors, schema, selectors, pagination, tables, SSA, discovery.
 // Watch behaviour is in watch_test.cc, the /_test/ controls in controls_test.cc.
+#include <chrono>
 #include <regex>
 #include <set>
 
@@ -436,6 +437,17 @@ TEST_F(ApiTest, PaginationKeepsTheSnapshotResourceVersion) {
   EXPECT_EQ(sel["items"][0]["metadata"]["name"], "f");
   EXPECT_EQ(http().Get(Coll() + "?continue=garbage").status, 400);
   EXPECT_EQ(http().Get(Coll() + "?limit=-1").status, 400);
+}
+
+TEST_F(ApiTest, ListNeverServesStateOlderThanRequested) {
+  json a = Create("a");
+  json list = http().Get(Coll() + "?resourceVersion=" + a["metadata"]["resourceVersion"].get<std::string>()).json();
+  EXPECT_EQ(list["items"].size(), 1u);
+  auto t0 = std::chrono::steady_clock::now();
+  HttpResponse future = http().Get(Coll() + "?resourceVersion=999999999");
+  EXPECT_EQ(future.status, 504);
+  EXPECT_EQ(future.json()["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2900));
 }
 
 TEST_F(ApiTest, AllNamespacesListAndListKind) {
