@@ -310,6 +310,7 @@ void ApiHandler::Watch(const HttpRequest& req, const ApiTarget& t, ResponseWrite
   spec.matches = [ls, fs](const json& obj) { return ls.Matches(obj) && fs.Matches(obj); };
   spec.bookmarks = IsTrue(req.Query("allowWatchBookmarks"));
   spec.bookmark_interval = options_.bookmark_interval;
+  spec.max_queue = options_.watch_queue_limit;
   int64_t timeout = 0;
   spec.timeout = absl::SimpleAtoi(req.Query("timeoutSeconds"), &timeout) && timeout > 0
                      ? std::chrono::seconds(timeout)

@@ -39,6 +39,7 @@ struct ApiTarget {
 struct ApiOptions {
   std::chrono::milliseconds bookmark_interval{60000};
   std::chrono::seconds default_watch_timeout{1800};
+  size_t watch_queue_limit = 10000;  // events a watcher may fall behind before it is cut
 };
 
 class ApiHandler {

@@ -71,6 +71,8 @@ class BeastWriter : public ResponseWriter {
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
   }
 
+  void Abort() override { ::shutdown(socket_.native_handle(), SHUT_RDWR); }
+
   int status() const override { return status_; }
 
  private:

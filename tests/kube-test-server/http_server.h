@@ -53,6 +53,8 @@ class ResponseWriter {
   virtual void EndStream() = 0;
   // True when the peer closed its side (checked without blocking).
   virtual bool PeerClosed() = 0;
+  // Shuts the connection down from any thread, so a write blocked on a stuck peer returns.
+  virtual void Abort() = 0;
   virtual int status() const = 0;
 };
 

@@ -3,7 +3,9 @@
 // kube-test-server: a Kubernetes API server for tests, storing objects in a real etcd.
 //   kube-test-server --listen 127.0.0.1:0 --etcd-endpoints 127.0.0.1:2379 [--version-minor 33]
 //                    [--log FILE] [--bookmark-interval-ms N] [--watch-timeout-seconds N]
+//                    [--watch-queue-limit N]
 // Prints exactly "listening on http://127.0.0.1:PORT" on stdout once it serves requests.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
   std::string log_path;
   int bookmark_ms = 60000;
   int watch_timeout_s = 1800;
+  int watch_queue_limit = 10000;
   app.add_option("--listen", listen, "127.0.0.1:PORT (0 = a free port)");
   app.add_option("--etcd-endpoints", endpoints, "etcd host:port[,host:port...]")->required();
   app.add_option("--version-minor", version_minor, "minor version reported by /version");
@@ -36,6 +39,8 @@ int main(int argc, char** argv) {
   app.add_option("--bookmark-interval-ms", bookmark_ms, "BOOKMARK cadence for watches");
   app.add_option("--watch-timeout-seconds", watch_timeout_s,
                  "lifetime of a watch without timeoutSeconds");
+  app.add_option("--watch-queue-limit", watch_queue_limit,
+                 "events a watcher may fall behind before its connection is cut");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<std::string> hp = absl::StrSplit(listen, ':');
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
   kts::ApiOptions api_options;
   api_options.bookmark_interval = std::chrono::milliseconds(bookmark_ms);
   api_options.default_watch_timeout = std::chrono::seconds(watch_timeout_s);
+  api_options.watch_queue_limit = static_cast<size_t>(std::max(1, watch_queue_limit));
   kts::ApiHandler api(storage, registry, hub, controls, api_options);
   absl::Status boot = api.Bootstrap();
   if (!boot.ok()) {

@@ -30,6 +30,7 @@ class LoggingWriter : public ResponseWriter {
   bool WriteChunk(const std::string& data) override { return inner_.WriteChunk(data); }
   void EndStream() override { inner_.EndStream(); }
   bool PeerClosed() override { return inner_.PeerClosed(); }
+  void Abort() override { inner_.Abort(); }
   int status() const override { return inner_.status(); }
 
  private:

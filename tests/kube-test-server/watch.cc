@@ -20,16 +20,22 @@ struct Queued {
 // Filled by the etcd reader thread, drained by the connection thread.
 class EventQueue {
  public:
-  explicit EventQueue(size_t max) : max_(max) {}
+  EventQueue(size_t max, std::function<void()> on_overflow)
+      : max_(max), on_overflow_(std::move(on_overflow)) {}
 
   void Push(Queued q) {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return;
-    if (items_.size() >= max_) {
-      closed_ = true;  // slow consumer: end the stream, the client relists
-      return;
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) return;
+      if (items_.size() < max_) {
+        items_.push_back(std::move(q));
+        return;
+      }
+      closed_ = true;
     }
-    items_.push_back(std::move(q));
+    // A hopelessly slow consumer: its writer is likely blocked on a full socket, so cut the
+    // connection (the client sees the stream break and re-lists / re-watches).
+    on_overflow_();
   }
   void Close(std::optional<std::string> final_line = std::nullopt) {
     absl::MutexLock lock(&mu_);
@@ -54,6 +60,7 @@ class EventQueue {
   std::deque<Queued> items_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   const size_t max_;
+  const std::function<void()> on_overflow_;
 };
 
 std::optional<json> Decode(const pb::KeyValue& kv, int64_t rv) {
@@ -96,7 +103,7 @@ std::string ExpiredEventLine(const std::string& message) {
 }
 
 void RunWatch(etcd::Client& client, WatchHub& hub, WatchSpec spec, ResponseWriter& out) {
-  auto queue = std::make_shared<EventQueue>(spec.max_queue);
+  auto queue = std::make_shared<EventQueue>(spec.max_queue, [&out] { out.Abort(); });
   int64_t hub_id = hub.Add([queue] { queue->Close(); });
 
   etcd::WatchHandler handler;

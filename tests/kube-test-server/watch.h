@@ -59,7 +59,7 @@ struct WatchSpec {
   bool bookmarks = false;
   std::chrono::milliseconds bookmark_interval{60000};
   std::chrono::milliseconds timeout{std::chrono::hours(1)};
-  size_t max_queue = 10000;     // slow consumer limit (events)
+  size_t max_queue = 10000;     // slow consumer limit (events queued, not yet written)
 };
 
 // Streams a watch on `out` (status 200, chunked). Returns when the stream ends.

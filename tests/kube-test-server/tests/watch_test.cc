@@ -279,5 +279,47 @@ TEST_F(WatchTest, ManyConcurrentWatchesAndASlowConsumerBlocksNoOne) {
   ::close(stuck);
 }
 
+TEST(SlowWatcherTest, AConsumerThatFallsTooFarBehindIsCut) {
+  auto server = KtsServer::Start({"--watch-queue-limit", "20"});
+  ASSERT_NE(server, nullptr);
+  Http http = server->http();
+  std::string leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+  json lease = {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"},
+                {"metadata", {{"name", "l"}}}, {"spec", {{"holderIdentity", "a"}}}};
+  HttpResponse created = http.Post(leases, lease);
+  ASSERT_EQ(created.status, 201);
+  std::string rv = created.json()["metadata"]["resourceVersion"];
+  int stuck = SendAndNeverRead(server->port(), leases + "?watch=true&resourceVersion=" + rv);
+  ASSERT_GE(stuck, 0);
+  auto healthy = WatchReader::Open(server->port(), leases + "?watch=true&resourceVersion=" + rv);
+  ASSERT_EQ(healthy->status(), 200);
+  auto open = [&] { return http.Get("/_test/watches").json()["open"].get<int>(); };
+  auto deadline = std::chrono::steady_clock::now() + seconds(5);
+  while (open() != 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_EQ(open(), 2);
+  std::string big(100000, 'x');
+  std::string last;
+  for (int i = 0; i < 120 && open() == 2; ++i) {
+    HttpResponse r = http.Patch(leases + "/l", "application/merge-patch+json",
+                                {{"metadata", {{"annotations", {{"pad", big + std::to_string(i)}}}}}});
+    ASSERT_EQ(r.status, 200);
+    last = r.json()["metadata"]["resourceVersion"];
+  }
+  deadline = std::chrono::steady_clock::now() + seconds(5);
+  while (open() != 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(open(), 1) << "the stuck watcher was not cut";
+  std::string seen;
+  while (seen != last) {
+    auto e = healthy->Next(seconds(10));
+    ASSERT_TRUE(e) << "the healthy watcher stalled";
+    seen = (*e)["object"]["metadata"]["resourceVersion"];
+  }
+  ::close(stuck);
+}
+
 }  // namespace
 }  // namespace registrar::kts::testing
