@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "nlohmann/json.hpp"
 #include "tests/fixtures/etcd_watch_recorder.h"
 #include "tests/integration/publisher/engine_testing.h"
@@ -62,15 +63,17 @@ TEST_F(AdoptionTest, OwnershipRecordIsWrittenWithTheKeysLease) {
   engine->Upsert(with_id);
   engine->Upsert(without_id);
   engine->MarkComplete();
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, {with_id.id, without_id.id}); },
-                         seconds(10)))
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return AllRegistered(*engine, {with_id.id, without_id.id});
+      },
+      seconds(10)))
       << Describe(*engine);
 
   for (const Desired& d : {with_id, without_id}) {
     auto state = engine->Get(d.id);
     ASSERT_TRUE(state.has_value());
-    std::string full_key =
-        absl::StrCat("user.rpc/", d.key_id >= 1 ? d.key_id : state->lease_id);
+    std::string full_key = absl::StrCat("user.rpc/", d.key_id >= 1 ? d.key_id : state->lease_id);
     EXPECT_EQ(state->full_key, full_key);
     auto key = GetKey(*client_, full_key);
     ASSERT_TRUE(key.has_value()) << full_key;
@@ -127,8 +130,7 @@ TEST_F(AdoptionTest, RestartedEngineAdoptsEveryLeaseWithoutADelete) {
   engine->MarkComplete();
   ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, IdsOf(desired)); }, seconds(10)))
       << Describe(*engine);
-  auto adoption_ms =
-      std::chrono::duration_cast<milliseconds>(Steady::now() - started).count();
+  auto adoption_ms = std::chrono::duration_cast<milliseconds>(Steady::now() - started).count();
   std::printf("[figure] adoption of 20 registrations by a restarted engine: %lld ms\n",
               static_cast<long long>(adoption_ms));
 
@@ -176,9 +178,11 @@ TEST_F(AdoptionTest, OrphanIsRevokedOnlyAfterMarkComplete) {
   ASSERT_NE(engine, nullptr);
   engine->Upsert(desired[1]);
   engine->Upsert(desired[2]);
-  ASSERT_TRUE(
-      Eventually([&] { return AllRegistered(*engine, {desired[1].id, desired[2].id}); },
-                 seconds(10)))
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return AllRegistered(*engine, {desired[1].id, desired[2].id});
+      },
+      seconds(10)))
       << Describe(*engine);
 
   // Longer than the TTL (so the new engine must be renewing it) and than a keep-alive period.

@@ -7,8 +7,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "controller/publisher/records.h"
 #include "gtest/gtest.h"
+
+#include "controller/publisher/records.h"
 #include "nlohmann/json.hpp"
 
 namespace registrar::publisher::testing {

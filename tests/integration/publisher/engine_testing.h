@@ -18,9 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
+
 #include "controller/etcd/client.h"
 #include "controller/publisher/engine.h"
-#include "gtest/gtest.h"
 #include "tests/fixtures/child_process.h"
 #include "tests/fixtures/etcd_process.h"
 

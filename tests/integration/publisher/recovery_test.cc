@@ -7,9 +7,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "controller/publisher/records.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
+#include "controller/publisher/records.h"
 #include "tests/integration/publisher/engine_testing.h"
 
 namespace registrar::publisher::testing {
@@ -27,9 +28,7 @@ int64_t CountPrefix(etcd::Client& client, const std::string& prefix) {
   return r.ok() ? r->count() : -1;
 }
 
-int64_t Ms(Steady::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d).count();
-}
+int64_t Ms(Steady::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
 
 using RecoveryTest = EngineIntegrationTest;
 
@@ -42,15 +41,14 @@ TEST_F(RecoveryTest, EtcdDataLossRegistersAllThousandAnewWithOneLeaseEach) {
   for (int i = 1; i <= kCount; ++i) {
     // Half on key/<id>, half on key/<lease>.
     bool with_id = i % 2 == 0;
-    Desired d = MakeDesired(absl::StrCat("dl-", i), with_id ? "dl.rpc" : "dl0.rpc",
-                            with_id ? i : 0, absl::StrCat("10.1.", i / 256, ".", i % 256, ":80"),
-                            kTtl);
+    Desired d = MakeDesired(absl::StrCat("dl-", i), with_id ? "dl.rpc" : "dl0.rpc", with_id ? i : 0,
+                            absl::StrCat("10.1.", i / 256, ".", i % 256, ":80"), kTtl);
     ids.push_back(d.id);
     engine->Upsert(std::move(d));
   }
   engine->MarkComplete();
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, ids); }, seconds(60),
-                         milliseconds(50)));
+  ASSERT_TRUE(
+      Eventually([&] { return AllRegistered(*engine, ids); }, seconds(60), milliseconds(50)));
   std::printf("[figure] cold start of %d registrations: %lld ms\n", kCount,
               static_cast<long long>(Ms(Steady::now() - started)));
   ASSERT_EQ(CountPrefix(*client_, "dl.rpc/") + CountPrefix(*client_, "dl0.rpc/"), kCount);
@@ -126,15 +124,17 @@ TEST_F(RecoveryTest, RevokedLeaseIsRegisteredAnewQuickly) {
   engine->Upsert(with_id);
   engine->Upsert(without_id);
   engine->MarkComplete();
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, {with_id.id, without_id.id}); },
-                         seconds(5)))
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return AllRegistered(*engine, {with_id.id, without_id.id});
+      },
+      seconds(5)))
       << Describe(*engine);
 
   for (const Desired& d : {with_id, without_id}) {
     SCOPED_TRACE(d.id);
     State before = *engine->Get(d.id);
-    ASSERT_TRUE(etcd_->Etcdctl({"lease", "revoke", absl::StrCat(absl::Hex(before.lease_id))})
-                    .ok());
+    ASSERT_TRUE(etcd_->Etcdctl({"lease", "revoke", absl::StrCat(absl::Hex(before.lease_id))}).ok());
     auto revoked = Steady::now();
     std::optional<State> after;
     ASSERT_TRUE(Eventually(
@@ -150,8 +150,8 @@ TEST_F(RecoveryTest, RevokedLeaseIsRegisteredAnewQuickly) {
         seconds(3)))
         << "not registered anew within 3 s\n"
         << Describe(*engine);
-    std::printf("[figure] %s: lease revoked externally -> registered anew: %lld ms\n",
-                d.id.c_str(), static_cast<long long>(Ms(Steady::now() - revoked)));
+    std::printf("[figure] %s: lease revoked externally -> registered anew: %lld ms\n", d.id.c_str(),
+                static_cast<long long>(Ms(Steady::now() - revoked)));
     EXPECT_GE(after->reregistrations, 1);
     EXPECT_EQ(after->full_key, FullKey(d.key, d.key_id, after->lease_id));
     auto record = GetKey(*client_, RecordKeyOf(kOwner, after->full_key));
@@ -171,8 +171,11 @@ TEST_F(RecoveryTest, DeletedKeyIsPutBackWithinASecondOnTheSameLease) {
   engine->Upsert(with_id);
   engine->Upsert(without_id);
   engine->MarkComplete();
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, {with_id.id, without_id.id}); },
-                         seconds(5)))
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return AllRegistered(*engine, {with_id.id, without_id.id});
+      },
+      seconds(5)))
       << Describe(*engine);
 
   for (const Desired& d : {with_id, without_id}) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/fixtures/etcd_watch_recorder.h"
 #include "tests/integration/publisher/engine_testing.h"
 
@@ -64,8 +65,8 @@ class SpecChangeTest : public EngineIntegrationTest {
 
 std::optional<WatchEvent> WaitEvent(const EtcdWatchRecorder& recorder, WatchEvent::Type type,
                                     const std::string& key) {
-  return recorder.WaitFor(
-      [&](const WatchEvent& e) { return e.type == type && e.key == key; }, seconds(3));
+  return recorder.WaitFor([&](const WatchEvent& e) { return e.type == type && e.key == key; },
+                          seconds(3));
 }
 
 TEST_F(SpecChangeTest, NewValueIsAPutOnTheSameLeaseAndKey) {
@@ -80,8 +81,7 @@ TEST_F(SpecChangeTest, NewValueIsAPutOnTheSameLeaseAndKey) {
   EXPECT_EQ(after.lease_id, before.lease_id);
   auto put = recorder->WaitFor(
       [&](const WatchEvent& e) {
-        return e.type == WatchEvent::Type::kPut && e.key == "val.rpc/1" &&
-               e.value == "10.0.7.2:80";
+        return e.type == WatchEvent::Type::kPut && e.key == "val.rpc/1" && e.value == "10.0.7.2:80";
       },
       seconds(3));
   ASSERT_TRUE(put.has_value());
@@ -291,8 +291,8 @@ TEST_F(SpecChangeTest, RemoveWhileEtcdIsUnreachableLetsGoWithinOneTtl) {
   std::printf("[figure] remove with etcd unreachable -> let go after %lld ms\n",
               static_cast<long long>(waited));
   // Not renewed any more: the lease expires by itself (or was revoked once etcd answered).
-  EXPECT_TRUE(Eventually([&] { return LeaseTtl(*client_, live.lease_id) == -1; },
-                         seconds(kTtl + 3)))
+  EXPECT_TRUE(
+      Eventually([&] { return LeaseTtl(*client_, live.lease_id) == -1; }, seconds(kTtl + 3)))
       << "lease " << live.lease_id << " still alive";
   EXPECT_FALSE(GetKey(*client_, "gone.rpc/1").has_value());
 }
