@@ -140,5 +140,19 @@ TEST_F(ControlsTest, ControlsAreNotUnderApiPathsAndUnknownOnesAre404) {
   EXPECT_NE(unknown.body.find("unknown control"), std::string::npos);
 }
 
+TEST(RestartTest, StateAndKubeSystemUidSurviveAServerRestart) {
+  auto server = KtsServer::Start();
+  ASSERT_NE(server, nullptr);
+  json crd_created = json::parse(server->http().Post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                                     LoadCrd()).body);
+  ASSERT_EQ(crd_created["kind"], "CustomResourceDefinition");
+  std::string uid = server->http().Get("/api/v1/namespaces/kube-system").json()["metadata"]["uid"];
+  ASSERT_FALSE(uid.empty());
+  ASSERT_TRUE(server->RestartServer());
+  EXPECT_EQ(server->http().Get("/api/v1/namespaces/kube-system").json()["metadata"]["uid"], uid);
+  // The CRD stored in etcd is served again after the restart.
+  EXPECT_EQ(server->http().Get("/apis/registrar.dev/v1alpha1/namespaces/default/serviceregistrations").status, 200);
+}
+
 }  // namespace
 }  // namespace registrar::kts::testing

@@ -243,29 +243,40 @@ std::unique_ptr<KtsServer> KtsServer::Start(const std::vector<std::string>& extr
     return nullptr;
   }
   s->etcd_ = std::move(*etcd);
+  s->flags_ = extra_flags;
+  if (!s->Launch()) return nullptr;
+  return s;
+}
+
+bool KtsServer::RestartServer() {
+  server_.reset();  // SIGKILL + reap
+  return Launch();
+}
+
+bool KtsServer::Launch() {
   const char* dir = std::getenv("ER_BINARY_DIR");
   if (dir == nullptr) {
     ADD_FAILURE() << "ER_BINARY_DIR is not set; run the test through ctest";
-    return nullptr;
+    return false;
   }
   std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--etcd-endpoints",
-                                    s->etcd_->endpoint()};
-  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+                                    etcd_->endpoint()};
+  args.insert(args.end(), flags_.begin(), flags_.end());
   auto child = registrar::testing::ChildProcess::Start(
       std::string(dir) + "/tests/kube-test-server/kube-test-server", args);
   if (!child.ok()) {
     ADD_FAILURE() << "kube-test-server did not start: " << child.status();
-    return nullptr;
+    return false;
   }
-  s->server_ = std::move(*child);
-  auto line = s->server_->WaitForOutputMatching(
+  server_ = std::move(*child);
+  auto line = server_->WaitForOutputMatching(
       std::regex("^listening on http://127\\.0\\.0\\.1:[0-9]+$"), std::chrono::seconds(15));
   if (!line.ok()) {
     ADD_FAILURE() << "kube-test-server did not print its address: " << line.status();
-    return nullptr;
+    return false;
   }
-  s->port_ = std::stoi(line->substr(line->rfind(':') + 1));
-  return s;
+  port_ = std::stoi(line->substr(line->rfind(':') + 1));
+  return true;
 }
 
 json LoadCrd() {

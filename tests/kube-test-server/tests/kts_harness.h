@@ -102,6 +102,9 @@ class KtsServer {
  public:
   // Starts etcd and the server (extra flags appended); nullptr plus a test failure on error.
   static std::unique_ptr<KtsServer> Start(const std::vector<std::string>& extra_flags = {});
+  // Kills the server (not etcd) and starts a new one on the same etcd; false plus a test
+  // failure when it does not come up.
+  bool RestartServer();
   int port() const { return port_; }
   Http http() const { return Http(port_); }
   registrar::testing::EtcdProcess& etcd() { return *etcd_; }
@@ -109,7 +112,10 @@ class KtsServer {
   std::string Describe() const { return server_->Describe(); }
 
  private:
+  bool Launch();
+
   std::unique_ptr<registrar::testing::EtcdProcess> etcd_;
+  std::vector<std::string> flags_;
   std::unique_ptr<registrar::testing::ChildProcess> server_;
   int port_ = 0;
 };
