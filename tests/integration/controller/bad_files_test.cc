@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/integration/controller/controller_harness.h"
 #include "tests/testing/status_matchers.h"
 
@@ -184,8 +185,7 @@ TEST_F(BadFilesTest, DuplicatesFirstInSortedPathAndDocumentOrderWins) {
   // b.yaml sorts after a.yaml; within multi.yaml, document 1 comes first.
   Write("b.yaml", Manifest({.name = "dup", .key = "dup.rpc", .value = "from-b:1"}));
   Write("a.yaml", Manifest({.name = "dup", .key = "dup.rpc", .value = "from-a:1"}));
-  Write("multi.yaml", Manifest({.name = "twin", .key = "twin.rpc", .value = "first:1"}) +
-                          "---\n" +
+  Write("multi.yaml", Manifest({.name = "twin", .key = "twin.rpc", .value = "first:1"}) + "---\n" +
                           Manifest({.name = "twin", .key = "twin.rpc", .value = "second:1"}));
   ASSERT_NO_FATAL_FAILURE(StartWithGoodFile());
   auto dup = WaitForKey("dup.rpc/", kSoon);
@@ -212,21 +212,18 @@ TEST_F(BadFilesTest, TruncatedThenRewrittenFileKeepsItsRegistration) {
   ASSERT_THAT(WaitForRegistration("default", "saved", "Registered", kSoon), IsOk());
 
   // Truncate, let a moment pass with the file empty, then write the content again.
-  WriteInPlace("saved.yaml",
-               Manifest({.name = "saved", .key = "saved.rpc", .value = "10.0.0.7:1"}),
+  WriteInPlace("saved.yaml", Manifest({.name = "saved", .key = "saved.rpc", .value = "10.0.0.7:1"}),
                std::chrono::milliseconds(100));
   // A second save that changes the value, the same way.
-  WriteInPlace("saved.yaml",
-               Manifest({.name = "saved", .key = "saved.rpc", .value = "10.0.0.8:1"}),
+  WriteInPlace("saved.yaml", Manifest({.name = "saved", .key = "saved.rpc", .value = "10.0.0.8:1"}),
                std::chrono::milliseconds(100));
-  auto rewritten = WaitForKey("saved.rpc/", kSoon,
-                              [](const StoredKv& kv) { return kv.value == "10.0.0.8:1"; });
+  auto rewritten =
+      WaitForKey("saved.rpc/", kSoon, [](const StoredKv& kv) { return kv.value == "10.0.0.8:1"; });
   ASSERT_THAT(rewritten, IsOk()) << controller_->Describe();
   EXPECT_EQ(rewritten->lease, saved->lease);
   std::this_thread::sleep_for(std::chrono::seconds(1));  // a late revoke would show by now
   EXPECT_EQ(recorder_->CountDeletes(), 0) << DescribeEvents(*recorder_);
-  EXPECT_THAT(GetAll("saved.rpc/").value_or(std::vector<StoredKv>{}),
-              ::testing::SizeIs(1));
+  EXPECT_THAT(GetAll("saved.rpc/").value_or(std::vector<StoredKv>{}), ::testing::SizeIs(1));
   ExpectGoodUntouched();
 }
 
@@ -269,8 +266,8 @@ TEST_F(BadFilesTest, BadEditOfAGoodFileKeepsItsLastGoodRegistration) {
 
   // Fixed: the error goes away and the new value is published on the same lease.
   Write("edit.yaml", Manifest({.name = "edit", .key = "edit.rpc", .value = "10.0.0.12:1"}));
-  auto fixed = WaitForKey("edit.rpc/", kSoon,
-                          [](const StoredKv& kv) { return kv.value == "10.0.0.12:1"; });
+  auto fixed =
+      WaitForKey("edit.rpc/", kSoon, [](const StoredKv& kv) { return kv.value == "10.0.0.12:1"; });
   ASSERT_THAT(fixed, IsOk()) << controller_->Describe();
   EXPECT_EQ(fixed->lease, before->lease);
   auto doc = Registrations();

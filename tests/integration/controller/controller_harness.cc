@@ -10,8 +10,6 @@
 #include <sstream>
 #include <thread>
 
-#include <cpprest/http_client.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -19,6 +17,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include <cpprest/http_client.h>
+
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::testing {
@@ -57,9 +57,9 @@ void ReportMeasurement(const std::string& what, double seconds) {
 }
 
 std::string Manifest(const ManifestSpec& spec) {
-  std::string out = absl::StrCat("apiVersion: registrar.dev/v1alpha1\n",
-                                 "kind: ServiceRegistration\n", "metadata:\n", "  name: ",
-                                 spec.name, "\n");
+  std::string out =
+      absl::StrCat("apiVersion: registrar.dev/v1alpha1\n", "kind: ServiceRegistration\n",
+                   "metadata:\n", "  name: ", spec.name, "\n");
   if (!spec.namespace_.empty()) {
     absl::StrAppend(&out, "  namespace: ", spec.namespace_, "\n");
   }
@@ -132,10 +132,9 @@ std::string RegistrarBinary() {
 
 std::vector<std::string> ControllerTest::ControllerArgs(const std::vector<std::string>& extra) {
   http_addr_ = absl::StrCat("127.0.0.1:", PickFreePort());
-  std::vector<std::string> args = {"--manifests",  dir_,     "--etcd-endpoints",
-                                   etcd_->endpoint(), "--http-addr", http_addr_,
-                                   "--owner-id",   kOwnerId, "--log-level",
-                                   "debug"};
+  std::vector<std::string> args = {"--manifests", dir_,       "--etcd-endpoints", etcd_->endpoint(),
+                                   "--http-addr", http_addr_, "--owner-id",       kOwnerId,
+                                   "--log-level", "debug"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -206,14 +205,13 @@ absl::StatusOr<nlohmann::json> ControllerTest::Registrations() const {
   }
   nlohmann::json doc = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.contains("registrations")) {
-    return absl::DataLossError(absl::StrCat("GET /registrations: not the documented JSON: ",
-                                            reply.body));
+    return absl::DataLossError(
+        absl::StrCat("GET /registrations: not the documented JSON: ", reply.body));
   }
   return doc;
 }
 
-std::optional<nlohmann::json> ControllerTest::Find(const nlohmann::json& doc,
-                                                   const std::string& ns,
+std::optional<nlohmann::json> ControllerTest::Find(const nlohmann::json& doc, const std::string& ns,
                                                    const std::string& name) {
   for (const nlohmann::json& r : doc.at("registrations")) {
     if (r.value("namespace", "") == ns && r.value("name", "") == name) {
@@ -244,8 +242,8 @@ absl::StatusOr<nlohmann::json> ControllerTest::WaitForRegistration(
       },
       timeout);
   if (!waited.ok()) {
-    return absl::DeadlineExceededError(absl::StrCat(ns, "/", name, " not ", phase, " in time: ",
-                                                    waited.message()));
+    return absl::DeadlineExceededError(
+        absl::StrCat(ns, "/", name, " not ", phase, " in time: ", waited.message()));
   }
   return found;
 }

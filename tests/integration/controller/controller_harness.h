@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+
 #include "nlohmann/json.hpp"
 #include "tests/fixtures/child_process.h"
 #include "tests/fixtures/etcd_process.h"

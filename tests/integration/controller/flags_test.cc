@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/integration/controller/controller_harness.h"
 #include "tests/testing/status_matchers.h"
 
@@ -76,20 +77,24 @@ class FlagsTest : public ::testing::Test {
 TEST_F(FlagsTest, HelpListsEveryFlagAndExitsZero) {
   Run run = RunBinary({"--help"});
   EXPECT_EQ(run.code, 0) << run.err;
-  for (const char* flag :
-       {"--kubeconfig", "--manifests", "--namespace", "--selector", "--workers",
-        "--etcd-endpoints", "--etcd-username", "--etcd-password-file", "--etcd-ca", "--etcd-cert",
-        "--etcd-key", "--etcd-insecure-skip-verify", "--owner-prefix", "--owner-id", "--policy",
-        "--dry-run", "--http-addr", "--log-level", "--log-format", "--config", "--version",
-        "--help"}) {
+  for (const char* flag : {"--kubeconfig",    "--manifests",
+                           "--namespace",     "--selector",
+                           "--workers",       "--etcd-endpoints",
+                           "--etcd-username", "--etcd-password-file",
+                           "--etcd-ca",       "--etcd-cert",
+                           "--etcd-key",      "--etcd-insecure-skip-verify",
+                           "--owner-prefix",  "--owner-id",
+                           "--policy",        "--dry-run",
+                           "--http-addr",     "--log-level",
+                           "--log-format",    "--config",
+                           "--version",       "--help"}) {
     EXPECT_THAT(run.out, HasSubstr(flag));
   }
   // Each flag is documented (a description follows it on its line).
   for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
     absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(line);
     if (absl::StartsWith(trimmed, "--")) {
-      std::vector<absl::string_view> words =
-          absl::StrSplit(trimmed, ' ', absl::SkipWhitespace());
+      std::vector<absl::string_view> words = absl::StrSplit(trimmed, ' ', absl::SkipWhitespace());
       EXPECT_GE(words.size(), 2u) << "undocumented: " << line;
     }
   }
@@ -106,8 +111,7 @@ TEST_F(FlagsTest, BadFlagsExitTwoWithAOneLineReason) {
   ExpectRejected({"--no-such-flag"}, {"--no-such-flag"});
   ExpectRejected({"--manifests", dir_, "--workers", "0"}, {"--workers"});
   ExpectRejected({"--manifests", dir_, "--log-format", "xml"}, {"--log-format"});
-  ExpectRejected({"--manifests", dir_, "--policy", dir_ + "/missing-policy.yaml"},
-                 {"--policy"});
+  ExpectRejected({"--manifests", dir_, "--policy", dir_ + "/missing-policy.yaml"}, {"--policy"});
   ExpectRejected({"--manifests", dir_, "--etcd-endpoints", "no-port"}, {"--etcd-endpoints"});
 }
 

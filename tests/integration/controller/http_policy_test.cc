@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/fixtures/tcp_proxy.h"
 #include "tests/integration/controller/controller_harness.h"
 #include "tests/testing/status_matchers.h"
@@ -57,8 +58,7 @@ TEST_F(HttpTest, ReadyzWaitsForEtcdWhileHealthzDoesNot) {
   auto controller = StartRegistrar(args);
   ASSERT_NE(controller, nullptr);
 
-  ASSERT_THAT(WaitUntil([&](std::string*) { return Get("/healthz").status == 200; }, kSoon),
-              IsOk())
+  ASSERT_THAT(WaitUntil([&](std::string*) { return Get("/healthz").status == 200; }, kSoon), IsOk())
       << controller->Describe();
   // The folder is read, etcd is not reachable: not ready, and the reply says why.
   ASSERT_THAT(WaitUntil(
@@ -96,8 +96,9 @@ TEST_F(HttpTest, ReadyzWaitsForEtcdWhileHealthzDoesNot) {
 
 TEST_F(HttpTest, MetricsAndRegistrationsMatchEtcd) {
   Write("a.yaml", Manifest({.name = "a", .key = "a.rpc", .value = "10.0.0.1:1"}));
-  Write("b.yaml", Manifest({.name = "b", .namespace_ = "shop", .key = "b.rpc",
-                            .value = "10.0.0.2:2", .id = 3}));
+  Write("b.yaml",
+        Manifest(
+            {.name = "b", .namespace_ = "shop", .key = "b.rpc", .value = "10.0.0.2:2", .id = 3}));
   Write("c.yaml", Manifest({.name = "c", .key = "c.rpc", .value = "10.0.0.3:3"}));
   Write("p.yaml", Manifest({.name = "p", .key = "p.rpc", .value = "10.0.0.4:4", .paused = true}));
   auto controller = StartController();
@@ -132,8 +133,7 @@ TEST_F(HttpTest, MetricsAndRegistrationsMatchEtcd) {
   // /registrations agrees with etcd, field by field.
   auto doc = Registrations();
   ASSERT_THAT(doc, IsOk());
-  EXPECT_TRUE((*doc)["sourceErrors"].is_object() && (*doc)["sourceErrors"].empty())
-      << doc->dump();
+  EXPECT_TRUE((*doc)["sourceErrors"].is_object() && (*doc)["sourceErrors"].empty()) << doc->dump();
   auto kvs = GetAll("");
   ASSERT_THAT(kvs, IsOk());
   std::map<std::string, StoredKv> by_key;
@@ -142,9 +142,9 @@ TEST_F(HttpTest, MetricsAndRegistrationsMatchEtcd) {
   }
   int registered = 0;
   for (const nlohmann::json& r : (*doc)["registrations"]) {
-    for (const char* field : {"namespace", "name", "key", "fullKey", "leaseID", "value",
-                              "grantedTTL", "paused", "phase", "reason", "lastError",
-                              "lastRenewal"}) {
+    for (const char* field :
+         {"namespace", "name", "key", "fullKey", "leaseID", "value", "grantedTTL", "paused",
+          "phase", "reason", "lastError", "lastRenewal"}) {
       EXPECT_TRUE(r.contains(field)) << field << " missing in " << r.dump();
     }
     if (r.value("phase", "") != "Registered") {
@@ -184,7 +184,8 @@ TEST_F(HttpTest, MetricsAndRegistrationsMatchEtcd) {
   EXPECT_THAT(WaitUntil(
                   [&](std::string* why) {
                     auto value = MetricValue("etcd_registrar_registrations{phase=\"Registered\"}");
-                    *why = value.ok() ? absl::StrCat(*value) : std::string(value.status().message());
+                    *why =
+                        value.ok() ? absl::StrCat(*value) : std::string(value.status().message());
                     return value.ok() && *value == 2;
                   },
                   kSoon),
@@ -203,12 +204,17 @@ TEST_F(HttpTest, PolicyDeniedKeyIsFailedAndNeverWritten) {
   }
   auto recorder = Record();
   ASSERT_NE(recorder, nullptr);
-  Write("allowed.yaml", Manifest({.name = "order", .namespace_ = "shop", .key = "order.rpc",
-                                  .value = "10.0.0.21:9090"}));
-  Write("denied.yaml", Manifest({.name = "hijack", .namespace_ = "shop", .key = "user.rpc",
-                                 .value = "6.6.6.6:8081"}));
-  Write("other.yaml", Manifest({.name = "user", .namespace_ = "default", .key = "user.rpc",
-                                .value = "10.0.0.12:8081"}));
+  Write(
+      "allowed.yaml",
+      Manifest(
+          {.name = "order", .namespace_ = "shop", .key = "order.rpc", .value = "10.0.0.21:9090"}));
+  Write("denied.yaml",
+        Manifest(
+            {.name = "hijack", .namespace_ = "shop", .key = "user.rpc", .value = "6.6.6.6:8081"}));
+  Write(
+      "other.yaml",
+      Manifest(
+          {.name = "user", .namespace_ = "default", .key = "user.rpc", .value = "10.0.0.12:8081"}));
   auto controller = StartController({"--policy", policy});
   ASSERT_NE(controller, nullptr);
 
@@ -234,8 +240,8 @@ TEST_F(HttpTest, DryRunWritesNothing) {
   auto recorder = Record();
   ASSERT_NE(recorder, nullptr);
   Write("user.yaml", Manifest({.name = "user-rpc", .key = "user.rpc", .value = "10.0.0.12:8081"}));
-  Write("order.yaml", Manifest({.name = "order", .key = "order.rpc", .value = "10.0.0.2:1",
-                                .id = 1}));
+  Write("order.yaml",
+        Manifest({.name = "order", .key = "order.rpc", .value = "10.0.0.2:1", .id = 1}));
   auto controller = StartController({"--dry-run"});
   ASSERT_NE(controller, nullptr);
   ASSERT_THAT(WaitUntil(

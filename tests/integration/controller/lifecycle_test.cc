@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/integration/controller/controller_harness.h"
 #include "tests/testing/status_matchers.h"
 
@@ -36,7 +37,9 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
 
   // Create.
   TimePoint saved = Now();
-  Write("user.yaml", Manifest({.name = "user-rpc", .namespace_ = "default", .key = "user.rpc",
+  Write("user.yaml", Manifest({.name = "user-rpc",
+                               .namespace_ = "default",
+                               .key = "user.rpc",
                                .value = "10.0.0.12:8081"}));
   auto created = WaitForKey("user.rpc/", kSoon);
   ASSERT_THAT(created, IsOk()) << controller->Describe();
@@ -56,7 +59,9 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
 
   // Edit the value: a put on the same key and lease, nothing deleted.
   saved = Now();
-  Write("user.yaml", Manifest({.name = "user-rpc", .namespace_ = "default", .key = "user.rpc",
+  Write("user.yaml", Manifest({.name = "user-rpc",
+                               .namespace_ = "default",
+                               .key = "user.rpc",
                                .value = "10.0.0.13:8081"}));
   auto edited = WaitForKey("user.rpc/", kSoon,
                            [](const StoredKv& kv) { return kv.value == "10.0.0.13:8081"; });
@@ -67,7 +72,9 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
   EXPECT_EQ(recorder->CountDeletes(), 0) << DescribeEvents(*recorder);
 
   // Edit the key: the new key is live (same lease) before the old one is deleted.
-  Write("user.yaml", Manifest({.name = "user-rpc", .namespace_ = "default", .key = "user2.rpc",
+  Write("user.yaml", Manifest({.name = "user-rpc",
+                               .namespace_ = "default",
+                               .key = "user2.rpc",
                                .value = "10.0.0.13:8081"}));
   auto moved = WaitForKey("user2.rpc/", kSoon);
   ASSERT_THAT(moved, IsOk()) << controller->Describe();
@@ -88,15 +95,20 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
   EXPECT_THAT(WaitForNoKey(RecordKey(created->key), kSoon), IsOk());
 
   // Pause: the key goes and the lease is revoked.
-  Write("user.yaml", Manifest({.name = "user-rpc", .namespace_ = "default", .key = "user2.rpc",
-                               .value = "10.0.0.13:8081", .paused = true}));
+  Write("user.yaml", Manifest({.name = "user-rpc",
+                               .namespace_ = "default",
+                               .key = "user2.rpc",
+                               .value = "10.0.0.13:8081",
+                               .paused = true}));
   ASSERT_THAT(WaitForNoKey("user2.rpc/", kSoon), IsOk()) << controller->Describe();
   EXPECT_THAT(WaitForLeaseGone(lease, kSoon), IsOk());
   EXPECT_THAT(WaitForNoKey(std::string(kOwnerPrefix), kSoon), IsOk());
   EXPECT_THAT(WaitForRegistration("default", "user-rpc", "Paused", kSoon), IsOk());
 
   // Resume: registered anew under a new lease.
-  Write("user.yaml", Manifest({.name = "user-rpc", .namespace_ = "default", .key = "user2.rpc",
+  Write("user.yaml", Manifest({.name = "user-rpc",
+                               .namespace_ = "default",
+                               .key = "user2.rpc",
                                .value = "10.0.0.13:8081"}));
   auto resumed = WaitForKey("user2.rpc/", kSoon);
   ASSERT_THAT(resumed, IsOk()) << controller->Describe();
@@ -105,10 +117,13 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
   const int64_t lease2 = resumed->lease;
 
   // id mode: key/<id> on the same lease, the key/<leaseID> form deleted.
-  Write("user.yaml", Manifest({.name = "user-rpc", .namespace_ = "default", .key = "user2.rpc",
-                               .value = "10.0.0.13:8081", .id = 7}));
-  auto with_id = WaitForKey("user2.rpc/", kSoon,
-                            [](const StoredKv& kv) { return kv.key == "user2.rpc/7"; });
+  Write("user.yaml", Manifest({.name = "user-rpc",
+                               .namespace_ = "default",
+                               .key = "user2.rpc",
+                               .value = "10.0.0.13:8081",
+                               .id = 7}));
+  auto with_id =
+      WaitForKey("user2.rpc/", kSoon, [](const StoredKv& kv) { return kv.key == "user2.rpc/7"; });
   ASSERT_THAT(with_id, IsOk()) << controller->Describe();
   EXPECT_EQ(with_id->lease, lease2);
   EXPECT_EQ(with_id->value, "10.0.0.13:8081");
@@ -117,13 +132,11 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
     auto deletes = EventsUnder(*recorder, resumed->key, WatchEvent::Type::kDelete);
     ASSERT_FALSE(puts.empty()) << DescribeEvents(*recorder);
     ASSERT_EQ(deletes.size(), 1u) << DescribeEvents(*recorder);
-    EXPECT_LE(puts.front().mod_revision, deletes.front().mod_revision)
-        << DescribeEvents(*recorder);
+    EXPECT_LE(puts.front().mod_revision, deletes.front().mod_revision) << DescribeEvents(*recorder);
   }
-  auto status = WaitForRegistration("default", "user-rpc", "Registered", kSoon,
-                                    [](const nlohmann::json& r) {
-                                      return r.value("fullKey", "") == "user2.rpc/7";
-                                    });
+  auto status = WaitForRegistration(
+      "default", "user-rpc", "Registered", kSoon,
+      [](const nlohmann::json& r) { return r.value("fullKey", "") == "user2.rpc/7"; });
   ASSERT_THAT(status, IsOk());
   EXPECT_EQ((*status)["leaseID"], std::to_string(lease2));
   EXPECT_EQ((*status)["value"], "10.0.0.13:8081");
@@ -140,8 +153,11 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
 
 TEST_F(LifecycleTest, SigkillAndRestartKeepsKeysAndLeases) {
   Write("user.yaml", Manifest({.name = "user-rpc", .key = "user.rpc", .value = "10.0.0.12:8081"}));
-  Write("shop/order.yaml", Manifest({.name = "order-rpc-1", .namespace_ = "shop",
-                                     .key = "order.rpc", .value = "10.0.0.21:9090", .id = 1}));
+  Write("shop/order.yaml", Manifest({.name = "order-rpc-1",
+                                     .namespace_ = "shop",
+                                     .key = "order.rpc",
+                                     .value = "10.0.0.21:9090",
+                                     .id = 1}));
   auto first = StartController();
   ASSERT_NE(first, nullptr);
   auto user = WaitForKey("user.rpc/", kSoon);
@@ -169,12 +185,12 @@ TEST_F(LifecycleTest, SigkillAndRestartKeepsKeysAndLeases) {
   ReportMeasurement("SIGKILL -> restarted controller Registered (adopted)", SecondsSince(killed));
   // Well past one TTL after the kill: the adopted leases are kept alive by the new process.
   std::this_thread::sleep_until(killed + kPastTtl);
-  EXPECT_THAT(WaitForKey("user.rpc/", kSoon,
-                         [&](const StoredKv& kv) { return kv.lease == user->lease; }),
-              IsOk());
-  EXPECT_THAT(WaitForKey("order.rpc/", kSoon,
-                         [&](const StoredKv& kv) { return kv.lease == order->lease; }),
-              IsOk());
+  EXPECT_THAT(
+      WaitForKey("user.rpc/", kSoon, [&](const StoredKv& kv) { return kv.lease == user->lease; }),
+      IsOk());
+  EXPECT_THAT(
+      WaitForKey("order.rpc/", kSoon, [&](const StoredKv& kv) { return kv.lease == order->lease; }),
+      IsOk());
   EXPECT_EQ(recorder->CountDeletes(), 0) << DescribeEvents(*recorder);
   EXPECT_THAT(recorder->status(), IsOk());
 }
@@ -205,9 +221,9 @@ TEST_F(LifecycleTest, ManifestDeletedWhileStoppedIsRevokedAfterRestart) {
   auto r = WaitForRegistration("default", "keep", "Registered", kSoon);
   ASSERT_THAT(r, IsOk());
   EXPECT_EQ((*r)["leaseID"], std::to_string(keep->lease));
-  EXPECT_THAT(WaitForKey("keep.rpc/", kSoon,
-                         [&](const StoredKv& kv) { return kv.lease == keep->lease; }),
-              IsOk());
+  EXPECT_THAT(
+      WaitForKey("keep.rpc/", kSoon, [&](const StoredKv& kv) { return kv.lease == keep->lease; }),
+      IsOk());
 }
 
 // Runs the controller as an unprivileged user (root reads any folder, whatever its mode).

@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::registration {
@@ -55,13 +56,14 @@ config::Policy PolicyOf(const std::string& namespaces, const std::string& keys) 
 class ReconcilerTest : public ::testing::Test {
  protected:
   ReconcilerTest()
-      : reconciler_(DesiredView{[this](const std::string& id)
-                                    -> std::shared_ptr<const ServiceRegistration> {
-                                  auto it = objects_.find(id);
-                                  return it == objects_.end() ? nullptr : it->second;
-                                },
-                                [this] { return synced_; }},
-                    engine_, policy_, Options()) {}
+      : reconciler_(
+            DesiredView{
+                [this](const std::string& id) -> std::shared_ptr<const ServiceRegistration> {
+                  auto it = objects_.find(id);
+                  return it == objects_.end() ? nullptr : it->second;
+                },
+                [this] { return synced_; }},
+            engine_, policy_, Options()) {}
 
   static ReconcilerOptions Options() {
     ReconcilerOptions o;

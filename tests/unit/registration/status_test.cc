@@ -86,8 +86,8 @@ TEST(ComputeStatusTest, KeyLiveIsRegisteredAndReady) {
 }
 
 TEST(ComputeStatusTest, PausedIsNeitherReadyNorReconcilingNorStalled) {
-  Status s = ComputeStatus(Object(), EngineState(publisher::Phase::kPaused, "Paused"),
-                           std::nullopt, {}, kT0);
+  Status s = ComputeStatus(Object(), EngineState(publisher::Phase::kPaused, "Paused"), std::nullopt,
+                           {}, kT0);
   ExpectRow(s, "Paused", "False", "False", "False", "Paused");
   EXPECT_EQ(s.lease_id, "");  // the lease is revoked
   EXPECT_EQ(s.value, "");
@@ -103,9 +103,9 @@ TEST(ComputeStatusTest, NotYetInTheEngineIsPendingRegistering) {
 TEST(ComputeStatusTest, TemporaryFaultsArePendingAndReconciling) {
   for (const char* reason : {"Registering", "EtcdUnavailable", "LeaseLost"}) {
     SCOPED_TRACE(reason);
-    Status s = ComputeStatus(Object(),
-                             EngineState(publisher::Phase::kPending, reason, "etcd is down"),
-                             std::nullopt, {}, kT0);
+    Status s =
+        ComputeStatus(Object(), EngineState(publisher::Phase::kPending, reason, "etcd is down"),
+                      std::nullopt, {}, kT0);
     ExpectRow(s, "Pending", "False", "True", "False", reason);
     EXPECT_EQ(Get(s, "Reconciling").message, "etcd is down");
     EXPECT_EQ(Get(s, "Stalled").message, "");
@@ -113,8 +113,8 @@ TEST(ComputeStatusTest, TemporaryFaultsArePendingAndReconciling) {
 }
 
 TEST(ComputeStatusTest, RefusalsAreFailedAndStalled) {
-  for (const char* reason : {"InvalidSpec", "KeyNotAllowed", "EndpointNotAllowed",
-                             "SecretNotFound"}) {
+  for (const char* reason :
+       {"InvalidSpec", "KeyNotAllowed", "EndpointNotAllowed", "SecretNotFound"}) {
     SCOPED_TRACE(reason);
     Refusal refusal{reason, std::string("because ") + reason};
     // The refusal wins over whatever the engine still reports.
@@ -132,9 +132,9 @@ TEST(ComputeStatusTest, RefusalsAreFailedAndStalled) {
 TEST(ComputeStatusTest, EngineFailuresAreFailedAndStalled) {
   for (const char* reason : {"KeyConflict", "AuthFailed"}) {
     SCOPED_TRACE(reason);
-    Status s = ComputeStatus(Object(),
-                             EngineState(publisher::Phase::kFailed, reason, "held by someone"),
-                             std::nullopt, {}, kT0);
+    Status s =
+        ComputeStatus(Object(), EngineState(publisher::Phase::kFailed, reason, "held by someone"),
+                      std::nullopt, {}, kT0);
     ExpectRow(s, "Failed", "False", "False", "True", reason);
     EXPECT_EQ(Get(s, "Stalled").message, "held by someone");
   }
@@ -153,8 +153,8 @@ TEST(ComputeStatusTest, DeletionIsTerminatingRevoking) {
 
 TEST(ComputeStatusTest, ObservedGenerationFollowsTheObject) {
   Status s = ComputeStatus(Object(/*generation=*/7),
-                           EngineState(publisher::Phase::kRegistered, "Registered"),
-                           std::nullopt, {}, kT0);
+                           EngineState(publisher::Phase::kRegistered, "Registered"), std::nullopt,
+                           {}, kT0);
   ExpectRow(s, "Registered", "True", "False", "False", "Registered", /*generation=*/7);
 }
 
@@ -162,9 +162,9 @@ TEST(ComputeStatusTest, LastTransitionTimeKeptWhileStatusUnchanged) {
   Status first = ComputeStatus(Object(), EngineState(publisher::Phase::kPending, "Registering"),
                                std::nullopt, {}, kT0);
   // Later, still pending but for another reason: no condition flipped.
-  Status second = ComputeStatus(Object(4),
-                                EngineState(publisher::Phase::kPending, "EtcdUnavailable"),
-                                std::nullopt, first, kT1);
+  Status second =
+      ComputeStatus(Object(4), EngineState(publisher::Phase::kPending, "EtcdUnavailable"),
+                    std::nullopt, first, kT1);
   for (const Condition& c : second.conditions) {
     EXPECT_EQ(c.last_transition_time, kT0Text) << c.type;
     EXPECT_EQ(c.reason, "EtcdUnavailable") << c.type;
@@ -174,9 +174,9 @@ TEST(ComputeStatusTest, LastTransitionTimeKeptWhileStatusUnchanged) {
 
 TEST(ComputeStatusTest, LastTransitionTimeSetWhenStatusFlips) {
   Status pending = ComputeStatus(Object(), std::nullopt, std::nullopt, {}, kT0);
-  Status registered = ComputeStatus(
-      Object(), EngineState(publisher::Phase::kRegistered, "Registered"), std::nullopt, pending,
-      kT1);
+  Status registered =
+      ComputeStatus(Object(), EngineState(publisher::Phase::kRegistered, "Registered"),
+                    std::nullopt, pending, kT1);
   EXPECT_EQ(Get(registered, "Ready").last_transition_time, kT1Text);        // False -> True
   EXPECT_EQ(Get(registered, "Reconciling").last_transition_time, kT1Text);  // True -> False
   EXPECT_EQ(Get(registered, "Stalled").last_transition_time, kT0Text);      // False stays
