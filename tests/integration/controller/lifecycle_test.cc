@@ -23,6 +23,8 @@ namespace {
 using ::testing::Contains;
 
 constexpr auto kSoon = std::chrono::seconds(5);
+// A revoke removes key and lease together; an expiry would leave the lease up to a TTL longer.
+constexpr auto kRevoked = std::chrono::seconds(1);
 // Longer than a TTL: a lease nobody renews has expired by then.
 constexpr auto kPastTtl = std::chrono::milliseconds(kTtl * 1000 + 1500);
 
@@ -101,7 +103,8 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
                                .value = "10.0.0.13:8081",
                                .paused = true}));
   ASSERT_THAT(WaitForNoKey("user2.rpc/", kSoon), IsOk()) << controller->Describe();
-  EXPECT_THAT(WaitForLeaseGone(lease, kSoon), IsOk());
+  // Revoked, not left to expire (that would take up to a TTL): gone with its key.
+  EXPECT_THAT(WaitForLeaseGone(lease, kRevoked), IsOk());
   EXPECT_THAT(WaitForNoKey(std::string(kOwnerPrefix), kSoon), IsOk());
   EXPECT_THAT(WaitForRegistration("default", "user-rpc", "Paused", kSoon), IsOk());
 
@@ -146,7 +149,7 @@ TEST_F(LifecycleTest, FullLifecycleThroughFilesMakesBeforeBreaking) {
   Remove("user.yaml");
   ASSERT_THAT(WaitForNoKey("user2.rpc/", kSoon), IsOk()) << controller->Describe();
   ReportMeasurement("file deleted -> key gone", SecondsSince(saved));
-  EXPECT_THAT(WaitForLeaseGone(lease2, kSoon), IsOk());
+  EXPECT_THAT(WaitForLeaseGone(lease2, kRevoked), IsOk());
   EXPECT_THAT(WaitForNoKey(std::string(kOwnerPrefix), kSoon), IsOk());
   EXPECT_THAT(recorder->status(), IsOk());
 }
