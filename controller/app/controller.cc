@@ -51,26 +51,68 @@ std::string DefaultLocalOwnerId() {
   return "local-" + id;
 }
 
-// Publishes the engine's counters into the Prometheus registry at scrape time.
-class EngineMetrics {
- public:
-  EngineMetrics(publisher::Engine& engine, http::RegistrarMetrics& metrics)
-      : engine_(engine), metrics_(metrics) {}
+// One registration as the HTTP endpoints show it: the declared object (when the source still
+// declares it), the engine's state, and the status computed from both.
+struct View {
+  std::string id;
+  source::ObjectPtr object;  // nullptr: no longer declared, still being revoked
+  std::optional<publisher::State> state;
+  std::optional<registration::Refusal> refusal;
+  registration::Status status;
+};
 
-  void Refresh() {
+std::vector<View> CollectViews(const source::Source& source, const publisher::Engine& engine,
+                               const registration::RegistrationReconciler& reconciler) {
+  std::map<std::string, publisher::State> states;
+  for (auto& s : engine.List()) {
+    states.emplace(s.id, s);
+  }
+  auto now = std::chrono::system_clock::now();
+  std::vector<View> views;
+  for (const auto& object : source.store().List()) {
+    View v;
+    v.id = object->Identity();
+    v.object = object;
+    if (auto it = states.find(v.id); it != states.end()) {
+      v.state = it->second;
+      states.erase(it);
+    }
+    v.refusal = reconciler.refusal(v.id);
+    v.status = registration::ComputeStatus(*object, v.state, v.refusal, {}, now);
+    views.push_back(std::move(v));
+  }
+  for (auto& [id, state] : states) {
+    View v;
+    v.id = id;
+    v.state = state;
+    v.status.phase = publisher::PhaseName(state.phase);
+    v.status.full_key = state.full_key;
+    v.status.lease_id = state.lease_id != 0 ? std::to_string(state.lease_id) : "";
+    v.status.granted_ttl = state.granted_ttl;
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+// Publishes registration phases and the engine's counters into the Prometheus registry at
+// scrape time.
+class RegistrationMetrics {
+ public:
+  explicit RegistrationMetrics(http::RegistrarMetrics& metrics) : metrics_(metrics) {}
+
+  void Refresh(const std::vector<View>& views, const publisher::EngineStats& now) {
     std::map<std::string, double> phases;
     for (auto phase :
          {publisher::Phase::kPending, publisher::Phase::kRegistered, publisher::Phase::kPaused,
           publisher::Phase::kFailed, publisher::Phase::kTerminating}) {
       phases[publisher::PhaseName(phase)] = 0;
     }
-    for (const auto& s : engine_.List()) {
-      phases[publisher::PhaseName(s.phase)] += 1;
+    for (const auto& v : views) {
+      phases[v.status.phase] += 1;
     }
     for (const auto& [phase, n] : phases) {
       metrics_.registrations.Set({phase}, n);
     }
-    publisher::EngineStats now = engine_.stats();
     absl::MutexLock lock(&mu_);
     metrics_.lease_losses_total.Inc({}, static_cast<double>(now.lease_losses - last_.lease_losses));
     metrics_.reregistrations_total.Inc(
@@ -80,66 +122,43 @@ class EngineMetrics {
   }
 
  private:
-  publisher::Engine& engine_;
   http::RegistrarMetrics& metrics_;
   absl::Mutex mu_;
   publisher::EngineStats last_ ABSL_GUARDED_BY(mu_);
 };
 
-std::string RegistrationsJson(const source::Source& source, const publisher::Engine& engine,
-                              const registration::RegistrationReconciler& reconciler) {
+std::string RegistrationsJson(const std::vector<View>& views,
+                              std::map<std::string, std::string> source_errors) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  std::map<std::string, publisher::State> states;
-  for (auto& s : engine.List()) {
-    states.emplace(s.id, s);
-  }
-  auto now = std::chrono::system_clock::now();
-  for (const auto& object : source.store().List()) {
-    std::optional<publisher::State> state;
-    if (auto it = states.find(object->Identity()); it != states.end()) {
-      state = it->second;
-      states.erase(it);
-    }
-    auto status = registration::ComputeStatus(*object, state,
-                                              reconciler.refusal(object->Identity()), {}, now);
+  for (const auto& v : views) {
     nlohmann::ordered_json j;
-    j["namespace"] = object->metadata.namespace_;
-    j["name"] = object->metadata.name;
-    j["key"] = object->spec.key;
-    j["fullKey"] = status.full_key;
-    j["leaseID"] = status.lease_id;
-    j["value"] = state && state->lease_id != 0 ? state->value : object->spec.value.value_or("");
-    j["grantedTTL"] = status.granted_ttl;
-    j["paused"] = object->spec.paused;
-    j["phase"] = status.phase;
-    j["reason"] = status.conditions.empty() ? "" : status.conditions[0].reason;
-    j["lastError"] = state ? state->message : "";
-    if (auto refusal = reconciler.refusal(object->Identity())) {
-      j["lastError"] = refusal->message;
+    auto slash = v.id.find('/');
+    j["namespace"] = v.id.substr(0, slash);
+    j["name"] = slash == std::string::npos ? "" : v.id.substr(slash + 1);
+    j["key"] = v.object ? v.object->spec.key : "";
+    j["fullKey"] = v.status.full_key;
+    j["leaseID"] = v.status.lease_id;
+    j["value"] = v.state && v.state->lease_id != 0
+                     ? v.state->value
+                     : (v.object ? v.object->spec.value.value_or("") : "");
+    j["grantedTTL"] = v.status.granted_ttl;
+    j["paused"] = v.object ? v.object->spec.paused : false;
+    j["phase"] = v.status.phase;
+    std::string reason = v.state ? v.state->reason : "";
+    if (!v.status.conditions.empty()) {
+      reason = v.status.conditions[0].reason;
     }
+    j["reason"] = reason;
+    j["lastError"] = v.refusal ? v.refusal->message : (v.state ? v.state->message : "");
     j["lastRenewal"] = nullptr;
-    if (state && state->last_renewal) {
-      j["lastRenewal"] = registration::FormatTime(*state->last_renewal);
+    if (v.state && v.state->last_renewal) {
+      j["lastRenewal"] = registration::FormatTime(*v.state->last_renewal);
     }
-    out.push_back(std::move(j));
-  }
-  // Registrations the source no longer declares but the engine still revokes.
-  for (const auto& [id, state] : states) {
-    nlohmann::ordered_json j;
-    auto slash = id.find('/');
-    j["namespace"] = id.substr(0, slash);
-    j["name"] = slash == std::string::npos ? "" : id.substr(slash + 1);
-    j["fullKey"] = state.full_key;
-    j["leaseID"] = state.lease_id != 0 ? std::to_string(state.lease_id) : "";
-    j["value"] = state.value;
-    j["phase"] = publisher::PhaseName(state.phase);
-    j["reason"] = state.reason;
-    j["lastError"] = state.message;
     out.push_back(std::move(j));
   }
   nlohmann::ordered_json doc;
   doc["registrations"] = std::move(out);
-  doc["sourceErrors"] = source.errors();
+  doc["sourceErrors"] = std::move(source_errors);
   return doc.dump(2) + "\n";
 }
 
@@ -186,8 +205,7 @@ int RunController(const config::Options& options) {
                                          const absl::Status& status) {
     metrics.etcd_request_duration_seconds.Observe({method}, seconds);
     if (!status.ok()) {
-      metrics.etcd_request_errors_total.Inc(
-          {method, absl::StatusCodeToString(status.code())});
+      metrics.etcd_request_errors_total.Inc({method, absl::StatusCodeToString(status.code())});
     }
   };
   auto engine = publisher::NewEngine(engine_options, clock);
@@ -201,7 +219,7 @@ int RunController(const config::Options& options) {
     return 2;
   }
 
-  EngineMetrics engine_metrics(*engine, metrics);
+  RegistrationMetrics registration_metrics(metrics);
   runtime::WorkQueue::Hooks queue_hooks;
   queue_hooks.depth = [&](int64_t depth) {
     metrics.workqueue_depth.Set({kControllerName}, static_cast<double>(depth));
@@ -242,11 +260,12 @@ int RunController(const config::Options& options) {
   server.Handle("/healthz", [&] { return healthz.Serve(); });
   server.Handle("/readyz", [&] { return readyz.Serve(); });
   server.Handle("/metrics", [&] {
-    engine_metrics.Refresh();
+    registration_metrics.Refresh(CollectViews(src, *engine, reconciler), engine->stats());
     return http::Response{200, http::Registry::kContentType, registry.Render()};
   });
   server.Handle("/registrations", [&] {
-    return http::Response{200, "application/json", RegistrationsJson(src, *engine, reconciler)};
+    return http::Response{200, "application/json",
+                          RegistrationsJson(CollectViews(src, *engine, reconciler), src.errors())};
   });
 
   // Adopt first: every lease of our owner id is kept alive before the folder is read.

@@ -50,7 +50,9 @@ int RunPublish(const config::PublishOptions& options) {
                                std::chrono::milliseconds(100));
   if (sig == 0) {
     auto state = engine->Get(kId);
-    spdlog::error("etcd rejected the credentials: {}", state ? state->message : "");
+    spdlog::error(
+        "cannot register: etcd refused the credentials, or its TLS certificate is not trusted: {}",
+        state ? state->message : "");
     engine->Stop(/*revoke=*/true);
     return 1;
   }

@@ -266,8 +266,8 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
                          ->check(CLI::ExistingFile);
   app.add_option("--manifests", o.manifests,
                  "Read ServiceRegistrations from the YAML/JSON files under this directory "
-                 "instead of Kubernetes")
-      ->check(CLI::ExistingDirectory)
+                 "instead of Kubernetes (a folder missing at start is waited for: leases of "
+                 "this owner are kept alive meanwhile)")
       ->excludes(kubeconfig);
   app.add_option("--namespace", o.watch_namespace, "Only this namespace (default: all)");
   app.add_option("--selector", o.selector,

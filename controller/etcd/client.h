@@ -12,8 +12,8 @@
 // The *Sync helpers block the calling thread (never call them from a callback).
 //
 // Streams (Watch, LeaseKeepAlive) use one gRPC stream each, with `hasleader` metadata, and deliver
-// responses on a reader thread owned by the stream handle; `on_closed` runs once when the stream
-// ends for any reason other than the handle's own Close()/destruction.
+// responses on the client's poller thread (handlers must not block); `on_closed` runs once when the
+// stream ends for any reason other than the handle's own Close()/destruction.
 //
 // Connection behaviour (ClientImpl): one channel per endpoint, fail-over to the next endpoint on
 // kUnavailable, a deadline on every unary call, reconnect backoff capped near one second,
@@ -64,8 +64,8 @@ template <typename T>
 using Callback = std::function<void(absl::StatusOr<T>)>;
 
 // A live watch. Destroying it (or Close()) cancels the watch; no callback runs after Close returns.
-// REQUIRES: Close() and the destructor are not called from the stream's own callbacks (they join
-// its reader thread); hand the close to the owner's thread.
+// REQUIRES: Close() and the destructor are not called from any callback of this client (they wait
+// for the client's poller thread); hand the close to the owner's thread.
 class WatchStream {
  public:
   virtual ~WatchStream() = default;
@@ -74,7 +74,7 @@ class WatchStream {
 using WatchStreamPtr = std::unique_ptr<WatchStream>;
 
 struct WatchHandler {
-  // Every WatchResponse (created, events, progress), in order, on the stream's reader thread.
+  // Every WatchResponse (created, events, progress), in order, on the client's poller thread.
   std::function<void(const pb::WatchResponse&)> on_response;
   // The stream ended: kOutOfRange when etcd cancelled it for compaction (message names the
   // compact revision), kUnavailable when the connection broke, other codes as etcd sent them.

@@ -95,35 +95,62 @@ void SetDeadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout) {
   ctx.set_deadline(RealClock::Get().WallNow() + timeout);
 }
 
-// One gRPC bidi stream with a reader thread (opens the stream, reads, reports the end) and a
-// writer thread (writes queued requests one at a time, gRPC's rule for a stream).
+// One gRPC bidi stream on the client's completion queue: reads, writes and the end of the call
+// complete on the client's poller thread, so streams cost no threads of their own and no thread
+// hand-offs per message. One write in flight at a time (gRPC's rule); queued requests follow each
+// other with buffer hints. Open() may block once for an auth token. Close() cancels the call and
+// returns when no tag of the stream is outstanding; no callback runs after it returns.
+// REQUIRES: callbacks never call Close() (it would wait for itself).
 template <typename Req, typename Resp>
-class BidiStream {
+class AsyncStream {
  public:
-  using Opener = std::unique_ptr<grpc::ClientReaderWriter<Req, Resp>> (*)(ClientImpl::Endpoint&,
-                                                                          grpc::ClientContext*);
+  using Opener = std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>> (*)(
+      ClientImpl::Endpoint&, grpc::ClientContext*, grpc::CompletionQueue*);
   // `on_response` returns OK to go on, or the status to end the stream with.
-  BidiStream(ClientImpl& client, const char* method, Opener open,
-             std::function<absl::Status(const Resp&)> on_response,
-             std::function<void(absl::Status)> on_closed)
+  AsyncStream(ClientImpl& client, const char* method, Opener open,
+              std::function<absl::Status(const Resp&)> on_response,
+              std::function<void(absl::Status)> on_closed)
       : client_(client),
         method_(method),
         open_(open),
         on_response_(std::move(on_response)),
         on_closed_(std::move(on_closed)) {}
-  ~BidiStream() { Close(); }
+  ~AsyncStream() { Close(); }
 
-  void Start() {
-    writer_ = std::jthread([this](std::stop_token stop) { WriteLoop(stop); });
-    reader_ = std::jthread([this](std::stop_token stop) { ReadLoop(stop); });
+  void Open() {
+    std::string token;
+    if (client_.auth_enabled()) {
+      std::stop_source never;
+      auto got = client_.TokenBlocking(never.get_token());
+      if (!got.ok()) {
+        {
+          absl::MutexLock lock(&mu_);
+          done_ = true;
+        }
+        Deliver([&] { on_closed_(got.status()); });
+        return;
+      }
+      token = *std::move(got);
+    }
+    token_ = token;
+    ctx_.AddMetadata("hasleader", "true");
+    if (!token.empty()) {
+      ctx_.AddMetadata("token", token);
+    }
+    endpoint_ = client_.CurrentEndpoint();
+    floor_ = client_.revisions().Begin();
+    absl::MutexLock lock(&mu_);
+    stream_ = open_(client_.endpoint(endpoint_), &ctx_, &client_.cq());
+    stream_->StartCall(new CqTag([this](bool ok) { OnStarted(ok); }));
   }
 
-  bool Send(Req req) {
+  bool Send(Req request) {
     absl::MutexLock lock(&mu_);
-    if (closed_ || ended_) {
+    if (closed_ || read_done_ || done_) {
       return false;
     }
-    queue_.push_back(std::move(req));
+    queue_.push_back(std::move(request));
+    MaybeWriteLocked();
     return true;
   }
 
@@ -134,121 +161,114 @@ class BidiStream {
         return;
       }
       closed_ = true;
+      if (stream_ == nullptr) {
+        done_ = true;
+      }
     }
     ctx_.TryCancel();
-    if (reader_.joinable()) {
-      reader_.request_stop();
-      reader_.join();
-    }
+    { absl::MutexLock callbacks(&callback_mu_); }  // a callback under way finishes first
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
   }
 
  private:
-  void WriteLoop(std::stop_token stop) {
-    grpc::ClientReaderWriter<Req, Resp>* stream = nullptr;
-    bool failed = false;
-    while (true) {
-      std::deque<Req> batch;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](BidiStream* s) {
-              return s->closed_ || s->ended_ || (s->stream_ != nullptr && !s->queue_.empty());
-            },
-            this));
-        if (closed_ || ended_ || stop.stop_requested()) {
-          return;
-        }
-        stream = stream_.get();
-        batch.swap(queue_);
-      }
-      while (!batch.empty() && !failed) {
-        grpc::WriteOptions write_options;
-        if (batch.size() > 1) {
-          write_options.set_buffer_hint();
-        }
-        failed = !stream->Write(batch.front(), write_options);
-        batch.pop_front();
-      }
-      if (failed) {
-        // The reader sees the end of the stream; wait for it.
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](BidiStream* s) { return s->closed_ || s->ended_; }, this));
-        return;
-      }
+  void OnStarted(bool ok) {
+    absl::MutexLock lock(&mu_);
+    if (!ok) {
+      read_done_ = true;
+      MaybeFinishLocked();
+      return;
     }
+    started_ = true;
+    stream_->Read(&response_, new CqTag([this](bool ok) { OnRead(ok); }));
+    MaybeWriteLocked();
   }
 
-  void ReadLoop(std::stop_token stop) {
-    absl::Status end;
-    std::string token;
-    if (client_.auth_enabled()) {
-      auto got = client_.TokenBlocking(stop);
-      if (!got.ok()) {
-        end = got.status();
-      } else {
-        token = *got;
-      }
-    }
-    grpc::Status finished;
-    size_t endpoint = client_.CurrentEndpoint();
-    if (end.ok()) {
-      ctx_.AddMetadata("hasleader", "true");
-      if (!token.empty()) {
-        ctx_.AddMetadata("token", token);
-      }
-      RevisionTracker::Floor floor = client_.revisions().Begin();
-      auto stream = open_(client_.endpoint(endpoint), &ctx_);
-      grpc::ClientReaderWriter<Req, Resp>* raw = stream.get();
-      {
-        absl::MutexLock lock(&mu_);
-        stream_ = std::move(stream);
-      }
-      Resp response;
-      while (raw->Read(&response)) {
-        client_.revisions().Observe(floor, response.header().revision());
-        {
-          absl::MutexLock lock(&mu_);
-          if (closed_) {
-            break;
-          }
-        }
-        absl::Status verdict = on_response_(response);
-        if (!verdict.ok()) {
-          end = verdict;
-          ctx_.TryCancel();
-          break;
-        }
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        ended_ = true;
-      }
-      writer_.join();
-      finished = raw->Finish();
-    } else {
+  void OnRead(bool ok) {
+    if (ok) {
+      client_.revisions().Observe(floor_, response_.header().revision());
+      absl::Status verdict;
+      Deliver([&] { verdict = on_response_(response_); });
       absl::MutexLock lock(&mu_);
-      ended_ = true;
+      if (!verdict.ok()) {
+        end_ = verdict;
+        ctx_.TryCancel();
+      }
+      stream_->Read(&response_, new CqTag([this](bool ok) { OnRead(ok); }));
+      return;
     }
-    if (writer_.joinable()) {
-      writer_.join();
+    absl::MutexLock lock(&mu_);
+    read_done_ = true;
+    MaybeFinishLocked();
+  }
+
+  void OnWritten(bool ok) {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      queue_.clear();  // the read side sees the end of the stream
     }
-    if (client_.IsTokenRejected(finished) || absl::IsUnauthenticated(end)) {
-      client_.InvalidateToken(token);
-    } else if (finished.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      client_.MarkUnavailable(endpoint);
+    MaybeWriteLocked();
+    MaybeFinishLocked();
+  }
+
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!started_ || writing_ || read_done_ || queue_.empty()) {
+      return;
     }
+    write_request_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    grpc::WriteOptions options;
+    if (!queue_.empty()) {
+      options.set_buffer_hint();
+    }
+    stream_->Write(write_request_, options, new CqTag([this](bool ok) { OnWritten(ok); }));
+  }
+
+  // Finish once the read side is over and no write is in flight (gRPC's rule for Finish).
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!read_done_ || writing_ || finishing_) {
+      return;
+    }
+    finishing_ = true;
+    stream_->Finish(&status_, new CqTag([this](bool) { OnFinished(); }));
+  }
+
+  void OnFinished() {
+    if (client_.IsTokenRejected(status_)) {
+      client_.InvalidateToken(token_);
+    } else if (status_.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      client_.MarkUnavailable(endpoint_);
+    }
+    absl::Status end;
+    {
+      absl::MutexLock lock(&mu_);
+      end = end_;
+    }
+    if (end.ok()) {
+      end = status_.ok() ? absl::UnavailableError(absl::StrCat(method_, ": stream ended by etcd"))
+                         : ToStatus(method_, status_);
+    }
+    if (absl::IsUnauthenticated(end)) {
+      client_.InvalidateToken(token_);
+    }
+    Deliver([&] { on_closed_(end); });
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+
+  // Runs a callback unless Close() was called; Close waits for one under way.
+  template <typename F>
+  void Deliver(F&& f) {
+    absl::MutexLock callbacks(&callback_mu_);
     {
       absl::MutexLock lock(&mu_);
       if (closed_) {
         return;
       }
     }
-    if (end.ok()) {
-      end = finished.ok() ? absl::UnavailableError(absl::StrCat(method_, ": stream ended by etcd"))
-                          : ToStatus(method_, finished);
-    }
-    on_closed_(end);
+    f();
   }
 
   ClientImpl& client_;
@@ -257,15 +277,24 @@ class BidiStream {
   const std::function<absl::Status(const Resp&)> on_response_;
   const std::function<void(absl::Status)> on_closed_;
   grpc::ClientContext ctx_;
+  std::string token_;
+  size_t endpoint_ = 0;
+  RevisionTracker::Floor floor_{};
+  Resp response_;        // owned by the one read in flight
+  grpc::Status status_;  // filled by Finish
 
+  absl::Mutex callback_mu_;
   absl::Mutex mu_;
-  std::unique_ptr<grpc::ClientReaderWriter<Req, Resp>> stream_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>> stream_ ABSL_GUARDED_BY(mu_);
   std::deque<Req> queue_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;  // Close() was called
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;   // the gRPC stream is over
-
-  std::jthread writer_;  // joined by the reader
-  std::jthread reader_;
+  Req write_request_ ABSL_GUARDED_BY(mu_);
+  absl::Status end_ ABSL_GUARDED_BY(mu_);  // set when on_response ended the stream
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;  // no tag of this stream is outstanding any more
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class WatchStreamImpl final : public WatchStream {
@@ -274,13 +303,15 @@ class WatchStreamImpl final : public WatchStream {
       : handler_(std::move(handler)),
         stream_(
             client, "Watch",
-            +[](ClientImpl::Endpoint& e, grpc::ClientContext* ctx) { return e.watch->Watch(ctx); },
+            +[](ClientImpl::Endpoint& e, grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+              return e.watch->PrepareAsyncWatch(ctx, cq);
+            },
             [this](const pb::WatchResponse& r) { return OnResponse(r); },
             [this](absl::Status s) { handler_.on_closed(std::move(s)); }) {
     pb::WatchRequest create;
     *create.mutable_create_request() = std::move(req);
+    stream_.Open();
     stream_.Send(std::move(create));
-    stream_.Start();
   }
   void Close() override { stream_.Close(); }
 
@@ -305,7 +336,7 @@ class WatchStreamImpl final : public WatchStream {
   }
 
   const WatchHandler handler_;
-  BidiStream<pb::WatchRequest, pb::WatchResponse> stream_;
+  AsyncStream<pb::WatchRequest, pb::WatchResponse> stream_;
 };
 
 class KeepAliveStreamImpl final : public KeepAliveStream {
@@ -314,15 +345,15 @@ class KeepAliveStreamImpl final : public KeepAliveStream {
       : handler_(std::move(handler)),
         stream_(
             client, "LeaseKeepAlive",
-            +[](ClientImpl::Endpoint& e, grpc::ClientContext* ctx) {
-              return e.lease->LeaseKeepAlive(ctx);
+            +[](ClientImpl::Endpoint& e, grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+              return e.lease->PrepareAsyncLeaseKeepAlive(ctx, cq);
             },
             [this](const pb::LeaseKeepAliveResponse& r) {
               handler_.on_response(r);
               return absl::OkStatus();
             },
             [this](absl::Status s) { handler_.on_closed(std::move(s)); }) {
-    stream_.Start();
+    stream_.Open();
   }
   bool Send(int64_t lease_id) override {
     pb::LeaseKeepAliveRequest req;
@@ -333,7 +364,7 @@ class KeepAliveStreamImpl final : public KeepAliveStream {
 
  private:
   const KeepAliveHandler handler_;
-  BidiStream<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> stream_;
+  AsyncStream<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> stream_;
 };
 
 }  // namespace
@@ -409,8 +440,8 @@ void ClientImpl::Poll() {
   void* tag = nullptr;
   bool ok = false;
   while (cq_.Next(&tag, &ok)) {
-    std::unique_ptr<std::function<void()>> done(static_cast<std::function<void()>*>(tag));
-    (*done)();
+    std::unique_ptr<CqTag> done(static_cast<CqTag*>(tag));
+    (*done)(ok);
   }
 }
 
@@ -479,7 +510,7 @@ void ClientImpl::Send(std::shared_ptr<UnaryCall<Req, Resp>> call) {
   call->floor = revisions_.Begin();
   call->reader = call->invoke(*endpoints_[call->endpoint], call->ctx.get(), call->req, &cq_);
   call->reader->StartCall();
-  auto* tag = new std::function<void()>([this, call] { OnDone(call, call->status); });
+  auto* tag = new CqTag([this, call](bool) { OnDone(call, call->status); });
   call->reader->Finish(&call->resp, &call->status, tag);
 }
 

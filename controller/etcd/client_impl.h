@@ -12,9 +12,10 @@
 // the next endpoint; writes report kUnavailable. With a username, one Authenticate per connection
 // yields a token sent as `token` metadata on every call and stream; a call rejected for its token
 // re-authenticates once (concurrent rejections share one Authenticate) and is retried once. Streams
-// (Watch, LeaseKeepAlive) carry `hasleader: true`, are opened on a reader thread, and a stream
-// refused for its token drops the token so the owner's reopen authenticates again. Every response
-// header revision goes through a RevisionTracker (max_revision, revision_regressions).
+// (Watch, LeaseKeepAlive) carry `hasleader: true`, run on the completion queue (no threads of their
+// own), and a stream refused for its token drops the token so the owner's reopen authenticates
+// again. Every response header revision goes through a RevisionTracker (max_revision,
+// revision_regressions).
 //
 // Ownership: streams and in-flight calls refer to the client; it must outlive every stream
 // handle. The destructor waits for in-flight unary calls (bounded by request_timeout).
@@ -42,6 +43,9 @@
 #include "grpcpp/grpcpp.h"
 
 namespace registrar::etcd {
+
+// A completion-queue tag: heap-allocated, run once on the client's poller thread, then deleted.
+using CqTag = std::function<void(bool ok)>;
 
 class ClientImpl final : public Client {
  public:
@@ -92,6 +96,8 @@ class ClientImpl final : public Client {
   // True when `status` means etcd refused the token (invalid, expired, stale auth revision).
   bool IsTokenRejected(const grpc::Status& status) const;
   RevisionTracker& revisions() { return revisions_; }
+  // The completion queue polled by poller_; a tag is a CqTag* run there with gRPC's `ok`.
+  grpc::CompletionQueue& cq() { return cq_; }
 
  private:
   template <typename Req, typename Resp>

@@ -101,8 +101,10 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   std::map<std::string, PrefixWatch> watches;
   std::unordered_map<std::string, std::string> key_owner;  // full key -> registration id
   std::unordered_map<int64_t, std::string> lease_owner;    // lease -> registration id
-  bool healthy = false;                                    // the keep-alive stream is up
-  bool down = false;  // the keeper said the stream went down (and not up again since)
+  // Registrations in KeyConflict, by the full key they wait for.
+  std::unordered_map<std::string, std::set<std::string>> conflict_waiters;
+  bool healthy = false;  // the keep-alive stream is up
+  bool down = false;     // the keeper said the stream went down (and not up again since)
   int64_t regressions_seen = 0;
 
   void OnRenewed(int64_t lease, int64_t ttl) override;
@@ -1084,7 +1086,7 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
         // Watch the prefix so the key going away triggers a retry; recheck now
         // and then too.
         SyncWatch(*reg);
-        conn->key_owner.try_emplace(want_full, id);
+        conn->conflict_waiters[want_full].insert(id);
         RetryLater(*reg, kConflictRecheck);
       });
     });
@@ -1367,17 +1369,23 @@ void EngineImpl::VerifyPrefix(Connection* conn, const std::string& prefix) {
 }
 
 void EngineImpl::OnKeyDeleted(Connection* conn, const std::string& key) {
+  if (auto w = conn->conflict_waiters.find(key); w != conn->conflict_waiters.end()) {
+    std::set<std::string> ids = std::move(w->second);
+    conn->conflict_waiters.erase(w);
+    for (const auto& id : ids) {
+      Reg* waiter = Find(id);
+      if (waiter != nullptr && waiter->state.reason == kReasonKeyConflict && !waiter->busy) {
+        waiter->retry_pending = false;  // the key it waits for went away: try now
+        Step(*waiter);
+      }
+    }
+  }
   auto it = conn->key_owner.find(key);
   if (it == conn->key_owner.end()) {
     return;
   }
   Reg* reg = Find(it->second);
   if (reg == nullptr || reg->removed || reg->desired.paused) {
-    return;
-  }
-  if (reg->state.reason == kReasonKeyConflict) {
-    reg->retry_pending = false;  // the key we wanted went away: try now
-    Step(*reg);
     return;
   }
   if (reg->full_key != key || reg->lease == 0) {
