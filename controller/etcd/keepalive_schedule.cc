@@ -97,6 +97,7 @@ bool KeepAliveSchedule::OnResponse(int64_t lease, int64_t ttl) {
 
 void KeepAliveSchedule::OnStreamReset(TimePoint now) {
   outstanding_.clear();
+  last_response_ = TimePoint{};
   heap_ = {};
   for (auto& [lease, state] : leases_) {
     Schedule(lease, state, now);
@@ -116,7 +117,7 @@ std::optional<KeepAliveSchedule::TimePoint> KeepAliveSchedule::NextWakeup() cons
     next = heap_.top().due;
   }
   if (!outstanding_.empty() && !leases_.empty()) {
-    TimePoint stale = outstanding_.front() + StaleAfter(*min_ttl());
+    TimePoint stale = SilentSince() + StaleAfter(*min_ttl());
     if (!next || stale < *next) {
       next = stale;
     }
@@ -128,7 +129,18 @@ bool KeepAliveSchedule::IsStreamStale(TimePoint now) const {
   if (outstanding_.empty() || leases_.empty()) {
     return false;
   }
-  return now - outstanding_.front() >= StaleAfter(*min_ttl());
+  return now - SilentSince() >= StaleAfter(*min_ttl());
+}
+
+KeepAliveSchedule::TimePoint KeepAliveSchedule::SilentSince() const {
+  return std::max(outstanding_.front(), last_response_);
+}
+
+std::optional<KeepAliveSchedule::Duration> KeepAliveSchedule::Lag(TimePoint now) const {
+  if (outstanding_.empty()) {
+    return std::nullopt;
+  }
+  return now - outstanding_.front();
 }
 
 }  // namespace registrar::etcd

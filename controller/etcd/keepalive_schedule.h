@@ -60,7 +60,14 @@ class KeepAliveSchedule {
   // The next time something needs doing: a lease renewal or the stale deadline of the oldest
   // outstanding request. Empty when there is nothing scheduled.
   std::optional<TimePoint> NextWakeup() const;
+  // The stream is dead when it has been silent for StaleAfter(min TTL): a request outstanding and
+  // no response at all since max(that request, the last response). A stream that answers slowly
+  // (etcd busy applying writes) is alive; a silent one is not.
   bool IsStreamStale(TimePoint now) const;
+  // A response arrived at `now` (any lease): the stream is not silent.
+  void NoteResponse(TimePoint now) { last_response_ = now; }
+  // How long the oldest unanswered request has waited; empty when none is outstanding.
+  std::optional<Duration> Lag(TimePoint now) const;
   size_t outstanding() const { return outstanding_.size(); }
   std::optional<int64_t> min_ttl() const;
 
@@ -80,11 +87,13 @@ class KeepAliveSchedule {
   void Schedule(int64_t lease, Lease& state, TimePoint due);
   void SetTtl(Lease& state, int64_t ttl);
   void DropStaleTop();
+  TimePoint SilentSince() const;  // REQUIRES: !outstanding_.empty()
 
   absl::flat_hash_map<int64_t, Lease> leases_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
   absl::btree_map<int64_t, int64_t> ttl_counts_;  // TTL -> how many leases have it
   std::deque<TimePoint> outstanding_;             // send times, oldest first
+  TimePoint last_response_{};
   uint64_t next_generation_ = 1;
 };
 

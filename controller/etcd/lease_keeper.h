@@ -9,11 +9,11 @@
 //      of each lease; one writer and one reader thread serve all leases (no thread per lease).
 //   3. Renewals answered with TTL > 0 -> Listener::OnRenewed; TTL <= 0 -> the lease does not exist
 //      -> Listener::OnLost (definitive).
-//   4. The stream is considered dead when it closes, or when a request stays unanswered for
-//      min-TTL/3 + 1 s (a silent dead connection). The keeper then reopens it with a backoff capped
-//      near one second and, once open, renews every lease at once, so leases etcd no longer knows
-//      (it lost its data, or they expired while it was unreachable) are found immediately.
-//      A broken stream alone is never reported as loss.
+//   4. The stream is considered dead when it closes, or when it stays silent (a request
+//      outstanding and no response at all) for min-TTL/3 + 1 s (a silent dead connection). The
+//      keeper then reopens it with a backoff capped near one second and, once open, renews every
+//      lease at once, so leases etcd no longer knows (it lost its data, or they expired while it
+//      was unreachable) are found immediately. A broken stream alone is never reported as loss.
 //   5. Remove(lease) stops renewing (the owner revokes it separately).
 //
 // Guarantees: Listener callbacks run on the keeper's reader thread, one at a time, never while a
@@ -52,6 +52,9 @@ class LeaseKeeper {
   virtual void Remove(int64_t lease) = 0;
   virtual size_t size() const = 0;
   virtual bool healthy() const = 0;
+  // How long the oldest unanswered keep-alive has waited (zero when none): etcd busy applying
+  // writes answers keep-alives late, and owners pace their writes on it ("renew first").
+  virtual Clock::Duration renewal_lag() const = 0;
 };
 using LeaseKeeperPtr = std::unique_ptr<LeaseKeeper>;
 

@@ -156,6 +156,11 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
   stream.reset();
 }
 
+Clock::Duration LeaseKeeperImpl::renewal_lag() const {
+  absl::MutexLock lock(&mu_);
+  return schedule_.Lag(clock_.Now()).value_or(Clock::Duration::zero());
+}
+
 void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveResponse& response) {
   bool known;
   {
@@ -164,6 +169,7 @@ void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveRe
       return;
     }
     got_response_ = true;
+    schedule_.NoteResponse(clock_.Now());
     known = schedule_.OnResponse(response.id(), response.ttl());
   }
   ReportConnectivity(true);

@@ -37,6 +37,7 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   void Remove(int64_t lease) override;
   size_t size() const override;
   bool healthy() const override { return healthy_.load(); }
+  Clock::Duration renewal_lag() const override;
 
   // How many times the stream was (re)opened, and closed for silence; for tests and metrics.
   int64_t streams_opened() const { return streams_opened_.load(); }

@@ -54,6 +54,9 @@ constexpr seconds kConflictRecheck{5};
 constexpr seconds kAuthRetry{5};
 constexpr size_t kStopRevokeBatch = 128;
 constexpr seconds kProbeInterval{2};
+constexpr milliseconds kLagHigh{500};
+constexpr milliseconds kLagLow{100};
+constexpr double kMinWindow = 8;
 
 bool IsTransient(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) ||
@@ -97,6 +100,11 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   etcd::ClientPtr client;
   etcd::LeaseKeeperPtr keeper;
   int in_flight = 0;
+  // Writes allowed in flight: halved when keep-alives are answered late (etcd 3.4 answers them
+  // only after applying the writes before them), grown back by one per write while they are
+  // prompt. Renewals come first: a registration burst never starves the leases already held.
+  double window = 0;
+  Clock::TimePoint last_cut{};
   std::deque<std::function<void()>> waiting;
   std::map<std::string, PrefixWatch> watches;
   std::unordered_map<std::string, std::string> key_owner;  // full key -> registration id
@@ -488,6 +496,7 @@ absl::StatusOr<Connection*> EngineImpl::ConnFor(const std::optional<etcd::Client
   conn->options = opts;
   conn->client = std::move(*client);
   conn->keeper = etcd::NewLeaseKeeper(*conn->client, clock_, *conn);
+  conn->window = options_.max_in_flight;
   conn->keeper->Start();
   Connection* raw = conn.get();
   conns_.emplace(identity, std::move(conn));
@@ -507,7 +516,7 @@ void EngineImpl::Submit(Connection* conn, const char* method, std::function<void
       Release(conn, method, started, status);
     });
   };
-  if (conn->in_flight < options_.max_in_flight) {
+  if (conn->in_flight < static_cast<int>(conn->window)) {
     run();
   } else if (first) {
     conn->waiting.push_front(std::move(run));
@@ -519,12 +528,25 @@ void EngineImpl::Submit(Connection* conn, const char* method, std::function<void
 void EngineImpl::Release(Connection* conn, const char* method, Clock::TimePoint started,
                          const absl::Status& status) {
   --conn->in_flight;
+  Clock::TimePoint now = clock_.Now();
+  Clock::Duration lag = conn->keeper->renewal_lag();
+  if (lag >= kLagHigh) {
+    if (now - conn->last_cut >= kLagHigh) {
+      conn->window = std::max(kMinWindow, conn->window / 2);
+      conn->last_cut = now;
+      spdlog::debug("etcd {}: keep-alives answered {} ms late: {} writes in flight at most",
+                    conn->client->target(), std::chrono::duration_cast<milliseconds>(lag).count(),
+                    static_cast<int>(conn->window));
+    }
+  } else if (lag <= kLagLow) {
+    conn->window = std::min<double>(options_.max_in_flight, conn->window + 1);
+  }
   if (options_.on_request) {
     options_.on_request(method, std::chrono::duration<double>(clock_.Now() - started).count(),
                         status);
   }
   CheckRegression(conn);
-  while (conn->in_flight < options_.max_in_flight && !conn->waiting.empty()) {
+  while (conn->in_flight < static_cast<int>(conn->window) && !conn->waiting.empty()) {
     auto next = std::move(conn->waiting.front());
     conn->waiting.pop_front();
     next();

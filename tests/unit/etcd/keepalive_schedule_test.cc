@@ -98,6 +98,30 @@ TEST(KeepAliveSchedule, StaleUsesTheOldestUnansweredRequest) {
   EXPECT_TRUE(schedule.IsStreamStale(clock.Now()));
 }
 
+// etcd busy applying writes answers keep-alives late but does answer: a stream whose responses
+// keep arriving is slow, not dead, however old its oldest request; it is stale once silent.
+TEST(KeepAliveSchedule, SlowButAnsweringStreamIsNotStaleUntilSilent) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 3, clock.Now(), true);  // stale after 2 s of silence
+  schedule.Add(2, 3, clock.Now(), true);
+  schedule.Add(3, 3, clock.Now(), true);
+  ASSERT_THAT(schedule.Due(clock.Now()), UnorderedElementsAre(1, 2, 3));
+  clock.Advance(milliseconds(1500));
+  schedule.NoteResponse(clock.Now());
+  EXPECT_TRUE(schedule.OnResponse(1, 3));
+  EXPECT_EQ(schedule.Lag(clock.Now()), milliseconds(1500));  // two still unanswered since t0
+  clock.Advance(milliseconds(1500));                         // 3 s after the oldest request
+  EXPECT_FALSE(schedule.IsStreamStale(clock.Now()));
+  clock.Advance(milliseconds(500));  // 2 s of silence since the last response
+  EXPECT_TRUE(schedule.IsStreamStale(clock.Now()));
+  schedule.NoteResponse(clock.Now());
+  EXPECT_TRUE(schedule.OnResponse(2, 3));
+  EXPECT_TRUE(schedule.OnResponse(3, 3));
+  EXPECT_EQ(schedule.Lag(clock.Now()), std::nullopt);
+  EXPECT_FALSE(schedule.IsStreamStale(clock.Now()));
+}
+
 TEST(KeepAliveSchedule, ResetRenewsEveryLeaseAtOnceAndForgetsOutstanding) {
   FakeClock clock;
   KeepAliveSchedule schedule;
