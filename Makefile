@@ -30,10 +30,12 @@ integration: build
 	@./scripts/install-tools.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L integration
 
-run: build
+run: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target etcd-registrar
 	@./scripts/run-local.sh $(BUILD_DIR)
 
-bench: build
+bench: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target engine_bench
 	@./bench/run.sh $(BUILD_DIR)
 
 image:
