@@ -57,6 +57,7 @@ constexpr seconds kProbeInterval{2};
 constexpr milliseconds kLagHigh{500};
 constexpr milliseconds kLagLow{100};
 constexpr double kMinWindow = 8;
+constexpr size_t kMaxTxnOps = 128;  // etcd's --max-txn-ops default
 
 bool IsTransient(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) ||
@@ -86,6 +87,16 @@ class EngineImpl;
 
 // One etcd target: client, lease keeper and the delete-only watches of the key
 // prefixes in use.
+// A new key waiting for the connection's next batched Txn.
+struct BatchedPut {
+  std::string id;
+  uint64_t epoch = 0;
+  int64_t lease = 0;
+  std::string full_key;
+  std::string value;
+  std::string record;
+};
+
 struct Connection final : etcd::LeaseKeeper::Listener {
   struct PrefixWatch {
     int refs = 0;
@@ -106,6 +117,8 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   double window = 0;
   Clock::TimePoint last_cut{};
   std::deque<std::function<void()>> waiting;
+  std::vector<BatchedPut> batch;  // new keys for the next batched Txn
+  bool flush_posted = false;
   std::map<std::string, PrefixWatch> watches;
   std::unordered_map<std::string, std::string> key_owner;  // full key -> registration id
   std::unordered_map<int64_t, std::string> lease_owner;    // lease -> registration id
@@ -142,9 +155,10 @@ struct Reg {
   std::string written_value;
   std::string written_record;
   bool key_present = false;
-  bool verify = false;  // a DELETE was seen: put the key back if it is gone
-  bool reput = false;   // the next successful put is a re-put
-  bool lost = false;    // the previous lease was lost: the next grant is a re-registration
+  bool verify = false;    // a DELETE was seen: put the key back if it is gone
+  bool reput = false;     // the next successful put is a re-put
+  bool lost = false;      // the previous lease was lost: the next grant is a re-registration
+  bool no_batch = false;  // its last batched Txn failed: write the key alone
   std::optional<OldLease> old;
   std::string watched_prefix;
   Connection* watched_conn = nullptr;
@@ -215,6 +229,9 @@ class EngineImpl final : public Engine {
   void Step(Reg& reg);
   void Grant(Reg& reg, Connection* conn);
   void PutKey(Reg& reg, const std::string& want_full);
+  void KeyWritten(Reg& reg, const std::string& want_full, const std::string& value,
+                  const std::string& record, const std::string& old_key);
+  void FlushBatch(Connection* conn);
   void RevokeCurrent(Reg& reg);
   void RevokeOld(Reg& reg);
   void HandleLeaseLost(Reg& reg, std::string_view why);
@@ -959,6 +976,99 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
       /*first=*/false);
 }
 
+// The Txn that wrote `want_full` (and its record) with the registration's lease succeeded.
+void EngineImpl::KeyWritten(Reg& reg, const std::string& want_full, const std::string& value,
+                            const std::string& record, const std::string& old_key) {
+  Connection* conn = reg.conn;
+  if (!old_key.empty()) {
+    conn->key_owner.erase(old_key);
+  }
+  bool was_reput = reg.reput;
+  bool was_lost = reg.lost;
+  reg.full_key = want_full;
+  reg.key_present = true;
+  reg.written_value = value;
+  reg.written_record = record;
+  reg.reput = false;
+  reg.lost = false;
+  reg.no_batch = false;
+  conn->key_owner[want_full] = reg.desired.id;
+  reg.backoff.Reset();
+  if (was_reput) {
+    ++reg.state.key_reputs;
+    absl::MutexLock lock(&snap_mu_);
+    ++stats_.key_reputs;
+  }
+  if (was_lost) {
+    ++reg.state.reregistrations;
+    absl::MutexLock lock(&snap_mu_);
+    ++stats_.reregistrations;
+  }
+  if (was_reput) {
+    spdlog::info("{}: key {} was deleted by someone else: put back with lease {}", reg.desired.id,
+                 want_full, reg.lease);
+  }
+  Step(reg);
+}
+
+// New keys of many registrations share one Txn (etcd allows 128 operations per Txn): a cold
+// start or a mass re-registration then costs one grant per registration and one Txn per batch.
+// A batch whose compares or leases fail is not retried as a batch: each of its registrations
+// writes its key alone next time, where the failure is told apart.
+void EngineImpl::FlushBatch(Connection* conn) {
+  conn->flush_posted = false;
+  while (!conn->batch.empty()) {
+    size_t per_reg = options_.ownership_records ? 2 : 1;
+    size_t n = std::min(conn->batch.size(), kMaxTxnOps / per_reg);
+    std::vector<BatchedPut> puts(std::make_move_iterator(conn->batch.begin()),
+                                 std::make_move_iterator(conn->batch.begin() + n));
+    conn->batch.erase(conn->batch.begin(), conn->batch.begin() + n);
+    pb::TxnRequest txn;
+    for (const auto& p : puts) {
+      auto* cmp = txn.add_compare();
+      cmp->set_key(p.full_key);
+      cmp->set_target(pb::Compare::VERSION);
+      cmp->set_result(pb::Compare::EQUAL);
+      cmp->set_version(0);
+      auto* put = txn.add_success()->mutable_request_put();
+      put->set_key(p.full_key);
+      put->set_value(p.value);
+      put->set_lease(p.lease);
+      if (options_.ownership_records) {
+        auto* rec = txn.add_success()->mutable_request_put();
+        rec->set_key(RecordKey(options_.owner_prefix, options_.owner_id, p.full_key));
+        rec->set_value(p.record);
+        rec->set_lease(p.lease);
+      }
+    }
+    Submit(conn, "Txn", [=, this, txn = std::move(txn)](SlotDone release) mutable {
+      conn->client->Txn(std::move(txn), [=, this](absl::StatusOr<pb::TxnResponse> r) {
+        Post([=, this, r = std::move(r)] {
+          release(r.status());
+          bool written = r.ok() && r->succeeded();
+          for (const auto& p : puts) {
+            Reg* reg = Find(p.id);
+            if (reg == nullptr || reg->epoch != p.epoch) {
+              continue;
+            }
+            reg->busy = false;
+            if (reg->lease != p.lease) {
+              Step(*reg);
+              continue;
+            }
+            if (written) {
+              KeyWritten(*reg, p.full_key, p.value, p.record, "");
+            } else {
+              reg->no_batch = true;  // find out alone what went wrong
+              Step(*reg);
+            }
+          }
+        });
+      });
+    });
+  }
+}
+
 void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   const Desired& d = reg.desired;
   Connection* conn = reg.conn;
@@ -970,6 +1080,17 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
     holder = reg.lease;
   } else if (reg.old && reg.old->conn == conn && reg.old->full_key == want_full) {
     holder = reg.old->lease;
+  }
+  bool drop_old = reg.key_present && !reg.full_key.empty() && reg.full_key != want_full;
+  if (holder == 0 && !drop_old && !reg.no_batch && !reg.reput) {
+    reg.busy = true;
+    conn->batch.push_back(
+        BatchedPut{d.id, reg.epoch, reg.lease, want_full, d.value, RecordFor(reg, want_full)});
+    if (!conn->flush_posted) {
+      conn->flush_posted = true;
+      Post([this, conn] { FlushBatch(conn); });
+    }
+    return;
   }
   pb::TxnRequest txn;
   auto* cmp = txn.add_compare();
@@ -1037,36 +1158,7 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
           return;
         }
         if (r->succeeded()) {
-          if (!old_key.empty()) {
-            conn->key_owner.erase(old_key);
-          }
-          bool was_reput = reg->reput;
-          bool was_lost = reg->lost;
-          reg->full_key = want_full;
-          reg->key_present = true;
-          reg->written_value = value;
-          reg->written_record = record;
-          reg->reput = false;
-          reg->lost = false;
-          conn->key_owner[want_full] = id;
-          reg->backoff.Reset();
-          if (was_reput) {
-            ++reg->state.key_reputs;
-            absl::MutexLock lock(&snap_mu_);
-            ++stats_.key_reputs;
-          }
-          if (was_lost) {
-            ++reg->state.reregistrations;
-            absl::MutexLock lock(&snap_mu_);
-            ++stats_.reregistrations;
-          }
-          if (was_reput) {
-            spdlog::info(
-                "{}: key {} was deleted by someone else: put back "
-                "with lease {}",
-                id, want_full, lease);
-          }
-          Step(*reg);
+          KeyWritten(*reg, want_full, value, record, old_key);
           return;
         }
         // The compare failed: see who holds the key.
