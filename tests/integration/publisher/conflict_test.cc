@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -72,6 +73,42 @@ TEST_F(ConflictTest, ForeignKeyIsLeftAloneUntilItGoesAway) {
               static_cast<long long>(
                   std::chrono::duration_cast<milliseconds>(Steady::now() - deleted).count()));
   EXPECT_TRUE(GetKey(*client_, RecordKeyOf("owner-c", "svc/7")).has_value());
+}
+
+// New keys are written many to a Txn; one conflicting key fails its whole batch, and the others
+// of that batch must still be registered (each written alone after the failed batch) while the
+// conflicting one is KeyConflict and the foreign key untouched.
+TEST_F(ConflictTest, AConflictInABatchedTxnDoesNotHoldBackTheOthers) {
+  ASSERT_TRUE(etcd_->Etcdctl({"put", "batch.rpc/7", "foreign"}).ok());
+  Engine* engine = NewStartedEngine(ControllerOptions(*etcd_, "owner-b"));
+  ASSERT_NE(engine, nullptr);
+  std::vector<Desired> all;
+  for (int i = 1; i <= 40; ++i) {
+    all.push_back(
+        MakeDesired(absl::StrCat("r", i), "batch.rpc", i, absl::StrCat("10.0.6.", i, ":80"), kTtl));
+  }
+  for (const auto& d : all) {
+    engine->Upsert(d);
+  }
+  engine->MarkComplete();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& d : all) {
+          if (d.key_id == 7
+                  ? !IsConflict(*engine, d.id)
+                  : !HoldsKey(*client_, *engine, d, absl::StrCat("batch.rpc/", d.key_id))) {
+            return false;
+          }
+        }
+        return true;
+      },
+      seconds(5)))
+      << Describe(*engine);
+  auto foreign = GetKey(*client_, "batch.rpc/7");
+  ASSERT_TRUE(foreign.has_value());
+  EXPECT_EQ(foreign->value(), "foreign");
+  EXPECT_EQ(foreign->lease(), 0);
+  EXPECT_EQ(foreign->version(), 1);
 }
 
 TEST_F(ConflictTest, TheResourceAlreadyHoldingAnIdKeyKeepsIt) {
