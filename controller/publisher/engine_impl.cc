@@ -249,7 +249,7 @@ class EngineImpl final : public Engine {
   void Publish(Reg& reg);
   Reg* Find(const std::string& id);
   std::vector<std::string> Ids() const;
-  std::string RecordFor(const Reg& reg, const std::string& full_key) const;
+  std::string RecordFor(const Reg& reg) const;
   int64_t NewLeaseId();
 
   const EngineOptions options_;
@@ -586,13 +586,11 @@ void EngineImpl::CheckRegression(Connection* conn) {
     absl::MutexLock lock(&snap_mu_);
     ++stats_.data_losses;
   }
-  for (auto it = adopted_.begin(); it != adopted_.end();) {
-    if (conn == default_conn_) {
-      conn->keeper->Remove(it->second.lease);
-      it = adopted_.erase(it);
-    } else {
-      ++it;
+  if (conn == default_conn_) {  // adopted leases live on the default target only
+    for (const auto& [full_key, a] : adopted_) {
+      conn->keeper->Remove(a.lease);
     }
+    adopted_.clear();
   }
   for (const std::string& id : Ids()) {
     Reg* reg = Find(id);
@@ -816,7 +814,7 @@ void EngineImpl::RevokeOrphans() {
 // ---------------------------------------------------------------------------------------------
 // The state machine.
 
-std::string EngineImpl::RecordFor(const Reg& reg, const std::string& /*full_key*/) const {
+std::string EngineImpl::RecordFor(const Reg& reg) const {
   if (!options_.ownership_records) {
     return "";
   }
@@ -896,7 +894,7 @@ void EngineImpl::Step(Reg& reg) {
     return;
   }
   std::string want_full = FullKey(d.key, d.key_id, reg.lease);
-  std::string want_record = RecordFor(reg, want_full);
+  std::string want_record = RecordFor(reg);
   if (!reg.key_present || want_full != reg.full_key || d.value != reg.written_value ||
       want_record != reg.written_record) {
     PutKey(reg, want_full);
@@ -1085,7 +1083,7 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   if (holder == 0 && !drop_old && !reg.no_batch && !reg.reput) {
     reg.busy = true;
     conn->batch.push_back(
-        BatchedPut{d.id, reg.epoch, reg.lease, want_full, d.value, RecordFor(reg, want_full)});
+        BatchedPut{d.id, reg.epoch, reg.lease, want_full, d.value, RecordFor(reg)});
     if (!conn->flush_posted) {
       conn->flush_posted = true;
       Post([this, conn] { FlushBatch(conn); });
@@ -1110,7 +1108,7 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
     p->set_value(v);
     p->set_lease(reg.lease);
   };
-  std::string record = RecordFor(reg, want_full);
+  std::string record = RecordFor(reg);
   put(want_full, d.value);
   if (options_.ownership_records) {
     put(RecordKey(options_.owner_prefix, options_.owner_id, want_full), record);
