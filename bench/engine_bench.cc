@@ -23,6 +23,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 
 #include "controller/common/clock.h"
 #include "controller/common/logging.h"
@@ -269,6 +270,8 @@ int main(int argc, char** argv) {
     }
   }
   (void)registrar::SetupLogging("warn", registrar::LogFormat::kText);
+  // As in controller/main.cc: no lock-order graph on every absl::Mutex::Lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (hold_child > 0) {
     return HoldChild(endpoint, hold_child, hold, keys);
   }

@@ -13,6 +13,14 @@ KeepAliveSchedule::Duration KeepAliveSchedule::StaleAfter(int64_t min_ttl_second
   return std::chrono::milliseconds(min_ttl_seconds * 1000 / 3) + std::chrono::seconds(1);
 }
 
+KeepAliveSchedule::Duration KeepAliveSchedule::BatchWindow() const {
+  std::optional<int64_t> ttl = min_ttl();
+  if (!ttl) {
+    return Duration::zero();
+  }
+  return std::min<Duration>(std::chrono::milliseconds(250), Interval(*ttl) / 8);
+}
+
 void KeepAliveSchedule::Schedule(int64_t lease, Lease& state, TimePoint due) {
   state.due = due;
   state.generation = next_generation_++;
@@ -64,16 +72,16 @@ void KeepAliveSchedule::DropStaleTop() {
   }
 }
 
-std::vector<int64_t> KeepAliveSchedule::Due(TimePoint now) {
+std::vector<int64_t> KeepAliveSchedule::Due(TimePoint now, TimePoint horizon) {
   std::vector<int64_t> due;
   DropStaleTop();
-  while (!heap_.empty() && heap_.top().due <= now) {
+  while (!heap_.empty() && heap_.top().due <= std::max(now, horizon)) {
     Entry top = heap_.top();
     heap_.pop();
     Lease& state = leases_.find(top.lease)->second;
     due.push_back(top.lease);
     outstanding_.push_back(now);
-    Schedule(top.lease, state, now + Interval(state.ttl));
+    Schedule(top.lease, state, std::max(now, top.due) + Interval(state.ttl));
     DropStaleTop();
   }
   return due;

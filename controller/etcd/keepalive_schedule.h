@@ -37,6 +37,9 @@ class KeepAliveSchedule {
 
   // The renewal interval for a TTL in seconds: a third of it (at least 100 ms).
   static Duration Interval(int64_t ttl_seconds);
+  // How early a renewal may go out so that renewals due close together share one wake-up and
+  // one write: an eighth of the shortest interval, at most 250 ms.
+  Duration BatchWindow() const;
   // How long a request may stay unanswered before the stream counts as dead: ttl/3 + 1 s.
   static Duration StaleAfter(int64_t min_ttl_seconds);
 
@@ -48,8 +51,11 @@ class KeepAliveSchedule {
   bool Contains(int64_t lease) const { return leases_.contains(lease); }
   size_t size() const { return leases_.size(); }
 
-  // Leases to send now, in due order; each counts as sent at `now`.
-  std::vector<int64_t> Due(TimePoint now);
+  // Leases to send now, in due order: every lease due at or before `horizon` (>= now; a later
+  // horizon renews a little early so that renewals go out in batches). Each counts as sent at
+  // `now`; its next renewal is Interval(ttl) after max(now, its due time).
+  std::vector<int64_t> Due(TimePoint now, TimePoint horizon);
+  std::vector<int64_t> Due(TimePoint now) { return Due(now, now); }
   // A keep-alive response for `lease` with `ttl` seconds (<= 0: etcd does not know it). Retires
   // the oldest outstanding request; updates the TTL of a live known lease; removes a lost one.
   // Returns true when `lease` was scheduled.

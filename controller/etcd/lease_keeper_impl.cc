@@ -95,7 +95,7 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
       if (stream_dead_) {
         reopen = true;
       } else {
-        due = schedule_.Due(now);
+        due = schedule_.Due(now, now + schedule_.BatchWindow());
       }
     }
     if (stale) {
@@ -199,6 +199,9 @@ void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) 
 }
 
 void LeaseKeeperImpl::ReportConnectivity(bool healthy) {
+  if (healthy_.load(std::memory_order_relaxed) == healthy) {
+    return;  // the common case, once per response: no lock (the locked check below decides)
+  }
   absl::MutexLock lock(&callback_mu_);
   if (reported_healthy_ == healthy) {
     return;

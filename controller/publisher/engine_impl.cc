@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -280,7 +281,7 @@ class EngineImpl final : public Engine {
   // Published snapshot.
   mutable absl::Mutex snap_mu_;
   std::map<std::string, State> snapshot_ ABSL_GUARDED_BY(snap_mu_);
-  std::unordered_map<int64_t, std::chrono::system_clock::time_point> renewals_
+  absl::flat_hash_map<int64_t, std::chrono::system_clock::time_point> renewals_
       ABSL_GUARDED_BY(snap_mu_);
   EngineStats stats_ ABSL_GUARDED_BY(snap_mu_);
 };

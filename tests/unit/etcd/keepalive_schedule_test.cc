@@ -182,6 +182,42 @@ TEST(KeepAliveSchedule, ReAddingUpdatesTtlAndReschedules) {
   EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
 }
 
+TEST(KeepAliveSchedule, BatchWindowIsAnEighthOfTheShortestIntervalAtMost250Ms) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  EXPECT_EQ(schedule.BatchWindow(), KeepAliveSchedule::Duration::zero());
+  schedule.Add(1, 10, clock.Now(), false);
+  EXPECT_EQ(schedule.BatchWindow(), milliseconds(250));
+  schedule.Add(2, 3, clock.Now(), false);  // interval 1 s
+  EXPECT_EQ(schedule.BatchWindow(), milliseconds(125));
+  schedule.Remove(2);
+  EXPECT_EQ(schedule.BatchWindow(), milliseconds(250));
+}
+
+TEST(KeepAliveSchedule, HorizonRenewsEarlyWithoutShiftingTheLattice) {
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  const auto t0 = clock.Now();
+  schedule.Add(1, 9, t0, false);                     // due t0 + 3 s
+  schedule.Add(2, 9, t0 + milliseconds(200), false);  // due t0 + 3.2 s
+  schedule.Add(3, 9, t0 + milliseconds(400), false);  // due t0 + 3.4 s
+  clock.Advance(seconds(3));
+  // Everything due within the next 250 ms goes out now, in due order.
+  EXPECT_THAT(schedule.Due(clock.Now(), clock.Now() + milliseconds(250)), ElementsAre(1, 2));
+  EXPECT_EQ(schedule.outstanding(), 2u);
+  // Lease 2 went out 200 ms early; its next renewal stays on its own lattice (t0 + 6.2 s), so
+  // early sends never accumulate into more renewals.
+  EXPECT_EQ(schedule.NextWakeup(), t0 + milliseconds(3400));
+  schedule.OnResponse(1, 9);
+  schedule.OnResponse(2, 9);
+  clock.Advance(milliseconds(400));
+  EXPECT_THAT(schedule.Due(clock.Now(), clock.Now() + milliseconds(250)), ElementsAre(3));
+  schedule.OnResponse(3, 9);
+  clock.Advance(milliseconds(2600));  // t0 + 6 s: lease 1 due, lease 2 (6.2 s) inside the window
+  EXPECT_THAT(schedule.Due(clock.Now(), clock.Now() + milliseconds(250)), ElementsAre(1, 2));
+  EXPECT_EQ(schedule.NextWakeup(), t0 + milliseconds(6400));
+}
+
 TEST(KeepAliveSchedule, NothingScheduledHasNoWakeup) {
   KeepAliveSchedule schedule;
   EXPECT_FALSE(schedule.NextWakeup().has_value());
