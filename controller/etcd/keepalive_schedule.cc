@@ -144,11 +144,4 @@ KeepAliveSchedule::TimePoint KeepAliveSchedule::SilentSince() const {
   return std::max(outstanding_.front(), last_response_);
 }
 
-std::optional<KeepAliveSchedule::Duration> KeepAliveSchedule::Lag(TimePoint now) const {
-  if (outstanding_.empty()) {
-    return std::nullopt;
-  }
-  return now - outstanding_.front();
-}
-
 }  // namespace registrar::etcd

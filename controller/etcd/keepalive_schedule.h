@@ -72,8 +72,6 @@ class KeepAliveSchedule {
   bool IsStreamStale(TimePoint now) const;
   // A response arrived at `now` (any lease): the stream is not silent.
   void NoteResponse(TimePoint now) { last_response_ = now; }
-  // How long the oldest unanswered request has waited; empty when none is outstanding.
-  std::optional<Duration> Lag(TimePoint now) const;
   size_t outstanding() const { return outstanding_.size(); }
   std::optional<int64_t> min_ttl() const;
 

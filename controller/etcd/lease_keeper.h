@@ -41,6 +41,9 @@ class LeaseKeeper {
     virtual void OnLost(int64_t lease) = 0;
     // The keep-alive stream became healthy (true) or dead (false).
     virtual void OnConnectivity(bool healthy) = 0;
+    // Every keep-alive sent has been answered (renewals_outstanding() went to 0), or the stream
+    // they were sent on died.
+    virtual void OnRenewalsAnswered() {}
   };
 
   virtual ~LeaseKeeper() = default;
@@ -52,9 +55,11 @@ class LeaseKeeper {
   virtual void Remove(int64_t lease) = 0;
   virtual size_t size() const = 0;
   virtual bool healthy() const = 0;
-  // How long the oldest unanswered keep-alive has waited (zero when none): etcd busy applying
-  // writes answers keep-alives late, and owners pace their writes on it ("renew first").
-  virtual Clock::Duration renewal_lag() const = 0;
+  // Keep-alives sent on the live stream and not answered yet. etcd answers a keep-alive only
+  // after applying every write committed before it, and one stream's keep-alives one after the
+  // other, so an owner that keeps writing while renewals are outstanding delays them all: owners
+  // start no new write while this is above zero ("renew first"; OnRenewalsAnswered says when).
+  virtual size_t renewals_outstanding() const = 0;
 };
 using LeaseKeeperPtr = std::unique_ptr<LeaseKeeper>;
 

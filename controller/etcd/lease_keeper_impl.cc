@@ -48,6 +48,7 @@ void LeaseKeeperImpl::Stop() {
   }
   thread_.join();
   healthy_ = false;
+  outstanding_ = 0;
 }
 
 void LeaseKeeperImpl::Add(int64_t lease, int64_t granted_ttl, bool renew_now) {
@@ -78,6 +79,7 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
     std::vector<int64_t> due;
     bool reopen = false;
     bool stale = false;
+    bool answered = false;
     Clock::TimePoint now = clock_.Now();
     {
       absl::MutexLock lock(&mu_);
@@ -97,6 +99,10 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
       } else {
         due = schedule_.Due(now, now + schedule_.BatchWindow());
       }
+      answered = PublishOutstandingLocked();
+    }
+    if (answered) {
+      ReportRenewalsAnswered();
     }
     if (stale) {
       ++stale_streams_;
@@ -114,6 +120,7 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
         generation = ++generation_;
         stream_dead_ = false;
         schedule_.OnStreamReset(now);
+        PublishOutstandingLocked();  // already zero while the stream was dead
       }
       KeepAliveHandler handler;
       handler.on_response = [this, generation](const pb::LeaseKeepAliveResponse& response) {
@@ -156,13 +163,20 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
   stream.reset();
 }
 
-Clock::Duration LeaseKeeperImpl::renewal_lag() const {
-  absl::MutexLock lock(&mu_);
-  return schedule_.Lag(clock_.Now()).value_or(Clock::Duration::zero());
+bool LeaseKeeperImpl::PublishOutstandingLocked() {
+  size_t now = stream_dead_ ? 0 : schedule_.outstanding();
+  size_t before = outstanding_.exchange(now);
+  return before > 0 && now == 0;
+}
+
+void LeaseKeeperImpl::ReportRenewalsAnswered() {
+  absl::MutexLock lock(&callback_mu_);
+  listener_.OnRenewalsAnswered();
 }
 
 void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveResponse& response) {
   bool known;
+  bool answered;
   {
     absl::MutexLock lock(&mu_);
     if (generation != generation_) {
@@ -171,8 +185,12 @@ void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveRe
     got_response_ = true;
     schedule_.NoteResponse(clock_.Now());
     known = schedule_.OnResponse(response.id(), response.ttl());
+    answered = PublishOutstandingLocked();
   }
   ReportConnectivity(true);
+  if (answered) {
+    ReportRenewalsAnswered();
+  }
   if (!known) {
     return;
   }
@@ -185,6 +203,7 @@ void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveRe
 }
 
 void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) {
+  bool answered;
   {
     absl::MutexLock lock(&mu_);
     if (generation != generation_) {
@@ -193,9 +212,13 @@ void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) 
     stream_dead_ = true;
     wake_ = true;
     wake_cv_.Signal();
+    answered = PublishOutstandingLocked();
   }
   spdlog::warn("etcd {}: keep-alive stream closed: {}", client_.target(), status.ToString());
   ReportConnectivity(false);
+  if (answered) {
+    ReportRenewalsAnswered();
+  }
 }
 
 void LeaseKeeperImpl::ReportConnectivity(bool healthy) {

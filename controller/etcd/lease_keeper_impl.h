@@ -37,7 +37,7 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   void Remove(int64_t lease) override;
   size_t size() const override;
   bool healthy() const override { return healthy_.load(); }
-  Clock::Duration renewal_lag() const override;
+  size_t renewals_outstanding() const override { return outstanding_.load(); }
 
   // How many times the stream was (re)opened, and closed for silence; for tests and metrics.
   int64_t streams_opened() const { return streams_opened_.load(); }
@@ -48,6 +48,9 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   void OnResponse(uint64_t generation, const pb::LeaseKeepAliveResponse& response);
   void OnClosed(uint64_t generation, const absl::Status& status);
   void ReportConnectivity(bool healthy);
+  // Publishes the outstanding count (zero while the stream is dead); true when it dropped to zero.
+  bool PublishOutstandingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportRenewalsAnswered();
 
   Client& client_;
   Clock& clock_;
@@ -67,6 +70,7 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   bool reported_healthy_ ABSL_GUARDED_BY(callback_mu_) = false;
 
   std::atomic<bool> healthy_{false};
+  std::atomic<size_t> outstanding_{0};
   std::atomic<int64_t> streams_opened_{0};
   std::atomic<int64_t> stale_streams_{0};
   std::jthread thread_;

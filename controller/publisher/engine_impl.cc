@@ -23,6 +23,7 @@
 #include "controller/etcd/lease_keeper.h"
 #include "controller/publisher/engine.h"
 #include "controller/publisher/records.h"
+#include "controller/publisher/write_scheduler.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::publisher {
@@ -55,10 +56,10 @@ constexpr seconds kConflictRecheck{5};
 constexpr seconds kAuthRetry{5};
 constexpr size_t kStopRevokeBatch = 128;
 constexpr seconds kProbeInterval{2};
-constexpr milliseconds kLagHigh{500};
-constexpr milliseconds kLagLow{100};
-constexpr double kMinWindow = 8;
 constexpr size_t kMaxTxnOps = 128;  // etcd's --max-txn-ops default
+// Settle etcd's write buffer (write_scheduler.h) only where keep-alives are many enough to matter.
+constexpr size_t kSettleMinLeases = 1000;
+constexpr int64_t kSettleTtl = 10;
 
 bool IsTransient(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) ||
@@ -111,13 +112,10 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   etcd::ClientOptions options;
   etcd::ClientPtr client;
   etcd::LeaseKeeperPtr keeper;
-  int in_flight = 0;
-  // Writes allowed in flight: halved when keep-alives are answered late (etcd 3.4 answers them
-  // only after applying the writes before them), grown back by one per write while they are
-  // prompt. Renewals come first: a registration burst never starves the leases already held.
-  double window = 0;
-  Clock::TimePoint last_cut{};
-  std::deque<std::function<void()>> waiting;
+  // Writes waiting and in flight (write_scheduler.h): at most EngineOptions::max_in_flight,
+  // none started while keep-alives are outstanding, lease and key writes in alternating phases.
+  WriteScheduler writes;
+  std::optional<Clock::TimePoint> pump_at;  // a Pump is posted for then
   std::vector<BatchedPut> batch;  // new keys for the next batched Txn
   bool flush_posted = false;
   std::map<std::string, PrefixWatch> watches;
@@ -132,6 +130,7 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   void OnRenewed(int64_t lease, int64_t ttl) override;
   void OnLost(int64_t lease) override;
   void OnConnectivity(bool up) override;
+  void OnRenewalsAnswered() override;
 };
 
 // A lease that is being replaced (make-before-break) and is revoked once the
@@ -198,6 +197,9 @@ class EngineImpl final : public Engine {
   // ---- called on the engine thread ----
   void OnLeaseLost(Connection* conn, int64_t lease);
   void OnConnectivity(Connection* conn, bool up);
+  // Starts the writes of `conn` its WriteScheduler allows now, settles etcd's write buffer when
+  // it asks, and plans the next look.
+  void Pump(Connection* conn);
 
  private:
   struct Timer {
@@ -215,11 +217,13 @@ class EngineImpl final : public Engine {
   // registrations instead of piling up leases without keys.
   // Frees the in-flight slot of an operation and records its duration and result.
   using SlotDone = std::function<void(const absl::Status&)>;
+  // `settle`: the write the connection's WriteScheduler asked for (Settle()).
   void Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
-              bool first = true);
+              bool first = true, bool settle = false);
   void Release(Connection* conn, const char* method, Clock::TimePoint started,
                const absl::Status& status);
   void CheckRegression(Connection* conn);
+  void Settle(Connection* conn, WriteKind kind);
 
   void Probe();
   void Adopt();
@@ -293,6 +297,10 @@ void Connection::OnRenewed(int64_t lease, int64_t /*ttl*/) { engine->NoteRenewal
 
 void Connection::OnLost(int64_t lease) {
   engine->Post([this, lease] { engine->OnLeaseLost(this, lease); });
+}
+
+void Connection::OnRenewalsAnswered() {
+  engine->Post([this] { engine->Pump(this); });
 }
 
 void Connection::OnConnectivity(bool up) {
@@ -509,12 +517,12 @@ absl::StatusOr<Connection*> EngineImpl::ConnFor(const std::optional<etcd::Client
     return client.status();
   }
   auto conn = std::make_unique<Connection>();
+  conn->writes = WriteScheduler(options_.max_in_flight);
   conn->engine = this;
   conn->identity = identity;
   conn->options = opts;
   conn->client = std::move(*client);
   conn->keeper = etcd::NewLeaseKeeper(*conn->client, clock_, *conn);
-  conn->window = options_.max_in_flight;
   conn->keeper->Start();
   Connection* raw = conn.get();
   conns_.emplace(identity, std::move(conn));
@@ -526,49 +534,100 @@ absl::StatusOr<Connection*> EngineImpl::ConnFor(const std::optional<etcd::Client
 // function that releases the slot; it must call it exactly once, on the engine
 // thread.
 void EngineImpl::Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
-                        bool first) {
-  auto run = [this, conn, method, op = std::move(op)] {
-    ++conn->in_flight;
+                        bool first, bool settle) {
+  WriteKind kind =
+      absl::StartsWith(method, "Lease") ? WriteKind::kLease : WriteKind::kKey;
+  auto run = [this, conn, method, kind, op = std::move(op)] {
     Clock::TimePoint started = clock_.Now();
-    op([this, conn, method, started](const absl::Status& status) {
+    op([this, conn, method, kind, started](const absl::Status& status) {
+      conn->writes.Done(kind, clock_.Now());
       Release(conn, method, started, status);
     });
   };
-  if (conn->in_flight < static_cast<int>(conn->window)) {
-    run();
-  } else if (first) {
-    conn->waiting.push_front(std::move(run));
-  } else {
-    conn->waiting.push_back(std::move(run));
-  }
+  conn->writes.Submit(kind, std::move(run), first, settle);
+  Pump(conn);
 }
 
 void EngineImpl::Release(Connection* conn, const char* method, Clock::TimePoint started,
                          const absl::Status& status) {
-  --conn->in_flight;
-  Clock::TimePoint now = clock_.Now();
-  Clock::Duration lag = conn->keeper->renewal_lag();
-  if (lag >= kLagHigh) {
-    if (now - conn->last_cut >= kLagHigh) {
-      conn->window = std::max(kMinWindow, conn->window / 2);
-      conn->last_cut = now;
-      spdlog::debug("etcd {}: keep-alives answered {} ms late: {} writes in flight at most",
-                    conn->client->target(), std::chrono::duration_cast<milliseconds>(lag).count(),
-                    static_cast<int>(conn->window));
-    }
-  } else if (lag <= kLagLow) {
-    conn->window = std::min<double>(options_.max_in_flight, conn->window + 1);
-  }
   if (options_.on_request) {
     options_.on_request(method, std::chrono::duration<double>(clock_.Now() - started).count(),
                         status);
   }
   CheckRegression(conn);
-  while (conn->in_flight < static_cast<int>(conn->window) && !conn->waiting.empty()) {
-    auto next = std::move(conn->waiting.front());
-    conn->waiting.pop_front();
-    next();
+  Pump(conn);
+}
+
+void EngineImpl::Pump(Connection* conn) {
+  Clock::TimePoint now = clock_.Now();
+  for (auto& op : conn->writes.Ready(now, conn->keeper->renewals_outstanding() == 0)) {
+    op();
   }
+  if (std::optional<WriteKind> kind = conn->writes.SettleDue(now)) {
+    conn->writes.Settled(*kind);
+    if (conn->keeper->size() >= kSettleMinLeases) {
+      Settle(conn, *kind);
+    }
+  }
+  std::optional<Clock::TimePoint> next = conn->writes.NextCheck();
+  if (next && (!conn->pump_at || *next < *conn->pump_at)) {
+    conn->pump_at = *next;
+    PostAfter(*next - now, [this, conn] {
+      conn->pump_at.reset();
+      Pump(conn);
+    });
+  }
+}
+
+// The settle writes of write_scheduler.h, rule 4. A key write: one record this engine owns (or,
+// without records, one registration key) written again with the same value and lease. A lease
+// write: a throwaway lease, revoked once granted (or left to expire after kSettleTtl).
+void EngineImpl::Settle(Connection* conn, WriteKind kind) {
+  if (kind == WriteKind::kKey) {
+    const Reg* held = nullptr;
+    for (const auto& [lease, id] : conn->lease_owner) {
+      const Reg* reg = Find(id);
+      if (reg != nullptr && reg->lease == lease && reg->key_present && !reg->full_key.empty()) {
+        held = reg;
+        break;
+      }
+    }
+    if (held == nullptr) {
+      return;
+    }
+    pb::PutRequest req;
+    req.set_key(options_.ownership_records
+                    ? RecordKey(options_.owner_prefix, options_.owner_id, held->full_key)
+                    : held->full_key);
+    req.set_ignore_value(true);
+    req.set_ignore_lease(true);
+    Submit(
+        conn, "Put",
+        [this, conn, req](SlotDone release) mutable {
+          conn->client->Put(std::move(req), [this, release](auto r) {
+            Post([release, status = r.status()] { release(status); });
+          });
+        },
+        /*first=*/true, /*settle=*/true);
+    return;
+  }
+  pb::LeaseGrantRequest req;
+  req.set_ttl(kSettleTtl);
+  req.set_id(NewLeaseId());
+  Submit(
+      conn, "LeaseGrant",
+      [this, conn, req](SlotDone release) mutable {
+        int64_t lease = req.id();
+        conn->client->LeaseGrant(std::move(req), [this, conn, lease, release](auto r) {
+          Post([release, status = r.status()] { release(status); });
+          if (r.ok() && r->error().empty()) {
+            pb::LeaseRevokeRequest revoke;
+            revoke.set_id(lease);
+            conn->client->LeaseRevoke(std::move(revoke), [](auto) {});
+          }
+        });
+      },
+      /*first=*/true, /*settle=*/true);
 }
 
 // etcd answered with a revision lower than one seen before: it lost its data.

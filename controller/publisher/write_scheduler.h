@@ -1,0 +1,90 @@
+// File: controller/publisher/write_scheduler.h
+//
+// Which etcd writes of one connection may start now. Pure logic: no threads, no clock (every
+// method that needs the time takes `now`); the engine thread owns it.
+//
+// Rules:
+//   1. At most `max_in_flight` writes in flight.
+//   2. Renew first: nothing starts while keep-alives are outstanding (the caller says so).
+//   3. Lease writes (LeaseGrant, LeaseRevoke) and key writes (Txn) run in alternating phases; a
+//      phase with the other kind waiting ends after kMinPhase, and the next phase starts once the
+//      writes of the current one are answered. Why: etcd 3.4 reads the revision for every
+//      keep-alive response through a buffered read transaction, which copies etcd's buffer of
+//      uncommitted writes; a bucket's buffer keeps the size of the largest burst written to it
+//      until a backend commit (every 100 ms) finds that bucket unwritten. With both kinds written
+//      all the time, neither buffer ever shrinks, and a registration burst makes every later
+//      keep-alive cost etcd hundreds of kilobytes of copying. A phase of kMinPhase (longer than
+//      two commit intervals) gives the other bucket a write-free commit in every cycle.
+//   4. Settle: after key writes, once nothing was written for kSettleAfter, SettleDue() asks the
+//      caller for one key write (a rewrite of a record it owns, same value and lease): its commit
+//      finds the lease bucket unwritten and drops it. kSettleAfter later it asks for one lease
+//      write (grant and revoke a throwaway lease): its commit drops the key bucket, and etcd is
+//      left with one fresh, small lease-bucket buffer instead of the burst's.
+// Ordering: within a kind, `first` operations go before the others, each in submission order.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "controller/common/clock.h"
+
+namespace registrar::publisher {
+
+enum class WriteKind { kLease = 0, kKey = 1 };
+
+class WriteScheduler {
+ public:
+  using Op = std::function<void()>;
+  using TimePoint = Clock::TimePoint;
+  static constexpr Clock::Duration kMinPhase = std::chrono::milliseconds(250);
+  static constexpr Clock::Duration kSettleAfter = std::chrono::milliseconds(150);
+
+  explicit WriteScheduler(int max_in_flight = 256) : max_in_flight_(max_in_flight) {}
+
+  // Queues `op`; it runs from a later Ready(). `settle`: the write SettleDue() asked for.
+  void Submit(WriteKind kind, Op op, bool first, bool settle = false);
+  // An operation of `kind` returned from Ready() was answered at `now`.
+  void Done(WriteKind kind, TimePoint now);
+  // The operations to start now, in order (each counts as in flight). `renewals_idle`: no
+  // keep-alive is outstanding.
+  std::vector<Op> Ready(TimePoint now, bool renewals_idle);
+  // When Ready() or SettleDue() may have a different answer without any other event: the end
+  // of the minimum phase, or the settle deadline. Empty when nothing is pending.
+  std::optional<TimePoint> NextCheck() const;
+  // The settle write due now (rule 4), if any: nothing written, in flight or queued for
+  // kSettleAfter. The caller submits it with `settle` (or skips it) and calls Settled(kind).
+  std::optional<WriteKind> SettleDue(TimePoint now) const;
+  void Settled(WriteKind kind);
+
+  int in_flight() const { return in_flight_[0] + in_flight_[1]; }
+  size_t queued() const { return queue_[0].size() + queue_[1].size(); }
+  WriteKind phase() const { return phase_; }
+
+ private:
+  static int Index(WriteKind kind) { return static_cast<int>(kind); }
+  static WriteKind Other(WriteKind kind) {
+    return kind == WriteKind::kLease ? WriteKind::kKey : WriteKind::kLease;
+  }
+  void MaybeSwitch(TimePoint now);
+
+  int max_in_flight_;
+  struct Queued {
+    Op op;
+    bool settle = false;
+  };
+  enum class Settle { kNone, kKey, kLease };  // the settle write needed next
+
+  std::deque<Queued> queue_[2];
+  size_t first_count_[2] = {0, 0};  // how many at the front of each queue were `first`
+  int in_flight_[2] = {0, 0};
+  WriteKind phase_ = WriteKind::kKey;
+  TimePoint phase_since_{};
+  bool switching_ = false;  // the current phase ended; waiting for its writes to be answered
+  Settle settle_ = Settle::kNone;
+  TimePoint last_activity_{};
+};
+
+}  // namespace registrar::publisher
