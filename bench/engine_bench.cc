@@ -7,6 +7,7 @@
 //   4. optionally (--scale N) registering and holding N for --hold seconds, counting lost leases.
 // Usage: engine_bench [--n 100,1000,10000] [--hold 60] [--scale 100000] [--keys 100]
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <string>
@@ -45,6 +47,25 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds (user + system) of another process, from /proc/<pid>/stat; -1 when unreadable.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = stat.rfind(')');  // the command name may contain spaces
+  if (pid <= 0 || close == std::string::npos) {
+    return -1;
+  }
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+  // Fields after the name start at field 3 (state); utime and stime are fields 14 and 15.
+  long ticks = 0;
+  long stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &ticks) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return -1;
+  }
+  return static_cast<double>(ticks + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 long RssKiB() {
@@ -210,7 +231,7 @@ std::vector<int> ParseList(const std::string& s) {
 }
 
 // The hold phase, in its own process: register n, then measure CPU and RSS while holding them.
-int HoldChild(const std::string& endpoint, int n, int hold, int keys) {
+int HoldChild(const std::string& endpoint, int n, int hold, int keys, pid_t etcd_pid) {
   publisher::EngineOptions eo;
   eo.default_target.endpoints = {endpoint};
   eo.owner_id = "bench";
@@ -225,9 +246,11 @@ int HoldChild(const std::string& endpoint, int n, int hold, int keys) {
   std::this_thread::sleep_for(std::chrono::seconds(4));
   auto stats0 = engine->stats();
   double cpu0 = CpuSeconds();
+  double etcd0 = ProcessCpuSeconds(etcd_pid);
   auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(hold));
   double cpu = CpuSeconds() - cpu0;
+  double etcd_cpu = ProcessCpuSeconds(etcd_pid) - etcd0;
   double wall = Seconds(Clock::now() - t0);
   auto stats1 = engine->stats();
   std::printf(
@@ -235,6 +258,8 @@ int HoldChild(const std::string& endpoint, int n, int hold, int keys) {
       "core), RSS %.1f MiB, lease losses %lld\n",
       n, r.registered, wall, cpu, 100.0 * cpu / wall, static_cast<double>(RssKiB()) / 1024.0,
       static_cast<long long>(stats1.lease_losses - stats0.lease_losses));
+  std::printf("  etcd meanwhile: CPU %.2f s (%.1f %% of one core)\n", etcd_cpu,
+              100.0 * etcd_cpu / wall);
   std::fflush(stdout);
   engine->Stop(/*revoke=*/true);
   return 0;
@@ -248,6 +273,7 @@ int main(int argc, char** argv) {
   int scale = 0;
   int keys = 100;
   int hold_child = 0;
+  pid_t etcd_pid = 0;
   std::string endpoint;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -260,6 +286,8 @@ int main(int argc, char** argv) {
       scale = std::atoi(value.c_str());
     } else if (flag == "--hold-child") {
       hold_child = std::atoi(value.c_str());
+    } else if (flag == "--etcd-pid") {
+      etcd_pid = std::atoi(value.c_str());
     } else if (flag == "--endpoint") {
       endpoint = value;
     } else if (flag == "--keys") {
@@ -273,7 +301,7 @@ int main(int argc, char** argv) {
   // As in controller/main.cc: no lock-order graph on every absl::Mutex::Lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (hold_child > 0) {
-    return HoldChild(endpoint, hold_child, hold, keys);
+    return HoldChild(endpoint, hold_child, hold, keys, etcd_pid);
   }
   std::string command;
   for (int i = 0; i < argc; ++i) {
@@ -341,7 +369,8 @@ int main(int argc, char** argv) {
   if (largest > 0 && hold > 0) {
     std::string child = std::string(argv[0]) + " --hold-child " + std::to_string(largest) +
                         " --endpoint " + options.endpoints[0] + " --hold " + std::to_string(hold) +
-                        " --keys " + std::to_string(keys);
+                        " --keys " + std::to_string(keys) + " --etcd-pid " +
+                        std::to_string((*etcd_process)->pid());
     if (std::system(child.c_str()) != 0) {
       std::fprintf(stderr, "hold child failed\n");
       return 1;
@@ -363,7 +392,13 @@ int main(int argc, char** argv) {
     std::printf("scale N=%d: %d registered in %.1f s (%.0f regs/s), p50 %.0f ms, p99 %.0f ms\n",
                 scale, r.registered, r.seconds, r.registered / r.seconds, r.p50 * 1e3, r.p99 * 1e3);
     auto after_start = engine->stats();
+    double cpu0 = CpuSeconds();
+    double etcd0 = ProcessCpuSeconds((*etcd_process)->pid());
+    auto t0 = Clock::now();
     std::this_thread::sleep_for(std::chrono::seconds(hold));
+    double wall = Seconds(Clock::now() - t0);
+    double cpu = CpuSeconds() - cpu0;
+    double etcd_cpu = ProcessCpuSeconds((*etcd_process)->pid()) - etcd0;
     auto stats = engine->stats();
     auto leases = (*client)->LeaseLeasesSync({});
     std::printf(
@@ -372,6 +407,8 @@ int main(int argc, char** argv) {
         scale, hold, static_cast<long long>(stats.lease_losses),
         static_cast<long long>(after_start.lease_losses),
         static_cast<long long>(stats.reregistrations), leases.ok() ? leases->leases_size() : -1);
+    std::printf("  while holding: this process %.1f %% of one core, etcd %.1f %%\n",
+                100.0 * cpu / wall, 100.0 * etcd_cpu / wall);
     engine->SetListener(nullptr);
     engine->Stop(/*revoke=*/false);
   }

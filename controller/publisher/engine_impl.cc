@@ -60,6 +60,12 @@ constexpr size_t kMaxTxnOps = 128;  // etcd's --max-txn-ops default
 // Settle etcd's write buffer (write_scheduler.h) only where keep-alives are many enough to matter.
 constexpr size_t kSettleMinLeases = 1000;
 constexpr int64_t kSettleTtl = 10;
+// From this many leases on a connection, writes are paced (write_scheduler.h, rule 5) to fewer
+// entries per etcd commit interval than etcd 3.4's smallest write buffer holds (512).
+constexpr size_t kPacedLeases = 20000;
+constexpr int kPacedEntriesPerSecond = 4000;
+// A revoke deletes the lease, its key and its record.
+constexpr int kRevokeCost = 3;
 
 bool IsTransient(const absl::Status& s) {
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) ||
@@ -116,7 +122,7 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   // none started while keep-alives are outstanding, lease and key writes in alternating phases.
   WriteScheduler writes;
   std::optional<Clock::TimePoint> pump_at;  // a Pump is posted for then
-  std::vector<BatchedPut> batch;  // new keys for the next batched Txn
+  std::vector<BatchedPut> batch;            // new keys for the next batched Txn
   bool flush_posted = false;
   std::map<std::string, PrefixWatch> watches;
   std::unordered_map<std::string, std::string> key_owner;  // full key -> registration id
@@ -217,9 +223,10 @@ class EngineImpl final : public Engine {
   // registrations instead of piling up leases without keys.
   // Frees the in-flight slot of an operation and records its duration and result.
   using SlotDone = std::function<void(const absl::Status&)>;
-  // `settle`: the write the connection's WriteScheduler asked for (Settle()).
+  // `cost`: the entries it writes (puts, deletes, a lease). `settle`: the write the connection's
+  // WriteScheduler asked for (Settle()).
   void Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
-              bool first = true, bool settle = false);
+              bool first = true, int cost = 1, bool settle = false);
   void Release(Connection* conn, const char* method, Clock::TimePoint started,
                const absl::Status& status);
   void CheckRegression(Connection* conn);
@@ -534,9 +541,8 @@ absl::StatusOr<Connection*> EngineImpl::ConnFor(const std::optional<etcd::Client
 // function that releases the slot; it must call it exactly once, on the engine
 // thread.
 void EngineImpl::Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
-                        bool first, bool settle) {
-  WriteKind kind =
-      absl::StartsWith(method, "Lease") ? WriteKind::kLease : WriteKind::kKey;
+                        bool first, int cost, bool settle) {
+  WriteKind kind = absl::StartsWith(method, "Lease") ? WriteKind::kLease : WriteKind::kKey;
   auto run = [this, conn, method, kind, op = std::move(op)] {
     Clock::TimePoint started = clock_.Now();
     op([this, conn, method, kind, started](const absl::Status& status) {
@@ -544,7 +550,7 @@ void EngineImpl::Submit(Connection* conn, const char* method, std::function<void
       Release(conn, method, started, status);
     });
   };
-  conn->writes.Submit(kind, std::move(run), first, settle);
+  conn->writes.Submit(kind, std::move(run), first, cost, settle);
   Pump(conn);
 }
 
@@ -560,6 +566,7 @@ void EngineImpl::Release(Connection* conn, const char* method, Clock::TimePoint 
 
 void EngineImpl::Pump(Connection* conn) {
   Clock::TimePoint now = clock_.Now();
+  conn->writes.SetBudget(conn->keeper->size() >= kPacedLeases ? kPacedEntriesPerSecond : 0, now);
   for (auto& op : conn->writes.Ready(now, conn->keeper->renewals_outstanding() == 0)) {
     op();
   }
@@ -608,7 +615,7 @@ void EngineImpl::Settle(Connection* conn, WriteKind kind) {
             Post([release, status = r.status()] { release(status); });
           });
         },
-        /*first=*/true, /*settle=*/true);
+        /*first=*/true, /*cost=*/1, /*settle=*/true);
     return;
   }
   pb::LeaseGrantRequest req;
@@ -627,7 +634,7 @@ void EngineImpl::Settle(Connection* conn, WriteKind kind) {
           }
         });
       },
-      /*first=*/true, /*settle=*/true);
+      /*first=*/true, /*cost=*/1, /*settle=*/true);
 }
 
 // etcd answered with a revision lower than one seen before: it lost its data.
@@ -851,22 +858,25 @@ void EngineImpl::RevokeOrphans() {
     pb::LeaseRevokeRequest req;
     req.set_id(a.lease);
     int64_t lease = a.lease;
-    Submit(default_conn_, "LeaseRevoke", [this, req, lease](SlotDone release) mutable {
-      default_conn_->client->LeaseRevoke(std::move(req), [this, lease, release](auto r) {
-        Post([this, lease, release, r = std::move(r)] {
-          release(r.status());
-          if (!r.ok() && !IsLeaseNotFound(r.status())) {
-            spdlog::warn(
-                "revoking orphan lease {} failed: {} (it "
-                "expires after its TTL)",
-                lease, r.status().message());
-            return;
-          }
-          absl::MutexLock lock(&snap_mu_);
-          ++stats_.orphans_revoked;
-        });
-      });
-    });
+    Submit(
+        default_conn_, "LeaseRevoke",
+        [this, req, lease](SlotDone release) mutable {
+          default_conn_->client->LeaseRevoke(std::move(req), [this, lease, release](auto r) {
+            Post([this, lease, release, r = std::move(r)] {
+              release(r.status());
+              if (!r.ok() && !IsLeaseNotFound(r.status())) {
+                spdlog::warn(
+                    "revoking orphan lease {} failed: {} (it "
+                    "expires after its TTL)",
+                    lease, r.status().message());
+                return;
+              }
+              absl::MutexLock lock(&snap_mu_);
+              ++stats_.orphans_revoked;
+            });
+          });
+        },
+        /*first=*/true, kRevokeCost);
   }
   adopted_.clear();
 }
@@ -1099,31 +1109,35 @@ void EngineImpl::FlushBatch(Connection* conn) {
         rec->set_lease(p.lease);
       }
     }
-    Submit(conn, "Txn", [=, this, txn = std::move(txn)](SlotDone release) mutable {
-      conn->client->Txn(std::move(txn), [=, this](absl::StatusOr<pb::TxnResponse> r) {
-        Post([=, this, r = std::move(r)] {
-          release(r.status());
-          bool written = r.ok() && r->succeeded();
-          for (const auto& p : puts) {
-            Reg* reg = Find(p.id);
-            if (reg == nullptr || reg->epoch != p.epoch) {
-              continue;
-            }
-            reg->busy = false;
-            if (reg->lease != p.lease) {
-              Step(*reg);
-              continue;
-            }
-            if (written) {
-              KeyWritten(*reg, p.full_key, p.value, p.record, "");
-            } else {
-              reg->no_batch = true;  // find out alone what went wrong
-              Step(*reg);
-            }
-          }
-        });
-      });
-    });
+    int cost = txn.success_size();
+    Submit(
+        conn, "Txn",
+        [=, this, txn = std::move(txn)](SlotDone release) mutable {
+          conn->client->Txn(std::move(txn), [=, this](absl::StatusOr<pb::TxnResponse> r) {
+            Post([=, this, r = std::move(r)] {
+              release(r.status());
+              bool written = r.ok() && r->succeeded();
+              for (const auto& p : puts) {
+                Reg* reg = Find(p.id);
+                if (reg == nullptr || reg->epoch != p.epoch) {
+                  continue;
+                }
+                reg->busy = false;
+                if (reg->lease != p.lease) {
+                  Step(*reg);
+                  continue;
+                }
+                if (written) {
+                  KeyWritten(*reg, p.full_key, p.value, p.record, "");
+                } else {
+                  reg->no_batch = true;  // find out alone what went wrong
+                  Step(*reg);
+                }
+              }
+            });
+          });
+        },
+        /*first=*/true, cost);
   }
 }
 
@@ -1194,75 +1208,79 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   int64_t lease = reg.lease;
   std::string value = d.value;
   std::string old_key = drop_old_key ? reg.full_key : "";
-  Submit(conn, "Txn", [=, this, txn = std::move(txn)](SlotDone release) mutable {
-    conn->client->Txn(std::move(txn), [=, this](absl::StatusOr<pb::TxnResponse> r) {
-      Post([=, this, r = std::move(r)] {
-        release(r.status());
-        Reg* reg = Find(id);
-        if (reg == nullptr || reg->epoch != epoch) {
-          return;
-        }
-        reg->busy = false;
-        if (reg->lease != lease) {
-          Step(*reg);
-          return;
-        }
-        if (!r.ok()) {
-          if (IsLeaseNotFound(r.status())) {
-            HandleLeaseLost(*reg, "etcd no longer knows the lease");
-          } else {
-            Failed(*reg, r.status(), "writing the key");
-          }
-          return;
-        }
-        if (r->succeeded()) {
-          KeyWritten(*reg, want_full, value, record, old_key);
-          return;
-        }
-        // The compare failed: see who holds the key.
-        const auto& rr = r->responses(0).response_range();
-        if (rr.kvs_size() == 0) {
-          RetryLater(*reg, milliseconds(0));  // it went away meanwhile
-          return;
-        }
-        const auto& kv = rr.kvs(0);
-        if (kv.lease() == lease) {
-          // Ours already (a re-put raced with our own write): take it as
-          // written.
-          reg->full_key = want_full;
-          reg->key_present = true;
-          reg->written_value = kv.value();
-          reg->written_record =
-              r->responses_size() > 1 && r->responses(1).response_range().kvs_size() > 0
-                  ? r->responses(1).response_range().kvs(0).value()
-                  : "";
-          reg->reput = false;
-          conn->key_owner[want_full] = id;
-          Step(*reg);
-          return;
-        }
-        std::string holder_desc = absl::StrCat("lease ", kv.lease());
-        if (r->responses_size() > 1 && r->responses(1).response_range().kvs_size() > 0) {
-          auto other = DecodeRecord(r->responses(1).response_range().kvs(0).value());
-          if (other) {
-            holder_desc = absl::StrCat(other->namespace_, "/", other->name, " (uid ", other->uid,
-                                       ", lease ", kv.lease(), ")");
-          }
-        } else if (kv.lease() == 0) {
-          holder_desc = "a key without a lease";
-        } else {
-          holder_desc += " without an etcd-registrar record (another publisher)";
-        }
-        SetState(*reg, Phase::kFailed, kReasonKeyConflict,
-                 absl::StrCat("key ", want_full, " is held by ", holder_desc));
-        // Watch the prefix so the key going away triggers a retry; recheck now
-        // and then too.
-        SyncWatch(*reg);
-        conn->conflict_waiters[want_full].insert(id);
-        RetryLater(*reg, kConflictRecheck);
-      });
-    });
-  });
+  int cost = txn.success_size();
+  Submit(
+      conn, "Txn",
+      [=, this, txn = std::move(txn)](SlotDone release) mutable {
+        conn->client->Txn(std::move(txn), [=, this](absl::StatusOr<pb::TxnResponse> r) {
+          Post([=, this, r = std::move(r)] {
+            release(r.status());
+            Reg* reg = Find(id);
+            if (reg == nullptr || reg->epoch != epoch) {
+              return;
+            }
+            reg->busy = false;
+            if (reg->lease != lease) {
+              Step(*reg);
+              return;
+            }
+            if (!r.ok()) {
+              if (IsLeaseNotFound(r.status())) {
+                HandleLeaseLost(*reg, "etcd no longer knows the lease");
+              } else {
+                Failed(*reg, r.status(), "writing the key");
+              }
+              return;
+            }
+            if (r->succeeded()) {
+              KeyWritten(*reg, want_full, value, record, old_key);
+              return;
+            }
+            // The compare failed: see who holds the key.
+            const auto& rr = r->responses(0).response_range();
+            if (rr.kvs_size() == 0) {
+              RetryLater(*reg, milliseconds(0));  // it went away meanwhile
+              return;
+            }
+            const auto& kv = rr.kvs(0);
+            if (kv.lease() == lease) {
+              // Ours already (a re-put raced with our own write): take it as
+              // written.
+              reg->full_key = want_full;
+              reg->key_present = true;
+              reg->written_value = kv.value();
+              reg->written_record =
+                  r->responses_size() > 1 && r->responses(1).response_range().kvs_size() > 0
+                      ? r->responses(1).response_range().kvs(0).value()
+                      : "";
+              reg->reput = false;
+              conn->key_owner[want_full] = id;
+              Step(*reg);
+              return;
+            }
+            std::string holder_desc = absl::StrCat("lease ", kv.lease());
+            if (r->responses_size() > 1 && r->responses(1).response_range().kvs_size() > 0) {
+              auto other = DecodeRecord(r->responses(1).response_range().kvs(0).value());
+              if (other) {
+                holder_desc = absl::StrCat(other->namespace_, "/", other->name, " (uid ",
+                                           other->uid, ", lease ", kv.lease(), ")");
+              }
+            } else if (kv.lease() == 0) {
+              holder_desc = "a key without a lease";
+            } else {
+              holder_desc += " without an etcd-registrar record (another publisher)";
+            }
+            SetState(*reg, Phase::kFailed, kReasonKeyConflict,
+                     absl::StrCat("key ", want_full, " is held by ", holder_desc));
+            // Watch the prefix so the key going away triggers a retry; recheck now
+            // and then too.
+            SyncWatch(*reg);
+            conn->conflict_waiters[want_full].insert(id);
+            RetryLater(*reg, kConflictRecheck);
+          });
+        });
+      },
+      /*first=*/true, cost);
 }
 
 void EngineImpl::RevokeCurrent(Reg& reg) {
@@ -1277,34 +1295,37 @@ void EngineImpl::RevokeCurrent(Reg& reg) {
   uint64_t epoch = reg.epoch;
   pb::LeaseRevokeRequest req;
   req.set_id(lease);
-  Submit(conn, "LeaseRevoke", [=, this](SlotDone release) mutable {
-    conn->client->LeaseRevoke(std::move(req), [=, this](auto r) {
-      Post([=, this, r = std::move(r)] {
-        release(r.status());
-        Reg* reg = Find(id);
-        if (reg == nullptr || reg->epoch != epoch) {
-          return;
-        }
-        reg->busy = false;
-        if (!r.ok() && !IsLeaseNotFound(r.status())) {
-          if (reg->removed && clock_.Now() >= reg->remove_deadline) {
-            spdlog::warn(
-                "{}: could not revoke lease {} within one TTL ({}); "
-                "letting it expire",
-                id, lease, r.status().message());
+  Submit(
+      conn, "LeaseRevoke",
+      [=, this](SlotDone release) mutable {
+        conn->client->LeaseRevoke(std::move(req), [=, this](auto r) {
+          Post([=, this, r = std::move(r)] {
+            release(r.status());
+            Reg* reg = Find(id);
+            if (reg == nullptr || reg->epoch != epoch) {
+              return;
+            }
+            reg->busy = false;
+            if (!r.ok() && !IsLeaseNotFound(r.status())) {
+              if (reg->removed && clock_.Now() >= reg->remove_deadline) {
+                spdlog::warn(
+                    "{}: could not revoke lease {} within one TTL ({}); "
+                    "letting it expire",
+                    id, lease, r.status().message());
+                Forget(*reg);
+                Step(*reg);
+                return;
+              }
+              Failed(*reg, r.status(), "revoking the lease");
+              return;
+            }
+            spdlog::info("{}: revoked lease {} ({} removed)", id, lease, reg->full_key);
             Forget(*reg);
             Step(*reg);
-            return;
-          }
-          Failed(*reg, r.status(), "revoking the lease");
-          return;
-        }
-        spdlog::info("{}: revoked lease {} ({} removed)", id, lease, reg->full_key);
-        Forget(*reg);
-        Step(*reg);
-      });
-    });
-  });
+          });
+        });
+      },
+      /*first=*/true, kRevokeCost);
 }
 
 void EngineImpl::RevokeOld(Reg& reg) {
@@ -1318,30 +1339,33 @@ void EngineImpl::RevokeOld(Reg& reg) {
   uint64_t epoch = reg.epoch;
   pb::LeaseRevokeRequest req;
   req.set_id(old.lease);
-  Submit(old.conn, "LeaseRevoke", [=, this](SlotDone release) mutable {
-    old.conn->client->LeaseRevoke(std::move(req), [=, this](auto r) {
-      Post([=, this, r = std::move(r)] {
-        release(r.status());
-        old.conn->lease_owner.erase(old.lease);
-        Reg* reg = Find(id);
-        if (reg == nullptr || reg->epoch != epoch) {
-          return;
-        }
-        reg->busy = false;
-        if (!r.ok() && !IsLeaseNotFound(r.status())) {
-          // Not renewed any more: it expires by itself within its TTL.
-          spdlog::warn(
-              "{}: revoking replaced lease {} failed: {} (it expires "
-              "after its TTL)",
-              id, old.lease, r.status().message());
-        } else {
-          spdlog::info("{}: replaced lease {} revoked", id, old.lease);
-        }
-        reg->old.reset();
-        Step(*reg);
-      });
-    });
-  });
+  Submit(
+      old.conn, "LeaseRevoke",
+      [=, this](SlotDone release) mutable {
+        old.conn->client->LeaseRevoke(std::move(req), [=, this](auto r) {
+          Post([=, this, r = std::move(r)] {
+            release(r.status());
+            old.conn->lease_owner.erase(old.lease);
+            Reg* reg = Find(id);
+            if (reg == nullptr || reg->epoch != epoch) {
+              return;
+            }
+            reg->busy = false;
+            if (!r.ok() && !IsLeaseNotFound(r.status())) {
+              // Not renewed any more: it expires by itself within its TTL.
+              spdlog::warn(
+                  "{}: revoking replaced lease {} failed: {} (it expires "
+                  "after its TTL)",
+                  id, old.lease, r.status().message());
+            } else {
+              spdlog::info("{}: replaced lease {} revoked", id, old.lease);
+            }
+            reg->old.reset();
+            Step(*reg);
+          });
+        });
+      },
+      /*first=*/true, kRevokeCost);
 }
 
 void EngineImpl::HandleLeaseLost(Reg& reg, std::string_view why) {

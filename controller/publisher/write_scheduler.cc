@@ -4,15 +4,37 @@
 
 namespace registrar::publisher {
 
-void WriteScheduler::Submit(WriteKind kind, Op op, bool first, bool settle) {
+void WriteScheduler::Submit(WriteKind kind, Op op, bool first, int cost, bool settle) {
   int k = Index(kind);
-  if (first) {
+  Queued queued{std::move(op), std::max(cost, 1), settle};
+  if (settle) {
+    queue_[k].push_front(std::move(queued));
+    ++first_count_[k];
+  } else if (first) {
     queue_[k].insert(queue_[k].begin() + static_cast<std::ptrdiff_t>(first_count_[k]),
-                     Queued{std::move(op), settle});
+                     std::move(queued));
     ++first_count_[k];
   } else {
-    queue_[k].push_back(Queued{std::move(op), settle});
+    queue_[k].push_back(std::move(queued));
   }
+}
+
+void WriteScheduler::SetBudget(int entries_per_second, TimePoint now) {
+  if (entries_per_second == budget_) {
+    return;
+  }
+  budget_ = std::max(entries_per_second, 0);
+  tokens_ = Capacity();
+  refilled_ = now;
+}
+
+void WriteScheduler::Refill(TimePoint now) {
+  if (budget_ == 0) {
+    return;
+  }
+  double add = std::chrono::duration<double>(now - refilled_).count() * budget_;
+  tokens_ = std::min(Capacity(), tokens_ + add);
+  refilled_ = now;
 }
 
 void WriteScheduler::Settled(WriteKind kind) {
@@ -41,11 +63,21 @@ void WriteScheduler::MaybeSwitch(TimePoint now) {
 std::vector<WriteScheduler::Op> WriteScheduler::Ready(TimePoint now, bool renewals_idle) {
   std::vector<Op> out;
   MaybeSwitch(now);
-  if (switching_ || !renewals_idle) {
-    return out;
-  }
+  Refill(now);
   int k = Index(phase_);
-  while (!queue_[k].empty() && in_flight() < max_in_flight_) {
+  while (!switching_ && !queue_[k].empty() && in_flight() < max_in_flight_) {
+    const Queued& front = queue_[k].front();
+    if (!front.settle) {
+      if (!renewals_idle) {
+        break;
+      }
+      if (budget_ > 0) {
+        if (tokens_ < std::min<double>(front.cost, Capacity())) {
+          break;
+        }
+        tokens_ -= front.cost;  // a large write may leave a debt the next ones wait out
+      }
+    }
     Queued next = std::move(queue_[k].front());
     queue_[k].pop_front();
     if (first_count_[k] > 0) {
@@ -66,7 +98,16 @@ std::optional<WriteScheduler::TimePoint> WriteScheduler::NextCheck() const {
   if (!switching_ && !queue_[Index(Other(phase_))].empty()) {
     next = phase_since_ + kMinPhase;
   }
-  if (settle_ != Settle::kNone && queued() == 0 && in_flight() == 0) {
+  const auto& current = queue_[Index(phase_)];
+  if (budget_ > 0 && !switching_ && !current.empty()) {
+    double missing = std::min<double>(current.front().cost, Capacity()) - tokens_;
+    if (missing > 0) {  // otherwise only the keep-alives hold it back, and they say when
+      TimePoint refill = refilled_ + std::chrono::duration_cast<Clock::Duration>(
+                                         std::chrono::duration<double>(missing / budget_));
+      next = next ? std::min(*next, refill) : refill;
+    }
+  }
+  if (settle_ != Settle::kNone && in_flight() == 0) {
     TimePoint settle = last_activity_ + kSettleAfter;
     next = next ? std::min(*next, settle) : settle;
   }
@@ -74,8 +115,7 @@ std::optional<WriteScheduler::TimePoint> WriteScheduler::NextCheck() const {
 }
 
 std::optional<WriteKind> WriteScheduler::SettleDue(TimePoint now) const {
-  if (settle_ == Settle::kNone || queued() != 0 || in_flight() != 0 ||
-      now - last_activity_ < kSettleAfter) {
+  if (settle_ == Settle::kNone || in_flight() != 0 || now - last_activity_ < kSettleAfter) {
     return std::nullopt;
   }
   return settle_ == Settle::kKey ? WriteKind::kKey : WriteKind::kLease;

@@ -15,11 +15,18 @@
 //      all the time, neither buffer ever shrinks, and a registration burst makes every later
 //      keep-alive cost etcd hundreds of kilobytes of copying. A phase of kMinPhase (longer than
 //      two commit intervals) gives the other bucket a write-free commit in every cycle.
-//   4. Settle: after key writes, once nothing was written for kSettleAfter, SettleDue() asks the
+//   4. Settle: after key writes, once nothing was written for kSettleAfter (the burst is over,
+//      or keep-alives hold the queued writes back), SettleDue() asks the
 //      caller for one key write (a rewrite of a record it owns, same value and lease): its commit
 //      finds the lease bucket unwritten and drops it. kSettleAfter later it asks for one lease
 //      write (grant and revoke a throwaway lease): its commit drops the key bucket, and etcd is
 //      left with one fresh, small lease-bucket buffer instead of the burst's.
+//   5. Budget: with SetBudget(n), at most about n entries (a put, a delete, a lease) are written
+//      per second, in portions of n/10 (the size of one 100 ms commit interval): a bucket that
+//      receives fewer than 512 entries per commit keeps etcd's smallest buffer. The owner sets it
+//      when it holds so many leases that the cost of every keep-alive matters more than the
+//      speed of new registrations.
+// Settle writes go first and ignore rules 2 and 5: they are what makes keep-alives cheap again.
 // Ordering: within a kind, `first` operations go before the others, each in submission order.
 #pragma once
 
@@ -44,8 +51,11 @@ class WriteScheduler {
 
   explicit WriteScheduler(int max_in_flight = 256) : max_in_flight_(max_in_flight) {}
 
-  // Queues `op`; it runs from a later Ready(). `settle`: the write SettleDue() asked for.
-  void Submit(WriteKind kind, Op op, bool first, bool settle = false);
+  // Queues `op`, which writes `cost` entries; it runs from a later Ready(). `settle`: the write
+  // SettleDue() asked for.
+  void Submit(WriteKind kind, Op op, bool first, int cost = 1, bool settle = false);
+  // Rule 5: entries per second, 0 for no limit.
+  void SetBudget(int entries_per_second, TimePoint now);
   // An operation of `kind` returned from Ready() was answered at `now`.
   void Done(WriteKind kind, TimePoint now);
   // The operations to start now, in order (each counts as in flight). `renewals_idle`: no
@@ -54,8 +64,8 @@ class WriteScheduler {
   // When Ready() or SettleDue() may have a different answer without any other event: the end
   // of the minimum phase, or the settle deadline. Empty when nothing is pending.
   std::optional<TimePoint> NextCheck() const;
-  // The settle write due now (rule 4), if any: nothing written, in flight or queued for
-  // kSettleAfter. The caller submits it with `settle` (or skips it) and calls Settled(kind).
+  // The settle write due now (rule 4), if any: nothing written or in flight for kSettleAfter. The
+  // caller submits it with `settle` (or skips it) and calls Settled(kind).
   std::optional<WriteKind> SettleDue(TimePoint now) const;
   void Settled(WriteKind kind);
 
@@ -69,10 +79,13 @@ class WriteScheduler {
     return kind == WriteKind::kLease ? WriteKind::kKey : WriteKind::kLease;
   }
   void MaybeSwitch(TimePoint now);
+  void Refill(TimePoint now);
+  double Capacity() const { return budget_ / 10.0; }
 
   int max_in_flight_;
   struct Queued {
     Op op;
+    int cost = 1;
     bool settle = false;
   };
   enum class Settle { kNone, kKey, kLease };  // the settle write needed next
@@ -85,6 +98,9 @@ class WriteScheduler {
   bool switching_ = false;  // the current phase ended; waiting for its writes to be answered
   Settle settle_ = Settle::kNone;
   TimePoint last_activity_{};
+  int budget_ = 0;  // entries per second; 0: none
+  double tokens_ = 0;
+  TimePoint refilled_{};
 };
 
 }  // namespace registrar::publisher

@@ -198,7 +198,7 @@ TEST(KeepAliveSchedule, HorizonRenewsEarlyWithoutShiftingTheLattice) {
   FakeClock clock;
   KeepAliveSchedule schedule;
   const auto t0 = clock.Now();
-  schedule.Add(1, 9, t0, false);                     // due t0 + 3 s
+  schedule.Add(1, 9, t0, false);                      // due t0 + 3 s
   schedule.Add(2, 9, t0 + milliseconds(200), false);  // due t0 + 3.2 s
   schedule.Add(3, 9, t0 + milliseconds(400), false);  // due t0 + 3.4 s
   clock.Advance(seconds(3));
