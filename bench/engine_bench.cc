@@ -297,7 +297,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  (void)registrar::SetupLogging("warn", registrar::LogFormat::kText);
+  const char* level = std::getenv("ENGINE_BENCH_LOG");  // e.g. debug; default warn
+  (void)registrar::SetupLogging(level != nullptr ? level : "warn", registrar::LogFormat::kText);
   // As in controller/main.cc: no lock-order graph on every absl::Mutex::Lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (hold_child > 0) {

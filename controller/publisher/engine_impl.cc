@@ -602,6 +602,8 @@ void EngineImpl::Settle(Connection* conn, WriteKind kind) {
     if (held == nullptr) {
       return;
     }
+    spdlog::debug("etcd {}: settle: rewriting the record of {}", conn->client->target(),
+                  held->full_key);
     pb::PutRequest req;
     req.set_key(options_.ownership_records
                     ? RecordKey(options_.owner_prefix, options_.owner_id, held->full_key)
@@ -618,6 +620,7 @@ void EngineImpl::Settle(Connection* conn, WriteKind kind) {
         /*first=*/true, /*cost=*/1, /*settle=*/true);
     return;
   }
+  spdlog::debug("etcd {}: settle: granting and revoking a throwaway lease", conn->client->target());
   pb::LeaseGrantRequest req;
   req.set_ttl(kSettleTtl);
   req.set_id(NewLeaseId());

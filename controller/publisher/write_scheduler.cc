@@ -8,6 +8,7 @@ void WriteScheduler::Submit(WriteKind kind, Op op, bool first, int cost, bool se
   int k = Index(kind);
   Queued queued{std::move(op), std::max(cost, 1), settle};
   if (settle) {
+    ++settle_queued_;
     queue_[k].push_front(std::move(queued));
     ++first_count_[k];
   } else if (first) {
@@ -80,6 +81,9 @@ std::vector<WriteScheduler::Op> WriteScheduler::Ready(TimePoint now, bool renewa
     }
     Queued next = std::move(queue_[k].front());
     queue_[k].pop_front();
+    if (next.settle) {
+      --settle_queued_;
+    }
     if (first_count_[k] > 0) {
       --first_count_[k];
     }
@@ -107,7 +111,7 @@ std::optional<WriteScheduler::TimePoint> WriteScheduler::NextCheck() const {
       next = next ? std::min(*next, refill) : refill;
     }
   }
-  if (settle_ != Settle::kNone && in_flight() == 0) {
+  if (settle_ != Settle::kNone && in_flight() == 0 && settle_queued_ == 0) {
     TimePoint settle = last_activity_ + kSettleAfter;
     next = next ? std::min(*next, settle) : settle;
   }
@@ -115,7 +119,8 @@ std::optional<WriteScheduler::TimePoint> WriteScheduler::NextCheck() const {
 }
 
 std::optional<WriteKind> WriteScheduler::SettleDue(TimePoint now) const {
-  if (settle_ == Settle::kNone || in_flight() != 0 || now - last_activity_ < kSettleAfter) {
+  if (settle_ == Settle::kNone || in_flight() != 0 || settle_queued_ != 0 ||
+      now - last_activity_ < kSettleAfter) {
     return std::nullopt;
   }
   return settle_ == Settle::kKey ? WriteKind::kKey : WriteKind::kLease;

@@ -64,7 +64,8 @@ class WriteScheduler {
   // When Ready() or SettleDue() may have a different answer without any other event: the end
   // of the minimum phase, or the settle deadline. Empty when nothing is pending.
   std::optional<TimePoint> NextCheck() const;
-  // The settle write due now (rule 4), if any: nothing written or in flight for kSettleAfter. The
+  // The settle write due now (rule 4), if any: nothing written or in flight for kSettleAfter,
+  // and the previous settle write started. The
   // caller submits it with `settle` (or skips it) and calls Settled(kind).
   std::optional<WriteKind> SettleDue(TimePoint now) const;
   void Settled(WriteKind kind);
@@ -97,6 +98,7 @@ class WriteScheduler {
   TimePoint phase_since_{};
   bool switching_ = false;  // the current phase ended; waiting for its writes to be answered
   Settle settle_ = Settle::kNone;
+  int settle_queued_ = 0;  // a settle write waits for its phase: the next one waits for it
   TimePoint last_activity_{};
   int budget_ = 0;  // entries per second; 0: none
   double tokens_ = 0;

@@ -186,6 +186,34 @@ TEST(WriteScheduler, BudgetPacesEntriesPerSecondInTenthsOfASecond) {
   EXPECT_EQ(r.ran.size(), 5u);
 }
 
+TEST(WriteScheduler, TheLeaseSettleWaitsForTheKeySettleToBeWrittenInItsPhase) {
+  FakeClock clock;
+  WriteScheduler s(8);
+  Recorder r;
+  s.Submit(WriteKind::kKey, r.Op("txn"), true);
+  r.Run(s.Ready(clock.Now(), true));
+  s.Done(WriteKind::kKey, clock.Now());
+  s.Submit(WriteKind::kLease, r.Op("grant"), false);  // the lease phase begins
+  r.Run(s.Ready(clock.Now(), true));
+  s.Done(WriteKind::kLease, clock.Now());
+  s.Submit(WriteKind::kLease, r.Op("grant2"), false);
+  clock.Advance(WriteScheduler::kSettleAfter);
+  ASSERT_EQ(s.SettleDue(clock.Now()), WriteKind::kKey);
+  s.Settled(WriteKind::kKey);
+  s.Submit(WriteKind::kKey, r.Op("settle-put"), true, 1, /*settle=*/true);
+  // Still the lease phase (it is younger than kMinPhase and has work): the settle put waits, and
+  // the lease settle must not be asked for in the same breath.
+  EXPECT_THAT(s.Ready(clock.Now(), false), IsEmpty());
+  EXPECT_EQ(s.SettleDue(clock.Now()), std::nullopt);
+  clock.Advance(WriteScheduler::kMinPhase);
+  r.Run(s.Ready(clock.Now(), false));
+  EXPECT_THAT(r.ran, ElementsAre("txn", "grant", "settle-put"));
+  s.Done(WriteKind::kKey, clock.Now());
+  EXPECT_EQ(s.SettleDue(clock.Now()), std::nullopt);
+  clock.Advance(WriteScheduler::kSettleAfter);
+  EXPECT_EQ(s.SettleDue(clock.Now()), WriteKind::kLease);
+}
+
 TEST(WriteScheduler, LeaseWritesAloneNeedNoSettle) {
   FakeClock clock;
   WriteScheduler s(8);
