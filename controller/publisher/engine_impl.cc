@@ -218,15 +218,15 @@ class EngineImpl final : public Engine {
   void Run(std::stop_token stop);
 
   absl::StatusOr<Connection*> ConnFor(const std::optional<etcd::ClientOptions>& target);
-  // `first`: follow-up work of a registration already under way (its Txn after
-  // the grant, a revoke) goes before new grants, so a cold start finishes
-  // registrations instead of piling up leases without keys.
-  // Frees the in-flight slot of an operation and records its duration and result.
+  // Frees the slot of an operation with its result.
   using SlotDone = std::function<void(const absl::Status&)>;
-  // `cost`: the entries it writes (puts, deletes, a lease). `settle`: the write the connection's
-  // WriteScheduler asked for (Settle()).
+  // `first`: follow-up work of a registration already under way (its Txn after the grant, a
+  // revoke) goes before new grants, so a cold start finishes registrations instead of piling up
+  // leases without keys. `cost`: the entries it writes (puts, deletes, a lease). `settle`: the
+  // write the connection's WriteScheduler asked for (Settle()).
   void Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
               bool first = true, int cost = 1, bool settle = false);
+  // Records an answered operation's duration and result, then starts what may start now.
   void Release(Connection* conn, const char* method, Clock::TimePoint started,
                const absl::Status& status);
   void CheckRegression(Connection* conn);
@@ -537,8 +537,8 @@ absl::StatusOr<Connection*> EngineImpl::ConnFor(const std::optional<etcd::Client
   return raw;
 }
 
-// Runs `op` when the connection has a free in-flight slot. `op` receives the
-// function that releases the slot; it must call it exactly once, on the engine
+// Queues `op` with the connection's WriteScheduler, which starts it when its rules allow. `op`
+// receives the function that releases its slot; it must call it exactly once, on the engine
 // thread.
 void EngineImpl::Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
                         bool first, int cost, bool settle) {

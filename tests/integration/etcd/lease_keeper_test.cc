@@ -52,6 +52,14 @@ class RecordingListener : public LeaseKeeper::Listener {
     absl::MutexLock lock(&mu_);
     connectivity_.push_back(healthy);
   }
+  void OnRenewalsAnswered() override {
+    absl::MutexLock lock(&mu_);
+    ++answered_;
+  }
+  int answered() {
+    absl::MutexLock lock(&mu_);
+    return answered_;
+  }
   int renewed(int64_t lease) {
     absl::MutexLock lock(&mu_);
     return renewed_[lease];
@@ -71,6 +79,7 @@ class RecordingListener : public LeaseKeeper::Listener {
   std::map<int64_t, int64_t> last_ttl_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, Steady::time_point> lost_ ABSL_GUARDED_BY(mu_);
   std::vector<bool> connectivity_ ABSL_GUARDED_BY(mu_);
+  int answered_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class LeaseKeeperTest : public ::testing::Test {
@@ -178,6 +187,35 @@ TEST_F(LeaseKeeperTest, DetectsLossAfterEtcdRestartedWithWipedData) {
   EXPECT_EQ(connectivity[0], true);
   EXPECT_EQ(connectivity[1], false);
   EXPECT_EQ(connectivity.back(), true);
+}
+
+// Owners hold their writes back while keep-alives are outstanding ("renew first"): the count
+// must cover exactly the unanswered requests, and its drop to zero must be announced.
+TEST_F(LeaseKeeperTest, CountsUnansweredKeepAlivesAndSaysWhenAllAreAnswered) {
+  auto [first, ttl] = Grant(10);
+  keeper_->Add(first, ttl, /*renew_now=*/true);
+  ASSERT_TRUE(
+      Eventually([&] { return listener_.renewed(first) >= 1; }, std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(Eventually([&] { return listener_.answered() >= 1; }, std::chrono::seconds(1)));
+  EXPECT_EQ(keeper_->renewals_outstanding(), 0u);
+  const int answered_before = listener_.answered();
+
+  auto [second, ttl2] = Grant(10);
+  etcd_->Pause();  // SIGSTOP: nothing is answered now
+  keeper_->Add(second, ttl2, /*renew_now=*/true);
+  keeper_->Add(first, ttl, /*renew_now=*/true);
+  bool counted = Eventually([&] { return keeper_->renewals_outstanding() == 2; },
+                            std::chrono::milliseconds(2000));
+  size_t while_paused = keeper_->renewals_outstanding();
+  int answered_while_paused = listener_.answered();
+  etcd_->Resume();
+  EXPECT_TRUE(counted) << while_paused << " outstanding while etcd was stopped";
+  EXPECT_EQ(answered_while_paused, answered_before);
+  ASSERT_TRUE(
+      Eventually([&] { return keeper_->renewals_outstanding() == 0; }, std::chrono::seconds(3)));
+  EXPECT_TRUE(Eventually([&] { return listener_.answered() == answered_before + 1; },
+                         std::chrono::seconds(1)));
+  EXPECT_GE(listener_.renewed(second), 1);
 }
 
 TEST_F(LeaseKeeperTest, SurvivesEtcdPausedShorterThanTheTtl) {

@@ -28,6 +28,15 @@ struct Recorder {
       op();
     }
   }
+  // One write of `kind` submitted, started (keep-alives idle) and answered at `now`.
+  void WriteAndAnswer(WriteScheduler& s, WriteKind kind, const std::string& name,
+                      WriteScheduler::TimePoint now) {
+    s.Submit(kind, Op(name), /*first=*/true);
+    Run(s.Ready(now, true));
+    ASSERT_FALSE(ran.empty());
+    ASSERT_EQ(ran.back(), name);
+    s.Done(kind, now);
+  }
 };
 
 TEST(WriteScheduler, BoundsWritesInFlight) {
@@ -149,9 +158,7 @@ TEST(WriteScheduler, SettlesWhileKeepAlivesStarveTheQueuedWrites) {
   FakeClock clock;
   WriteScheduler s(8);
   Recorder r;
-  s.Submit(WriteKind::kKey, r.Op("txn1"), true);
-  r.Run(s.Ready(clock.Now(), true));
-  s.Done(WriteKind::kKey, clock.Now());
+  r.WriteAndAnswer(s, WriteKind::kKey, "txn1", clock.Now());
   s.Submit(WriteKind::kKey, r.Op("txn2"), true);
   EXPECT_THAT(s.Ready(clock.Now(), /*renewals_idle=*/false), IsEmpty());
   clock.Advance(WriteScheduler::kSettleAfter);
@@ -190,9 +197,7 @@ TEST(WriteScheduler, TheLeaseSettleWaitsForTheKeySettleToBeWrittenInItsPhase) {
   FakeClock clock;
   WriteScheduler s(8);
   Recorder r;
-  s.Submit(WriteKind::kKey, r.Op("txn"), true);
-  r.Run(s.Ready(clock.Now(), true));
-  s.Done(WriteKind::kKey, clock.Now());
+  r.WriteAndAnswer(s, WriteKind::kKey, "txn", clock.Now());
   s.Submit(WriteKind::kLease, r.Op("grant"), false);  // the lease phase begins
   r.Run(s.Ready(clock.Now(), true));
   s.Done(WriteKind::kLease, clock.Now());
@@ -218,9 +223,7 @@ TEST(WriteScheduler, LeaseWritesAloneNeedNoSettle) {
   FakeClock clock;
   WriteScheduler s(8);
   Recorder r;
-  s.Submit(WriteKind::kLease, r.Op("revoke"), true);
-  r.Run(s.Ready(clock.Now(), true));
-  s.Done(WriteKind::kLease, clock.Now());
+  r.WriteAndAnswer(s, WriteKind::kLease, "revoke", clock.Now());
   clock.Advance(std::chrono::seconds(1));
   EXPECT_EQ(s.SettleDue(clock.Now()), std::nullopt);
 }
@@ -229,9 +232,7 @@ TEST(WriteScheduler, NewKeyWritesDuringASettleStartItOver) {
   FakeClock clock;
   WriteScheduler s(8);
   Recorder r;
-  s.Submit(WriteKind::kKey, r.Op("txn1"), true);
-  r.Run(s.Ready(clock.Now(), true));
-  s.Done(WriteKind::kKey, clock.Now());
+  r.WriteAndAnswer(s, WriteKind::kKey, "txn1", clock.Now());
   clock.Advance(WriteScheduler::kSettleAfter);
   ASSERT_EQ(s.SettleDue(clock.Now()), WriteKind::kKey);
   s.Settled(WriteKind::kKey);
