@@ -284,12 +284,14 @@ int RunController(const config::Options& options) {
       queue.Add(id);
     }
     if (src.synced() && !completed.exchange(true)) {
-      // Hand the engine the whole first listing before it may collect orphans, so no adopted
-      // registration is revoked merely because a worker had not reached it yet.
+      // The engine keeps the records of every listed id until a worker has handed it over, so
+      // no adopted registration is revoked merely because a worker had not reached it yet (and
+      // this thread never reconciles: one key is reconciled by one worker at a time).
+      std::vector<std::string> known;
       for (const auto& object : src.store().List()) {
-        (void)reconciler.Reconcile(object->Identity());
+        known.push_back(object->Identity());
       }
-      engine->MarkComplete();
+      engine->MarkComplete(std::move(known));
       spdlog::info("manifest folder read: {} registration(s)", src.store().size());
     }
   });

@@ -9,7 +9,7 @@
 //      record of our owner id and keeps its lease alive at once (adoption), before any desired
 //      state is known.
 //   2. Upsert(desired) / Remove(id) as the caller's view changes (level-triggered: the latest
-//      desired state of an id wins). MarkComplete() once the caller's view is complete: only then
+//      desired state of an id wins). MarkComplete(known ids) once the caller's view is complete: only then
 //      are adopted records that no desired registration claimed (orphans) revoked.
 //   3. The engine converges each registration on its own (grant, Txn put of key + record with the
 //      lease, keep-alive, re-put on external delete, re-register on lease loss, make-before-break
@@ -125,8 +125,12 @@ class Engine {
   // Revokes the registration; Get(id) returns nullopt once revoked, or once one TTL passed
   // without etcd answering (the lease then expires by itself).
   virtual void Remove(const std::string& id) = 0;
-  // The caller's view is complete: unclaimed adopted records are revoked from now on.
-  virtual void MarkComplete() = 0;
+  // The caller's first listing is complete and holds `known_ids`. Adopted records of an id
+  // outside it are orphans and revoked now; a record of a known id waits until that id has been
+  // handed over (Upsert, or Remove when the caller refused or dropped it), and is revoked then if
+  // the registration did not claim it. The caller needs no lock-step with its workers: nothing
+  // is revoked only because a worker had not reached an object yet.
+  virtual void MarkComplete(std::vector<std::string> known_ids) = 0;
 
   virtual std::optional<State> Get(const std::string& id) const = 0;
   virtual std::vector<State> List() const = 0;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -189,7 +190,7 @@ class EngineImpl final : public Engine {
   void Stop(bool revoke) override;
   void Upsert(Desired desired) override;
   void Remove(const std::string& id) override;
-  void MarkComplete() override;
+  void MarkComplete(std::vector<std::string> known_ids) override;
   std::optional<State> Get(const std::string& id) const override;
   std::vector<State> List() const override;
   EngineStats stats() const override;
@@ -237,6 +238,8 @@ class EngineImpl final : public Engine {
   void FinishAdoption();
   void ClaimAdopted(Reg& reg);
   void RevokeOrphans();
+  // `id` was upserted or removed: its unclaimed records no longer wait (see MarkComplete).
+  void HandedOver(const std::string& id);
 
   void Step(Reg& reg);
   void Grant(Reg& reg, Connection* conn);
@@ -275,6 +278,8 @@ class EngineImpl final : public Engine {
   std::map<std::string, Adopted> adopted_;  // full key -> adopted record (default target)
   bool adoption_done_ = false;
   bool complete_ = false;
+  // Ids of the caller's first listing not yet handed over; their records are not orphans yet.
+  absl::flat_hash_set<std::string> awaited_;
   uint64_t next_epoch_ = 1;
   std::mt19937_64 rng_{std::random_device{}()};
   Backoff adopt_backoff_{kRetryBase, kRetryMax};
@@ -482,11 +487,13 @@ void EngineImpl::Upsert(Desired desired) {
       ClaimAdopted(reg);
       Step(reg);
     }
+    HandedOver(reg.desired.id);
   });
 }
 
 void EngineImpl::Remove(const std::string& id) {
   Post([this, id] {
+    HandedOver(id);
     Reg* reg = Find(id);
     if (reg == nullptr || reg->removed) {
       return;
@@ -500,13 +507,24 @@ void EngineImpl::Remove(const std::string& id) {
   });
 }
 
-void EngineImpl::MarkComplete() {
-  Post([this] {
+void EngineImpl::MarkComplete(std::vector<std::string> known_ids) {
+  Post([this, known_ids = std::move(known_ids)] {
     complete_ = true;
+    for (const std::string& id : known_ids) {
+      if (!regs_.contains(id)) {
+        awaited_.insert(id);
+      }
+    }
     if (adoption_done_) {
       RevokeOrphans();
     }
   });
+}
+
+void EngineImpl::HandedOver(const std::string& id) {
+  if (awaited_.erase(id) > 0 && complete_ && adoption_done_) {
+    RevokeOrphans();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -851,8 +869,14 @@ void EngineImpl::ClaimAdopted(Reg& reg) {
 }
 
 void EngineImpl::RevokeOrphans() {
-  for (auto& [full_key, a] : adopted_) {
+  for (auto next = adopted_.begin(); next != adopted_.end();) {
+    auto it = next++;
+    const auto& [full_key, a] = *it;
+    if (awaited_.contains(a.record.namespace_ + "/" + a.record.name)) {
+      continue;  // its registration has not been handed over yet
+    }
     if (a.record.cluster != options_.cluster) {
+      adopted_.erase(it);
       continue;  // not ours to judge
     }
     spdlog::info("orphan {} (lease {}, {}/{}): revoking", full_key, a.lease, a.record.namespace_,
@@ -880,8 +904,8 @@ void EngineImpl::RevokeOrphans() {
           });
         },
         /*first=*/true, kRevokeCost);
+    adopted_.erase(it);
   }
-  adopted_.clear();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ TEST_F(AdoptionTest, OwnershipRecordIsWrittenWithTheKeysLease) {
   Desired without_id = MakeDesired("no-id", "user.rpc", 0, "10.0.0.2:8080", kTtl);
   engine->Upsert(with_id);
   engine->Upsert(without_id);
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(Eventually(
       [&] {
         return AllRegistered(*engine, {with_id.id, without_id.id});
@@ -127,7 +127,7 @@ TEST_F(AdoptionTest, RestartedEngineAdoptsEveryLeaseWithoutADelete) {
   for (const Desired& d : desired) {
     engine->Upsert(d);
   }
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, IdsOf(desired)); }, seconds(10)))
       << Describe(*engine);
   auto adoption_ms = std::chrono::duration_cast<milliseconds>(Steady::now() - started).count();
@@ -194,7 +194,7 @@ TEST_F(AdoptionTest, OrphanIsRevokedOnlyAfterMarkComplete) {
   EXPECT_GT(LeaseTtl(*client_, orphan.lease), 0);
   EXPECT_EQ(engine->stats().orphans_revoked, 0);
 
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(Eventually([&] { return LeaseTtl(*client_, orphan.lease) == -1; }, seconds(3)))
       << "orphan lease " << orphan.lease << " not revoked after MarkComplete";
   EXPECT_FALSE(GetKey(*client_, orphan.full_key).has_value());
@@ -243,7 +243,7 @@ TEST_F(AdoptionTest, ControllerStopKeepsLeasesForTheNextEngine) {
                                   absl::StrCat("10.0.4.", i, ":80"), kTtl));
     first->Upsert(desired.back());
   }
-  first->MarkComplete();
+  first->MarkComplete({});
   ASSERT_TRUE(Eventually([&] { return AllRegistered(*first, IdsOf(desired)); }, seconds(10)))
       << Describe(*first);
   std::vector<int64_t> held;
@@ -266,7 +266,7 @@ TEST_F(AdoptionTest, ControllerStopKeepsLeasesForTheNextEngine) {
   for (const auto& d : desired) {
     second->Upsert(d);
   }
-  second->MarkComplete();
+  second->MarkComplete({});
   ASSERT_TRUE(Eventually([&] { return AllRegistered(*second, IdsOf(desired)); }, seconds(10)))
       << Describe(*second);
   for (size_t i = 0; i < desired.size(); ++i) {

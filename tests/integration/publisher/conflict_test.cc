@@ -47,7 +47,7 @@ TEST_F(ConflictTest, ForeignKeyIsLeftAloneUntilItGoesAway) {
   ASSERT_NE(engine, nullptr);
   Desired d = MakeDesired("seven", "svc", 7, "10.0.5.7:80", kTtl);
   engine->Upsert(d);
-  engine->MarkComplete();
+  engine->MarkComplete({});
 
   ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, d.id); }, seconds(5)))
       << Describe(*engine);
@@ -90,7 +90,7 @@ TEST_F(ConflictTest, AConflictInABatchedTxnDoesNotHoldBackTheOthers) {
   for (const auto& d : all) {
     engine->Upsert(d);
   }
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(Eventually(
       [&] {
         for (const auto& d : all) {
@@ -117,7 +117,7 @@ TEST_F(ConflictTest, TheResourceAlreadyHoldingAnIdKeyKeepsIt) {
   Desired first = MakeDesired("first", "dup.rpc", 1, "10.0.5.1:80", kTtl);
   Desired second = MakeDesired("second", "dup.rpc", 1, "10.0.5.2:80", kTtl);
   engine->Upsert(first);
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(
       Eventually([&] { return HoldsKey(*client_, *engine, first, "dup.rpc/1"); }, seconds(5)))
       << Describe(*engine);
@@ -162,7 +162,7 @@ TEST_F(ConflictTest, AfterARestartTheHolderKeepsTheIdKeyWhateverTheOrder) {
   Desired first = MakeDesired("first", "rst.rpc", 1, "10.0.5.11:80", kTtl);
   Desired second = MakeDesired("second", "rst.rpc", 1, "10.0.5.12:80", kTtl);
   before->Upsert(first);
-  before->MarkComplete();
+  before->MarkComplete({});
   ASSERT_TRUE(
       Eventually([&] { return HoldsKey(*client_, *before, first, "rst.rpc/1"); }, seconds(5)))
       << Describe(*before);
@@ -174,7 +174,7 @@ TEST_F(ConflictTest, AfterARestartTheHolderKeepsTheIdKeyWhateverTheOrder) {
   ASSERT_NE(after, nullptr);
   after->Upsert(second);
   after->Upsert(first);
-  after->MarkComplete();
+  after->MarkComplete({});
   ASSERT_TRUE(
       Eventually([&] { return HoldsKey(*client_, *after, first, "rst.rpc/1"); }, seconds(5)))
       << Describe(*after);
@@ -207,7 +207,7 @@ TEST_F(ConflictTest, GoZeroPublisherHoldingTheIdKeyIsAConflictUntilItStops) {
   ASSERT_NE(engine, nullptr);
   Desired d = MakeDesired("gz", "gz.rpc", 4, "10.0.6.2:80", kTtl);
   engine->Upsert(d);
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, d.id); }, seconds(5)))
       << Describe(*engine);
   auto state = engine->Get(d.id);

@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     engine->Upsert(std::move(d));
   }
   if (mark_complete) {
-    engine->MarkComplete();
+    engine->MarkComplete({});
   }
   PrintLine("READY " + std::to_string(desired.size()));
 

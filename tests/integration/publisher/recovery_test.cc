@@ -46,7 +46,7 @@ TEST_F(RecoveryTest, EtcdDataLossRegistersAllThousandAnewWithOneLeaseEach) {
     ids.push_back(d.id);
     engine->Upsert(std::move(d));
   }
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(
       Eventually([&] { return AllRegistered(*engine, ids); }, seconds(60), milliseconds(50)));
   std::printf("[figure] cold start of %d registrations: %lld ms\n", kCount,
@@ -125,7 +125,7 @@ TEST_F(RecoveryTest, RevokedLeaseIsRegisteredAnewQuickly) {
   Desired without_id = MakeDesired("rv0", "rv0.rpc", 0, "10.0.12.2:80", kTtl);
   engine->Upsert(with_id);
   engine->Upsert(without_id);
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(Eventually(
       [&] {
         return AllRegistered(*engine, {with_id.id, without_id.id});
@@ -172,7 +172,7 @@ TEST_F(RecoveryTest, DeletedKeyIsPutBackWithinASecondOnTheSameLease) {
   Desired without_id = MakeDesired("del0", "del.rpc", 0, "10.0.13.2:80", kTtl);
   engine->Upsert(with_id);
   engine->Upsert(without_id);
-  engine->MarkComplete();
+  engine->MarkComplete({});
   ASSERT_TRUE(Eventually(
       [&] {
         return AllRegistered(*engine, {with_id.id, without_id.id});

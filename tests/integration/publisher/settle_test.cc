@@ -62,7 +62,7 @@ std::vector<std::string> Register(Engine& engine, int count) {
     ids.push_back(d.id);
     engine.Upsert(std::move(d));
   }
-  engine.MarkComplete();
+  engine.MarkComplete({});
   return ids;
 }
 

@@ -32,7 +32,7 @@ class SpecChangeTest : public EngineIntegrationTest {
     }
     engine_ = NewStartedEngine(ControllerOptions(*etcd_, kOwner));
     ASSERT_NE(engine_, nullptr);
-    engine_->MarkComplete();
+    engine_->MarkComplete({});
   }
 
   // Upserts `d` and waits until it is Registered with `full_key` holding `d.value`.

@@ -32,7 +32,7 @@ class RecordingEngine final : public publisher::Engine {
     upserted.push_back(desired);
   }
   void Remove(const std::string& id) override { calls.push_back("Remove " + id); }
-  void MarkComplete() override { calls.push_back("MarkComplete"); }
+  void MarkComplete(std::vector<std::string>) override { calls.push_back("MarkComplete"); }
   std::optional<publisher::State> Get(const std::string& /*id*/) const override {
     return std::nullopt;
   }
