@@ -69,9 +69,10 @@ TEST_F(ControllerJudgedTest, GoZeroResolvesExactlyTheManifestsThroughTheirLifecy
   auto before_loss = GetAll(std::string(kKey) + "/");
   ASSERT_THAT(before_loss, IsOk());
 
-  // etcd loses everything: the controller registers anew; the subscriber that lived through the
-  // loss and one started afterwards both resolve the same set, and both follow the next change
-  // (so the old one is not showing a stale view of the etcd that was wiped).
+  // etcd loses everything: the controller registers anew (a: new lease, so a new key); the
+  // subscriber that lived through the loss and one started afterwards both resolve the same set
+  // and both follow the next change. Had the old subscriber kept its view of the wiped etcd, it
+  // would still hold a's pre-loss key and resolve a's old value beside the new one.
   ASSERT_THAT(etcd_->Restart(/*wipe_data=*/true), IsOk());
   ExpectResolved({subscriber.get()}, {"10.0.0.3:8080", "10.0.0.2:8080"});
   auto after_loss = GetAll(std::string(kKey) + "/");
