@@ -38,12 +38,14 @@ fi
 
 start=$(date +%s%N)
 mkdir -p "$cache"
-log=$cache/build.log
-if ! (cd tests/compat && go build -o "$binary.tmp" .) >"$log" 2>&1; then
-  rm -f "$binary.tmp"
+log=$cache/build.$$.log
+tmp=$binary.tmp.$$
+if ! (cd tests/compat && go build -o "$tmp" .) >"$log" 2>&1; then
+  rm -f "$tmp"
   die "go build of tests/compat (go-zero $pinned) failed: $(grep -v '^#' "$log" | head -n1) (full log: $log)"
 fi
-mv -f "$binary.tmp" "$binary"
+mv -f "$tmp" "$binary"
+rm -f "$log"
 ln -sfn "$binary" .tools/gozero-compat
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 printf 'build-compat: built gozero-compat (go-zero %s) in %d.%01d s -> .tools/gozero-compat\n' \
