@@ -16,6 +16,8 @@
 // stopped with SIGHUP (publisher: go-zero's Publisher.Stop, which revokes) or SIGKILL.
 //
 // Thread-safety: none; one gtest thread drives the fixture.
+// Ownership: the fixture owns etcd and the manifest folder; the test owns each ChildProcess it
+// gets back (destroying one SIGKILLs the process, which leaves a publisher's lease to expire).
 #pragma once
 
 #include <cstdint>
