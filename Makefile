@@ -21,6 +21,7 @@ build: configure
 
 test: build
 	@./scripts/install-tools.sh
+	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 
 unit: build
@@ -28,6 +29,7 @@ unit: build
 
 integration: build
 	@./scripts/install-tools.sh
+	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L integration
 
 run: configure
