@@ -34,31 +34,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include "controller/etcd/client_options.h"
 #include "controller/etcd/proto/etcd.pb.h"
 
 namespace registrar::etcd {
 
 namespace pb = ::etcdserverpb;
-
-// Where and how to connect. Two registrations with equal Identity() share one connection.
-struct ClientOptions {
-  std::vector<std::string> endpoints = {"127.0.0.1:2379"};  // host:port
-  std::string username;
-  std::string password;  // never logged
-  std::string ca_file;   // TLS is on when any of ca/cert/key is set or insecure_skip_verify
-  std::string cert_file;
-  std::string key_file;
-  bool insecure_skip_verify = false;
-  std::chrono::milliseconds request_timeout{5000};
-  std::chrono::milliseconds max_reconnect_backoff{1000};
-
-  bool tls() const {
-    return !ca_file.empty() || !cert_file.empty() || !key_file.empty() || insecure_skip_verify;
-  }
-  // Endpoints + credentials + TLS settings, for connection sharing; holds a hash of the password,
-  // never the password itself.
-  std::string Identity() const;
-};
 
 template <typename T>
 using Callback = std::function<void(absl::StatusOr<T>)>;
