@@ -2,7 +2,9 @@
 //
 // The etcd v3 client seam. Everything that talks to etcd (the lease keeper, the registration
 // engine, the Kubernetes API test server) goes through `Client`; `ClientImpl` (client_impl.h)
-// is the gRPC implementation, and tests wrap it to inject faults rather than mock etcd.
+// is the gRPC implementation. Integration tests wrap it to inject faults rather than mock etcd;
+// ClientImpl's own unit tests drive it through the generated gRPC stub mocks. Options live in
+// client_options.h (no protobuf), which this header includes.
 //
 // Flow: unary calls are asynchronous; each takes its request by value and a callback that runs
 // exactly once, on a client-owned thread, with the response or an absl::Status carrying the gRPC
@@ -13,7 +15,9 @@
 //
 // Streams (Watch, LeaseKeepAlive) use one gRPC stream each, with `hasleader` metadata, and deliver
 // responses on the client's poller thread (handlers must not block); `on_closed` runs once when the
-// stream ends for any reason other than the handle's own Close()/destruction.
+// stream ends for any reason other than the handle's own Close()/destruction. Opening a stream
+// never blocks, not even while the client authenticates: the stream starts when a token is there,
+// and requests sent before wait in its queue.
 //
 // Connection behaviour (ClientImpl): one channel per endpoint, fail-over to the next endpoint on
 // kUnavailable, a deadline on every unary call, reconnect backoff capped near one second,
@@ -97,8 +101,8 @@ class Client {
   virtual void LeaseLeases(pb::LeaseLeasesRequest req, Callback<pb::LeaseLeasesResponse> done) = 0;
   virtual void Status(pb::StatusRequest req, Callback<pb::StatusResponse> done) = 0;
 
-  // Opens a watch with `req`. Fails only for invalid arguments; connection problems arrive
-  // through handler.on_closed.
+  // Opens a watch with `req` without blocking. Fails only for invalid arguments; connection and
+  // authentication problems arrive through handler.on_closed.
   virtual absl::StatusOr<WatchStreamPtr> Watch(pb::WatchCreateRequest req,
                                                WatchHandler handler) = 0;
   virtual absl::StatusOr<KeepAliveStreamPtr> KeepAlive(KeepAliveHandler handler) = 0;

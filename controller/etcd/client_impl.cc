@@ -174,13 +174,14 @@ void ClientImpl::Call(const char* method, bool idempotent, bool needs_token,
   call->invoke = invoke;
   call->req = std::move(req);
   call->done = std::move(done);
-  call->endpoint = current_.load();
   Attempt(std::move(call));
 }
 
 template <typename Req, typename Resp>
 void ClientImpl::Attempt(std::shared_ptr<UnaryCall<Req, Resp>> call) {
+  // The endpoint is chosen when the attempt goes out: authenticating may have moved it.
   if (!call->needs_token) {
+    call->endpoint = current_.load();
     Send(std::move(call));
     return;
   }
@@ -190,6 +191,7 @@ void ClientImpl::Attempt(std::shared_ptr<UnaryCall<Req, Resp>> call) {
       return;
     }
     call->token = *std::move(token);
+    call->endpoint = current_.load();
     Send(call);
   });
 }
