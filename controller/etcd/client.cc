@@ -1,20 +1,8 @@
 #include "controller/etcd/client.h"
 
-#include <functional>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-
 #include "controller/etcd/client_impl.h"
 
 namespace registrar::etcd {
-
-std::string ClientOptions::Identity() const {
-  return absl::StrCat("endpoints=", absl::StrJoin(endpoints, ","), ";user=", username,
-                      ";password_hash=", std::hash<std::string>{}(password), ";ca=", ca_file,
-                      ";cert=", cert_file, ";key=", key_file,
-                      ";skip_verify=", insecure_skip_verify ? "1" : "0");
-}
 
 std::string PrefixRangeEnd(const std::string& prefix) {
   std::string end = prefix;

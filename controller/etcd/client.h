@@ -2,7 +2,9 @@
 //
 // The etcd v3 client seam. Everything that talks to etcd (the lease keeper, the registration
 // engine, the Kubernetes API test server) goes through `Client`; `ClientImpl` (client_impl.h)
-// is the gRPC implementation, and tests wrap it to inject faults rather than mock etcd.
+// is the gRPC implementation. Integration tests wrap it to inject faults rather than mock etcd;
+// ClientImpl's own unit tests drive it through the generated gRPC stub mocks. Options live in
+// client_options.h (no protobuf), which this header includes.
 //
 // Flow: unary calls are asynchronous; each takes its request by value and a callback that runs
 // exactly once, on a client-owned thread, with the response or an absl::Status carrying the gRPC
@@ -13,7 +15,9 @@
 //
 // Streams (Watch, LeaseKeepAlive) use one gRPC stream each, with `hasleader` metadata, and deliver
 // responses on the client's poller thread (handlers must not block); `on_closed` runs once when the
-// stream ends for any reason other than the handle's own Close()/destruction.
+// stream ends for any reason other than the handle's own Close()/destruction. Opening a stream
+// never blocks, not even while the client authenticates: the stream starts when a token is there,
+// and requests sent before wait in its queue.
 //
 // Connection behaviour (ClientImpl): one channel per endpoint, fail-over to the next endpoint on
 // kUnavailable, a deadline on every unary call, reconnect backoff capped near one second,
@@ -34,31 +38,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include "controller/etcd/client_options.h"
 #include "controller/etcd/proto/etcd.pb.h"
 
 namespace registrar::etcd {
 
 namespace pb = ::etcdserverpb;
-
-// Where and how to connect. Two registrations with equal Identity() share one connection.
-struct ClientOptions {
-  std::vector<std::string> endpoints = {"127.0.0.1:2379"};  // host:port
-  std::string username;
-  std::string password;  // never logged
-  std::string ca_file;   // TLS is on when any of ca/cert/key is set or insecure_skip_verify
-  std::string cert_file;
-  std::string key_file;
-  bool insecure_skip_verify = false;
-  std::chrono::milliseconds request_timeout{5000};
-  std::chrono::milliseconds max_reconnect_backoff{1000};
-
-  bool tls() const {
-    return !ca_file.empty() || !cert_file.empty() || !key_file.empty() || insecure_skip_verify;
-  }
-  // Endpoints + credentials + TLS settings, for connection sharing; holds a hash of the password,
-  // never the password itself.
-  std::string Identity() const;
-};
 
 template <typename T>
 using Callback = std::function<void(absl::StatusOr<T>)>;
@@ -116,8 +101,8 @@ class Client {
   virtual void LeaseLeases(pb::LeaseLeasesRequest req, Callback<pb::LeaseLeasesResponse> done) = 0;
   virtual void Status(pb::StatusRequest req, Callback<pb::StatusResponse> done) = 0;
 
-  // Opens a watch with `req`. Fails only for invalid arguments; connection problems arrive
-  // through handler.on_closed.
+  // Opens a watch with `req` without blocking. Fails only for invalid arguments; connection and
+  // authentication problems arrive through handler.on_closed.
   virtual absl::StatusOr<WatchStreamPtr> Watch(pb::WatchCreateRequest req,
                                                WatchHandler handler) = 0;
   virtual absl::StatusOr<KeepAliveStreamPtr> KeepAlive(KeepAliveHandler handler) = 0;

@@ -6,7 +6,8 @@
 //   1. The owner grants a lease, then Add(lease, granted_ttl) (the TTL etcd granted, which may be
 //      larger than asked).
 //   2. Each lease is renewed about every granted_ttl/3. A timer queue holds the next renewal time
-//      of each lease; one writer and one reader thread serve all leases (no thread per lease).
+//      of each lease; one keeper thread sends the renewals of all leases, and their answers
+//      arrive on the client's completion-queue thread (no thread per lease, none per stream).
 //   3. Renewals answered with TTL > 0 -> Listener::OnRenewed; TTL <= 0 -> the lease does not exist
 //      -> Listener::OnLost (definitive).
 //   4. The stream is considered dead when it closes, or when it stays silent (a request
@@ -16,10 +17,13 @@
 //      was unreachable) are found immediately. A broken stream alone is never reported as loss.
 //   5. Remove(lease) stops renewing (the owner revokes it separately).
 //
-// Guarantees: Listener callbacks run on the keeper's reader thread, one at a time, never while a
-// keeper lock is held, so they may call Add/Remove. OnConnectivity reports stream health changes.
-// Thread-safety: Add/Remove/Start/Stop are safe from any thread. Stop() joins all threads; after it
-// returns no callback runs.
+// Guarantees: Listener callbacks run one at a time, on the client's completion-queue thread (answers
+// and the stream's end) or on the keeper's thread (a silent stream, answers written off when the
+// stream died), never while the keeper's state lock is held, so they may call Add/Remove.
+// OnConnectivity reports stream health changes.
+// Thread-safety: Add/Remove are safe from any thread; Start/Stop too, but not concurrently with
+// each other. Stop() joins the keeper's thread and closes the stream; after it returns no
+// callback runs.
 #pragma once
 
 #include <cstdint>

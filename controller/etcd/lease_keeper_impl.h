@@ -5,7 +5,9 @@
 // Flow: one timer thread owns the stream. It sleeps until the KeepAliveSchedule's next wakeup
 // (or until Add/stream closure/Stop wakes it), sends every due lease in one batch, closes a
 // stream the schedule calls stale, and reopens a dead stream after a Backoff (100 ms .. 1 s),
-// making every lease due at once. The stream's reader thread delivers responses: the schedule
+// making every lease due at once. Opening the stream never blocks the timer thread (with
+// authentication the stream starts once the client has a token; renewals sent meanwhile wait in
+// the stream's queue). Responses arrive on the client's completion-queue thread: the schedule
 // retires the request, and the Listener hears OnRenewed / OnLost; OnConnectivity(true) on the
 // first response of a stream, OnConnectivity(false) when it closes or goes stale.
 // Thread-safety: as in lease_keeper.h. REQUIRES: Stop() is not called from a Listener callback.
@@ -52,6 +54,7 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   bool PublishOutstandingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportRenewalsAnswered();
 
+  // Set at construction, not owned; each is safe to use from any thread.
   Client& client_;
   Clock& clock_;
   Listener& listener_;
@@ -73,6 +76,8 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   std::atomic<size_t> outstanding_{0};
   std::atomic<int64_t> streams_opened_{0};
   std::atomic<int64_t> stale_streams_{0};
+  // Only Start, Stop and the destructor touch it (lease_keeper.h: not concurrently). The stream
+  // itself is a local of Run, on this thread alone.
   std::jthread thread_;
 };
 

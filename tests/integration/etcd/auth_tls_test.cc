@@ -9,6 +9,7 @@
 
 #include "controller/etcd/client_impl.h"
 #include "tests/fixtures/etcd_process.h"
+#include "tests/fixtures/tcp_proxy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::etcd {
@@ -18,6 +19,7 @@ using ::registrar::testing::EtcdOptions;
 using ::registrar::testing::EtcdProcess;
 using ::registrar::testing::IsOk;
 using ::registrar::testing::StatusIs;
+using ::registrar::testing::TcpProxy;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -154,6 +156,19 @@ class WatchProbe {
     absl::MutexLock lock(&mu_);
     return closed_;
   }
+  // Waits until `n` events arrived (true) or the watch closed (false).
+  bool WaitEvents(int n) {
+    absl::MutexLock lock(&mu_);
+    std::pair<WatchProbe*, int> arg{this, n};
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](std::pair<WatchProbe*, int>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                               return a->first->events_ >= a->second ||
+                                      a->first->closed_.has_value();
+                             },
+                             &arg),
+                         absl::Seconds(10));
+    return events_ >= n;
+  }
 
  private:
   absl::Mutex mu_;
@@ -186,6 +201,38 @@ TEST(EtcdAuth, WatchWithAnExpiredTokenWorksAfterReopen) {
   ASSERT_THAT(reopened, IsOk());
   EXPECT_TRUE(second.WaitCreatedOrClosed()) << second.closed()->ToString();
   EXPECT_EQ((*client)->authentications(), 2);
+}
+
+// Opening a watch does not wait for authentication: with the connection to etcd cut, Watch()
+// returns before Authenticate has an answer (before this change it blocked until Authenticate
+// failed on its deadline, and on_closed had run by the time it returned). Once the connection is
+// restored, the token comes and the watch starts and delivers events.
+TEST(EtcdAuth, OpeningAWatchDoesNotWaitForAuthentication) {
+  auto etcd = StartEtcd({.auth = true});
+  ASSERT_NE(etcd, nullptr);
+  ASSERT_THAT(etcd->AddUser("alice", "alice-pw", "/app/"), IsOk());
+  auto proxy = TcpProxy::Start(etcd->endpoint());
+  ASSERT_THAT(proxy, IsOk());
+  ClientOptions options = UserOptions(*etcd, "alice", "alice-pw");
+  options.endpoints = {(*proxy)->endpoint()};
+  auto client = ClientImpl::Create(options);
+  ASSERT_THAT(client, IsOk());
+  (*proxy)->Cut();
+
+  pb::WatchCreateRequest req;
+  req.set_key("/app/");
+  req.set_range_end(PrefixRangeEnd("/app/"));
+  WatchProbe probe;
+  auto watch = (*client)->Watch(req, probe.Handler());
+  ASSERT_THAT(watch, IsOk());
+  EXPECT_EQ((*client)->authentications(), 0);
+  EXPECT_FALSE(probe.closed().has_value()) << probe.closed()->ToString();
+
+  (*proxy)->Restore();
+  ASSERT_TRUE(probe.WaitCreatedOrClosed()) << probe.closed()->ToString();
+  EXPECT_EQ((*client)->authentications(), 1);
+  ASSERT_THAT(etcd->Etcdctl({"put", "/app/after", "v"}), IsOk());
+  EXPECT_TRUE(probe.WaitEvents(1));
 }
 
 TEST(EtcdTls, WorksWithTheGeneratedCertificates) {

@@ -1,0 +1,37 @@
+// File: controller/etcd/client_options.h
+//
+// Where and how an etcd client connects. A plain struct with no gRPC or protobuf include, so code
+// that only parses or passes options (flags, the publisher's connection table) does not compile the
+// etcd proto. client.h includes it; NewClient (client.h) turns options into a connection.
+//
+// Thread-safety: a value type; Identity() is const and touches nothing shared.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace registrar::etcd {
+
+// Two registrations with equal Identity() share one connection.
+struct ClientOptions {
+  std::vector<std::string> endpoints = {"127.0.0.1:2379"};  // host:port
+  std::string username;
+  std::string password;  // never logged
+  std::string ca_file;   // TLS is on when any of ca/cert/key is set or insecure_skip_verify
+  std::string cert_file;
+  std::string key_file;
+  bool insecure_skip_verify = false;
+  // The deadline of every unary call (Authenticate included), from when the attempt is sent.
+  std::chrono::milliseconds request_timeout{5000};
+  std::chrono::milliseconds max_reconnect_backoff{1000};
+
+  bool tls() const {
+    return !ca_file.empty() || !cert_file.empty() || !key_file.empty() || insecure_skip_verify;
+  }
+  // Endpoints + credentials + TLS settings, for connection sharing; holds a hash of the password,
+  // never the password itself.
+  std::string Identity() const;
+};
+
+}  // namespace registrar::etcd

@@ -1,0 +1,83 @@
+#include "controller/etcd/credentials.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "controller/common/status.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
+#include "grpcpp/security/tls_credentials_options.h"
+
+namespace registrar::etcd {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& what, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read etcd TLS ", what, " file ", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (!in.good() && !in.eof()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read etcd TLS ", what, " file ", path));
+  }
+  return buffer.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const ClientOptions& options) {
+  if (!options.tls()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  std::string ca;
+  std::string cert;
+  std::string key;
+  if (!options.ca_file.empty()) {
+    ASSIGN_OR_RETURN(ca, ReadFile("CA", options.ca_file));
+  }
+  if (!options.cert_file.empty()) {
+    ASSIGN_OR_RETURN(cert, ReadFile("certificate", options.cert_file));
+  }
+  if (!options.key_file.empty()) {
+    ASSIGN_OR_RETURN(key, ReadFile("key", options.key_file));
+  }
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError(
+        "etcd TLS needs both a client certificate and its key, or neither");
+  }
+  if (!options.insecure_skip_verify) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca;
+    ssl.pem_private_key = key;
+    ssl.pem_cert_chain = cert;
+    return grpc::SslCredentials(ssl);
+  }
+  std::vector<grpc::experimental::IdentityKeyCertPair> identity;
+  if (!cert.empty()) {
+    identity.push_back({key, cert});
+  }
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_verify_server_certs(false);
+  tls.set_check_call_host(false);
+  tls.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
+  if (!ca.empty() || !identity.empty()) {
+    tls.set_certificate_provider(
+        std::make_shared<grpc::experimental::StaticDataCertificateProvider>(ca, identity));
+    if (!ca.empty()) {
+      tls.watch_root_certs();
+    }
+    if (!identity.empty()) {
+      tls.watch_identity_key_cert_pairs();
+    }
+  }
+  return grpc::experimental::TlsCredentials(tls);
+}
+
+}  // namespace registrar::etcd

@@ -1,0 +1,28 @@
+// File: controller/etcd/credentials.h
+//
+// gRPC channel credentials from ClientOptions: insecure without TLS settings; with them, the CA,
+// client certificate and key are read once, here, and verification of the server is on unless
+// insecure_skip_verify. Internal to the etcd client (client_impl.cc); no gRPC include, so
+// including it costs nothing.
+//
+// Thread-safety: a pure function of its argument and the files it reads.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+
+#include "controller/etcd/client_options.h"
+
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
+namespace registrar::etcd {
+
+// Fails with kInvalidArgument when a TLS file cannot be read (the message names the file) or
+// only one of certificate and key is given.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const ClientOptions& options);
+
+}  // namespace registrar::etcd
