@@ -1,5 +1,5 @@
 // etcd-registrar: flags -> wiring. `publish` holds one registration in the foreground; the default
-// command runs the controller (controller/app.h).
+// command runs the controller (controller/app/app.h).
 #include <signal.h>
 
 #include <atomic>

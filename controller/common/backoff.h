@@ -1,8 +1,10 @@
 // File: controller/common/backoff.h
 //
-// Exponential backoff with full jitter in [delay/2, delay]: base * 2^attempt, capped at max.
-// Used by the etcd liveness loops (capped near a second) and by the work queue's per-item
-// limiter. Not thread-safe: one instance per retry loop.
+// Exponential backoff with jitter in [delay/2, delay]: base * 2^attempt, capped at max.
+// Used by the etcd liveness loops, all 100 ms .. 1 s: the lease keeper reopening its keep-alive
+// stream, and the engine's retries (prefix watches, adoption, per-registration etcd
+// writes). The work queue has its own per-key backoff (runtime/work_queue.h).
+// Not thread-safe: one instance per retry loop.
 #pragma once
 
 #include <chrono>

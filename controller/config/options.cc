@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -12,13 +13,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 #include "CLI/CLI.hpp"
 #include "controller/common/status.h"
-#include "yaml-cpp/yaml.h"
+#include "controller/common/yaml_json.h"
 
 #ifndef ER_VERSION
 #error "ER_VERSION must be defined by controller/config/CMakeLists.txt"
@@ -53,13 +55,34 @@ std::string HostPortProblem(const std::string& s) {
 
 const CLI::Validator kHostPort(HostPortProblem, "HOST:PORT", "HostPort");
 
-// Reads `--config FILE` as YAML: one key per long flag (without dashes), scalar or list values.
-// Records where each key was found, so that errors CLI11 raises while applying a value can name
-// the file and line.
+// Reads `--config FILE` with common/yaml_json.h (YAML 1.2 scalars, like manifests and the policy
+// file): one key per long flag (without dashes), a scalar or a list of scalars. Records where each
+// key was found, so that errors CLI11 raises while applying a value can name the file and line.
 struct ConfigKeys {
   std::string file;
   std::vector<std::pair<std::string, int>> lines;  // key, line
+  // A flag (a boolean setting) given something else than true/false: reported after parsing,
+  // unless the flag is on the command line (a flag wins over the file, even a broken value).
+  struct BadFlag {
+    std::string name;
+    std::string message;
+  };
+  std::vector<BadFlag> bad_flags;
 };
+
+// A scalar as the text CLI11 parses: strings as written, numbers in decimal, true/false.
+std::optional<std::string> ScalarText(const nlohmann::json& value) {
+  if (value.is_string()) {
+    return value.get<std::string>();
+  }
+  if (value.is_boolean()) {
+    return value.get<bool>() ? "true" : "false";
+  }
+  if (value.is_number()) {
+    return value.dump();
+  }
+  return std::nullopt;
+}
 
 class YamlConfig final : public CLI::Config {
  public:
@@ -73,48 +96,66 @@ class YamlConfig final : public CLI::Config {
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     const std::string file = app_.get_config_ptr()->as<std::string>();
     keys_.file = file;
-    YAML::Node root;
-    try {
-      root = YAML::Load(input);
-    } catch (const YAML::Exception& e) {
-      throw CLI::ConfigError(
-          absl::StrCat("--config ", file, " line ", e.mark.line + 1, ": ", e.msg));
+    std::stringstream text;
+    text << input.rdbuf();
+    absl::StatusOr<std::vector<YamlDocument>> documents = LoadYamlDocuments(text.str());
+    if (!documents.ok()) {
+      const std::string message(documents.status().message());
+      throw CLI::ConfigError(absl::StrCat(
+          "--config ", file, absl::StartsWith(message, "line ") ? " " : ": ", message));
     }
     std::vector<CLI::ConfigItem> items;
-    if (root.IsNull()) {
+    if (documents->empty()) {
       return items;
     }
-    if (!root.IsMap()) {
-      throw CLI::ConfigError(absl::StrCat("--config ", file, " line ", root.Mark().line + 1,
+    if (documents->size() > 1) {
+      throw CLI::ConfigError(absl::StrCat("--config ", file, " line ", (*documents)[1].line,
+                                          ": one YAML document expected, found more"));
+    }
+    const YamlDocument& document = documents->front();
+    if (!document.object.is_object()) {
+      throw CLI::ConfigError(absl::StrCat("--config ", file, " line ", document.line,
                                           ": expected a map of settings (flag names as keys)"));
     }
-    for (const auto& entry : root) {
-      const int line = entry.first.Mark().line + 1;
+    // In file order, so the first problem reported is the first in the file.
+    std::vector<std::pair<int, std::string>> keys;
+    for (const auto& entry : document.object.items()) {
+      keys.emplace_back(document.lines.at(entry.key()), entry.key());
+    }
+    std::sort(keys.begin(), keys.end());
+    for (const auto& [line, name] : keys) {
+      const nlohmann::json& value = document.object.at(name);
       const std::string where = absl::StrCat("--config ", file, " line ", line, ": ");
-      const std::string name = entry.first.Scalar();
       const CLI::Option* option = app_.get_option_no_throw("--" + name);
       if (option == nullptr || !option->get_configurable() || name == "help" || name == "version") {
         throw CLI::ConfigError(absl::StrCat(where, "unknown key \"", name, "\""));
       }
+      keys_.lines.emplace_back(name, line);
       CLI::ConfigItem item;
       item.name = name;
-      const YAML::Node& value = entry.second;
-      if (value.IsScalar()) {
-        item.inputs.push_back(value.Scalar());
-      } else if (value.IsSequence()) {
+      if (option->get_expected_max() == 0) {  // a flag: --dry-run, --etcd-insecure-skip-verify
+        if (!value.is_boolean()) {
+          keys_.bad_flags.push_back(
+              {name, absl::StrCat(where, "key \"", name, "\" ", BooleanExpected(value))});
+          continue;
+        }
+        item.inputs.push_back(value.get<bool>() ? "true" : "false");
+      } else if (std::optional<std::string> text = ScalarText(value)) {
+        item.inputs.push_back(*std::move(text));
+      } else if (value.is_array()) {
         for (const auto& element : value) {
-          if (!element.IsScalar()) {
+          std::optional<std::string> element_text = ScalarText(element);
+          if (!element_text) {
             throw CLI::ConfigError(
                 absl::StrCat(where, "key \"", name, "\": list elements must be plain values"));
           }
-          item.inputs.push_back(element.Scalar());
+          item.inputs.push_back(*std::move(element_text));
         }
       } else {
         throw CLI::ConfigError(
             absl::StrCat(where, "key \"", name, "\" needs a value (a plain value or a list)"));
       }
       items.push_back(std::move(item));
-      keys_.lines.emplace_back(name, line);
     }
     return items;
   }
@@ -244,6 +285,11 @@ absl::StatusOr<bool> Parse(CLI::App& app, const ConfigKeys& keys, int argc, cons
     std::string message = e.what();
     std::replace(message.begin(), message.end(), '\n', ' ');
     return WithConfigContext(absl::InvalidArgumentError(message), keys, argc, argv);
+  }
+  for (const ConfigKeys::BadFlag& bad : keys.bad_flags) {
+    if (app.get_option("--" + bad.name)->count() == 0) {
+      return absl::InvalidArgumentError(bad.message);
+    }
   }
   return true;
 }

@@ -7,6 +7,9 @@
 // parsed, otherwise the controller's. `--config FILE` holds the same settings as YAML keys named
 // exactly like the long flags without the dashes (`etcd-endpoints: [a:2379, b:2379]`); a flag on
 // the command line wins over the file; an unknown key is an error naming the key, file and line.
+// The file is read by common/yaml_json.h, like manifests (YAML 1.2 scalars): a flag setting
+// (`dry-run`, `etcd-insecure-skip-verify`) takes `true`/`false` only (`yes`/`on` are strings and
+// an error); numbers are passed on in decimal (`0x10` is 16: quote text that looks like a number).
 // `--help` / `--version` produce Command::Kind::kExit with the text to print (exit code 0).
 // Every error is kInvalidArgument with a one-line message naming the flag (or key and file) and
 // why; the caller prints it and exits with code 2. The etcd password is read from

@@ -1,171 +1,176 @@
 #include "controller/config/policy.h"
 
-#include <fnmatch.h>
-
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
+#include <limits>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 
-#include "yaml-cpp/yaml.h"
+#include "controller/common/yaml_json.h"
 
 namespace registrar::config {
 
 namespace {
 
-bool MatchesAny(const std::vector<std::string>& globs, const std::string& value) {
-  for (const std::string& glob : globs) {
-    if (fnmatch(glob.c_str(), value.c_str(), 0) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
+using nlohmann::json;
 
-Decision Deny(std::string reason, std::string message) {
-  return Decision{.allowed = false, .reason = std::move(reason), .message = std::move(message)};
-}
+// Reads one policy document, naming "<source> line N" in every error.
+class PolicyReader {
+ public:
+  PolicyReader(const std::string& source, const LineMap& lines) : source_(source), lines_(lines) {}
 
-std::string Where(const std::string& source, const YAML::Mark& mark) {
-  return absl::StrCat(source, " line ", mark.line + 1);
-}
-
-absl::StatusOr<std::vector<std::string>> GlobList(const YAML::Node& node, const std::string& field,
-                                                  const std::string& source) {
-  if (!node.IsSequence()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(source, node.Mark()), ": ", field, " must be a list of globs"));
-  }
-  std::vector<std::string> globs;
-  for (const YAML::Node& element : node) {
-    if (!element.IsScalar() || element.Scalar().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(Where(source, element.Mark()), ": ", field,
-                                                     " entries must be non-empty strings"));
-    }
-    globs.push_back(element.Scalar());
-  }
-  return globs;
-}
-
-absl::StatusOr<PolicyRule> ParseRule(const YAML::Node& node, const std::string& source) {
-  if (!node.IsMap()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(source, node.Mark()), ": a rule must be a map"));
-  }
-  PolicyRule rule;
-  rule.source = Where(source, node.Mark());
-  bool has_namespaces = false;
-  bool has_keys = false;
-  for (const auto& field : node) {
-    const std::string name = field.first.Scalar();
-    const YAML::Node& value = field.second;
-    if (name == "namespaces" || name == "keys" || name == "endpoints") {
-      auto globs = GlobList(value, name, source);
-      if (!globs.ok()) {
-        return globs.status();
+  // "<source> line N" of `path` (or of its nearest written parent).
+  std::string Where(std::string path) const {
+    while (true) {
+      auto it = lines_.find(path);
+      if (it != lines_.end() && it->second > 0) {
+        return absl::StrCat(source_, " line ", it->second);
       }
-      (name == "namespaces" ? rule.namespaces
-       : name == "keys"     ? rule.keys
-                            : rule.endpoints) = *std::move(globs);
-      has_namespaces |= name == "namespaces";
-      has_keys |= name == "keys";
-    } else if (name == "allowInsecureSkipVerify") {
-      bool allow = false;
-      if (!value.IsScalar() || !YAML::convert<bool>::decode(value, allow)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            Where(source, value.Mark()), ": allowInsecureSkipVerify must be true or false"));
+      if (path.empty()) {
+        return source_;
       }
-      rule.allow_insecure_skip_verify = allow;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Where(source, field.first.Mark()), ": unknown field \"", name,
-                       "\" (expected namespaces, keys, endpoints, allowInsecureSkipVerify)"));
+      size_t cut = path.find_last_of(".[");
+      path = cut == std::string::npos ? "" : path.substr(0, cut);
     }
   }
-  if (!has_namespaces || !has_keys) {
-    return absl::InvalidArgumentError(absl::StrCat(rule.source, ": a rule needs ",
-                                                   has_namespaces ? "keys" : "namespaces",
-                                                   " (a list of globs)"));
+
+  absl::Status Error(const std::string& path, const std::string& message) const {
+    return absl::InvalidArgumentError(absl::StrCat(Where(path), ": ", message));
   }
-  return rule;
-}
+
+  // The field of `object` (at `path`) written on the earliest line that is not in `known`.
+  absl::Status RejectUnknown(const json& object, const std::string& path,
+                             std::initializer_list<std::string_view> known,
+                             const std::string& expected) const {
+    std::string first;
+    int first_line = std::numeric_limits<int>::max();
+    for (const auto& [key, value] : object.items()) {
+      if (std::find(known.begin(), known.end(), key) != known.end()) {
+        continue;
+      }
+      auto it = lines_.find(JsonPathChild(path, key));
+      int line = it == lines_.end() ? 0 : it->second;
+      if (first.empty() || line < first_line) {
+        first = key;
+        first_line = line;
+      }
+    }
+    if (first.empty()) {
+      return absl::OkStatus();
+    }
+    return Error(JsonPathChild(path, first),
+                 absl::StrCat("unknown field \"", first, "\" (expected ", expected, ")"));
+  }
+
+  absl::StatusOr<std::vector<std::string>> GlobList(const json& value, const std::string& path,
+                                                    const std::string& field) const {
+    if (!value.is_array()) {
+      return Error(path,
+                   absl::StrCat(field, " must be a list of globs, got ", JsonTypeName(value)));
+    }
+    std::vector<std::string> globs;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const json& element = value[i];
+      if (!element.is_string() || element.get_ref<const std::string&>().empty()) {
+        return Error(
+            JsonPathIndex(path, i),
+            absl::StrCat(field, " entries must be non-empty strings, got ",
+                         element.is_string() ? "\"\"" : JsonTypeName(element),
+                         element.is_number() ? " (quote a glob that looks like a number)" : ""));
+      }
+      globs.push_back(element.get<std::string>());
+    }
+    return globs;
+  }
+
+  absl::StatusOr<PolicyRule> Rule(const json& node, const std::string& path) const {
+    if (!node.is_object()) {
+      return Error(path, "a rule must be a map");
+    }
+    PolicyRule rule;
+    rule.source = Where(path);
+    if (absl::Status unknown = RejectUnknown(
+            node, path, {"namespaces", "keys", "endpoints", "allowInsecureSkipVerify"},
+            "namespaces, keys, endpoints, allowInsecureSkipVerify");
+        !unknown.ok()) {
+      return unknown;
+    }
+    const auto field = [&](const char* name) -> const json* {
+      auto it = node.find(name);
+      return it == node.end() ? nullptr : &*it;
+    };
+    if (field("namespaces") == nullptr || field("keys") == nullptr) {
+      return Error(path, absl::StrCat("a rule needs ",
+                                      field("namespaces") == nullptr ? "namespaces" : "keys",
+                                      " (a list of globs)"));
+    }
+    for (auto [name, out] :
+         {std::pair{"namespaces", &rule.namespaces}, std::pair{"keys", &rule.keys},
+          std::pair{"endpoints", &rule.endpoints}}) {
+      if (const json* value = field(name)) {
+        absl::StatusOr<std::vector<std::string>> globs =
+            GlobList(*value, JsonPathChild(path, name), name);
+        if (!globs.ok()) {
+          return globs.status();
+        }
+        *out = *std::move(globs);
+      }
+    }
+    if (const json* allow = field("allowInsecureSkipVerify")) {
+      if (!allow->is_boolean()) {
+        return Error(JsonPathChild(path, "allowInsecureSkipVerify"),
+                     "allowInsecureSkipVerify " + BooleanExpected(*allow));
+      }
+      rule.allow_insecure_skip_verify = allow->get<bool>();
+    }
+    return rule;
+  }
+
+ private:
+  const std::string& source_;
+  const LineMap& lines_;
+};
 
 }  // namespace
 
-Decision Policy::Decide(const std::string& namespace_name, const std::string& key,
-                        const std::vector<std::string>& endpoints,
-                        bool insecure_skip_verify) const {
-  if (!has_file_) {
-    if (!endpoints.empty()) {
-      return Deny("EndpointNotAllowed",
-                  absl::StrCat("etcd endpoints ", absl::StrJoin(endpoints, ","),
-                               " are not allowed: without a policy file only the controller's "
-                               "own etcd may be used"));
-    }
-    if (insecure_skip_verify) {
-      return Deny("EndpointNotAllowed",
-                  "insecureSkipVerify is not allowed without a policy file allowing it");
-    }
-    return Decision{};
-  }
-  for (const PolicyRule& rule : rules_) {
-    if (!MatchesAny(rule.namespaces, namespace_name)) {
-      continue;
-    }
-    if (!MatchesAny(rule.keys, key)) {
-      return Deny("KeyNotAllowed",
-                  absl::StrCat("key \"", key, "\" is not allowed in namespace \"", namespace_name,
-                               "\" by the policy rule at ", rule.source));
-    }
-    for (const std::string& endpoint : endpoints) {
-      if (!MatchesAny(rule.endpoints, endpoint)) {
-        return Deny("EndpointNotAllowed",
-                    absl::StrCat("etcd endpoint \"", endpoint, "\" is not allowed in namespace \"",
-                                 namespace_name, "\" by the policy rule at ", rule.source));
-      }
-    }
-    if (insecure_skip_verify && !rule.allow_insecure_skip_verify) {
-      return Deny("EndpointNotAllowed",
-                  absl::StrCat("insecureSkipVerify is not allowed in namespace \"", namespace_name,
-                               "\" by the policy rule at ", rule.source));
-    }
-    return Decision{};
-  }
-  return Deny("KeyNotAllowed", absl::StrCat("no policy rule matches namespace \"", namespace_name,
-                                            "\": it may not register any key"));
-}
-
 absl::StatusOr<Policy> ParsePolicy(const std::string& yaml, const std::string& source_name) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, " line ", e.mark.line + 1, ": ", e.msg));
+  absl::StatusOr<std::vector<YamlDocument>> documents = LoadYamlDocuments(yaml);
+  if (!documents.ok()) {
+    const std::string message(documents.status().message());
+    return absl::InvalidArgumentError(absl::StartsWith(message, "line ")
+                                          ? absl::StrCat(source_name, " ", message)
+                                          : absl::StrCat(source_name, ": ", message));
   }
-  if (!root.IsMap() || !root["rules"]) {
+  if (documents->size() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(source_name, " line ", (*documents)[1].line,
+                                                   ": one YAML document expected, found more"));
+  }
+  if (documents->empty() || !documents->front().object.is_object() ||
+      !documents->front().object.contains("rules")) {
     return absl::InvalidArgumentError(
         absl::StrCat(source_name, ": expected a map with a \"rules\" list at the top"));
   }
-  for (const auto& field : root) {
-    if (field.first.Scalar() != "rules") {
-      return absl::InvalidArgumentError(absl::StrCat(Where(source_name, field.first.Mark()),
-                                                     ": unknown field \"", field.first.Scalar(),
-                                                     "\" (expected rules)"));
-    }
+  const YamlDocument& document = documents->front();
+  PolicyReader reader(source_name, document.lines);
+  if (absl::Status unknown = reader.RejectUnknown(document.object, "", {"rules"}, "rules");
+      !unknown.ok()) {
+    return unknown;
   }
-  const YAML::Node rules = root["rules"];
-  if (!rules.IsSequence()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(source_name, rules.Mark()), ": rules must be a list"));
+  const json& rules = document.object["rules"];
+  if (!rules.is_array()) {
+    return reader.Error("rules", absl::StrCat("rules must be a list, got ", JsonTypeName(rules)));
   }
   std::vector<PolicyRule> parsed;
-  for (const YAML::Node& node : rules) {
-    auto rule = ParseRule(node, source_name);
+  for (size_t i = 0; i < rules.size(); ++i) {
+    absl::StatusOr<PolicyRule> rule = reader.Rule(rules[i], JsonPathIndex("rules", i));
     if (!rule.ok()) {
       return rule.status();
     }

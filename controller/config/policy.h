@@ -1,7 +1,8 @@
 // File: controller/config/policy.h
 //
-// The `--policy FILE` of DESIGN.md §3: which namespaces may register which keys, on which etcd
-// endpoints, with or without TLS verification.
+// Loading the `--policy FILE` of DESIGN.md §3: which namespaces may register which keys, on which
+// etcd endpoints, with or without TLS verification. This module only reads and checks the file;
+// what a policy allows is registration/policy_rules.h's rule.
 //
 //   rules:                          # the first rule whose namespaces match decides
 //   - namespaces: ["payments"]      # globs
@@ -10,16 +11,18 @@
 //                                                # the controller's own etcd
 //     allowInsecureSkipVerify: false
 //
-// Globs are fnmatch(3) patterns without flags: `*` (also across `/` and `.`), `?`, `[...]`.
+// The file is read by common/yaml_json.h, like manifests: YAML 1.2 scalars, so
+// allowInsecureSkipVerify takes `true`/`false` only (`yes`/`on` are strings, and an error here),
+// and glob entries must be strings (quote one that looks like a number). A rule must name
+// `namespaces` and `keys`; `endpoints` defaults to none and `allowInsecureSkipVerify` to false.
 // Without a policy file (a default-constructed Policy) every namespace may register any key on
-// the controller's own etcd and nothing else. With one, a namespace no rule matches may register
-// nothing. A rule must name `namespaces` and `keys`; `endpoints` defaults to none and
-// `allowInsecureSkipVerify` to false.
+// the controller's own etcd and nothing else.
 //
-// Thread-safety: an immutable value after loading; Decide() is safe from any thread.
+// Thread-safety: an immutable value after loading.
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,29 +37,19 @@ struct PolicyRule {
   std::string source;  // "file line N", for messages
 };
 
-struct Decision {
-  bool allowed = true;
-  std::string reason;   // when denied: "KeyNotAllowed" or "EndpointNotAllowed" (condition reasons)
-  std::string message;  // when denied: why, for people (status condition, event, log)
-};
-
 class Policy {
  public:
-  // The default policy: any key, the controller's own etcd only.
+  // No policy file: any key, the controller's own etcd only.
   Policy() = default;
-  explicit Policy(std::vector<PolicyRule> rules) : rules_(std::move(rules)), has_file_(true) {}
+  // A policy file with these rules (none: nothing is allowed).
+  explicit Policy(std::vector<PolicyRule> rules) : rules_(std::move(rules)), from_file_(true) {}
 
-  // Decides whether a registration of `key` in `namespace_name` may be made on `endpoints`
-  // (empty = the controller's own etcd) with `insecure_skip_verify`. The key is checked first,
-  // then every endpoint, then insecure_skip_verify.
-  Decision Decide(const std::string& namespace_name, const std::string& key,
-                  const std::vector<std::string>& endpoints, bool insecure_skip_verify) const;
-
+  bool from_file() const { return from_file_; }
   const std::vector<PolicyRule>& rules() const { return rules_; }
 
  private:
   std::vector<PolicyRule> rules_;
-  bool has_file_ = false;
+  bool from_file_ = false;
 };
 
 // Loads a policy file. Errors: kInvalidArgument naming the file and line of the problem

@@ -1,5 +1,9 @@
 #include "controller/registration/reconciler.h"
 
+#include <utility>
+
+#include "controller/registration/conditions.h"
+#include "controller/registration/policy_rules.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::registration {
@@ -40,19 +44,9 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Reconcile(
 
   std::optional<Refusal> refusal;
   if (auto errors = Validate(*object, options_.mode, options_.owner_prefix); !errors.empty()) {
-    refusal = Refusal{"InvalidSpec", FormatErrors(errors)};
-  } else {
-    std::vector<std::string> endpoints;
-    bool insecure = false;
-    if (object->spec.etcd) {
-      endpoints = object->spec.etcd->endpoints;
-      insecure = object->spec.etcd->insecure_skip_verify;
-    }
-    auto decision =
-        policy_.Decide(object->metadata.namespace_, object->spec.key, endpoints, insecure);
-    if (!decision.allowed) {
-      refusal = Refusal{decision.reason, decision.message};
-    }
+    refusal = Refusal{kReasonInvalidSpec, FormatErrors(errors)};
+  } else if (PolicyDecision decision = DecidePolicy(policy_, *object); !decision.allowed) {
+    refusal = Refusal{std::move(decision.reason), std::move(decision.message)};
   }
   if (refusal) {
     bool changed;

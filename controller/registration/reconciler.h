@@ -3,18 +3,23 @@
 // Turns the desired ServiceRegistrations of a source into engine actions (DESIGN.md §1–§3).
 //
 // Expected flow: a source's change handler enqueues identities ("namespace/name"); workers call
-// Reconcile(identity), which re-reads the object from the store (level-triggered) and:
-//   - object gone (and the source has synced): Engine::Remove — the lease is revoked;
-//   - object terminating: Engine::Remove, and Done(identity) tells the caller when the finalizer
-//     may go (the engine let it go);
-//   - spec refused (validation, policy): the registration is NOT handed to the engine, and the
-//     refusal is kept for status (Failed/InvalidSpec, KeyNotAllowed, EndpointNotAllowed); a
-//     registration that was live is revoked, as the policy now forbids it;
-//   - otherwise Engine::Upsert with the desired state; the engine converges on its own.
-// Status(identity) computes the status from the engine's state and the refusal (status.h).
+// Reconcile(identity), which re-reads the object from the source (level-triggered) and:
+//   - object gone: Engine::Remove (the lease is revoked), but only once the source has synced;
+//     before that, absent is not deleted and nothing happens;
+//   - object terminating (deletionTimestamp set): Engine::Remove; the caller learns that the
+//     engine let it go when Engine::Get(identity) returns nullopt;
+//   - spec refused (validation.h, then policy_rules.h): the registration is NOT handed to the
+//     engine (Engine::Remove: one that was live is revoked, as it is no longer allowed), the
+//     refusal is kept for status (Failed with InvalidSpec, KeyNotAllowed or EndpointNotAllowed)
+//     and Reconcile returns kFailedPrecondition: not retried until the object changes;
+//   - otherwise Engine::Upsert with the desired state, and a requeue after `resync`; the engine
+//     converges on its own.
+// refusal(identity) gives the kept refusal; status.h ComputeStatus turns it and the engine's
+// state into the object's status.
 //
 // Thread-safety: Reconcile may run on several workers at once (for different identities, as the
-// work queue guarantees); Status/Refusal may be called from any thread.
+// work queue guarantees); refusal() may be called from any thread.
+// Ownership: refers to the engine and the policy it is given; both must outlive it.
 #pragma once
 
 #include <functional>

@@ -1,6 +1,7 @@
 #include "controller/registration/status.h"
 
 #include <ctime>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 
@@ -12,7 +13,7 @@ Condition Make(const char* type, bool on, const std::string& reason, const std::
                int64_t generation) {
   Condition c;
   c.type = type;
-  c.status = on ? "True" : "False";
+  c.status = on ? kConditionTrue : kConditionFalse;
   c.reason = reason;
   c.message = message;
   c.observed_generation = generation;
@@ -20,6 +21,37 @@ Condition Make(const char* type, bool on, const std::string& reason, const std::
 }
 
 }  // namespace
+
+PhaseAndReason FromEngine(const publisher::State& state) {
+  PhaseAndReason out;
+  switch (state.phase) {
+    case publisher::Phase::kPending:
+      out.phase = kPhasePending;
+      break;
+    case publisher::Phase::kRegistered:
+      out.phase = kPhaseRegistered;
+      break;
+    case publisher::Phase::kPaused:
+      out.phase = kPhasePaused;
+      break;
+    case publisher::Phase::kFailed:
+      out.phase = kPhaseFailed;
+      break;
+    case publisher::Phase::kTerminating:
+      out.phase = kPhaseTerminating;
+      break;
+  }
+  // The engine reports its reasons as strings equal to the CRD's today.
+  out.reason = state.reason;
+  for (const char* known :
+       {kReasonRegistering, kReasonRegistered, kReasonPaused, kReasonEtcdUnavailable,
+        kReasonLeaseLost, kReasonDryRun, kReasonKeyConflict, kReasonAuthFailed, kReasonRevoking}) {
+    if (state.reason == known) {
+      out.reason = known;
+    }
+  }
+  return out;
+}
 
 std::string FormatTime(std::chrono::system_clock::time_point t) {
   std::time_t secs = std::chrono::system_clock::to_time_t(t);
@@ -39,19 +71,20 @@ Status ComputeStatus(const ServiceRegistration& object,
   std::string reason;
   std::string message;
   if (object.metadata.deletion_timestamp) {
-    phase = "Terminating";
-    reason = publisher::kReasonRevoking;
+    phase = kPhaseTerminating;
+    reason = kReasonRevoking;
     message = state ? state->message : "";
   } else if (refusal) {
-    phase = "Failed";
+    phase = kPhaseFailed;
     reason = refusal->reason;
     message = refusal->message;
   } else if (!state) {
-    phase = "Pending";
-    reason = publisher::kReasonRegistering;
+    phase = kPhasePending;
+    reason = kReasonRegistering;
   } else {
-    phase = publisher::PhaseName(state->phase);
-    reason = state->reason;
+    PhaseAndReason engine = FromEngine(*state);
+    phase = std::move(engine.phase);
+    reason = std::move(engine.reason);
     message = state->message;
   }
   if (state && !refusal) {
@@ -63,13 +96,14 @@ Status ComputeStatus(const ServiceRegistration& object,
   s.phase = phase;
 
   int64_t gen = object.metadata.generation;
-  bool ready = phase == "Registered";
-  bool reconciling = phase == "Pending" || phase == "Terminating";
-  bool stalled = phase == "Failed";
+  bool ready = phase == kPhaseRegistered;
+  bool reconciling = phase == kPhasePending || phase == kPhaseTerminating;
+  bool stalled = phase == kPhaseFailed;
   std::string ready_message = ready ? "key " + s.full_key + " is live in etcd" : message;
-  s.conditions.push_back(Make("Ready", ready, reason, ready_message, gen));
-  s.conditions.push_back(Make("Reconciling", reconciling, reason, reconciling ? message : "", gen));
-  s.conditions.push_back(Make("Stalled", stalled, reason, stalled ? message : "", gen));
+  s.conditions.push_back(Make(kConditionReady, ready, reason, ready_message, gen));
+  s.conditions.push_back(
+      Make(kConditionReconciling, reconciling, reason, reconciling ? message : "", gen));
+  s.conditions.push_back(Make(kConditionStalled, stalled, reason, stalled ? message : "", gen));
   std::string stamp = FormatTime(now);
   for (auto& c : s.conditions) {
     c.last_transition_time = stamp;

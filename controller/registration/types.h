@@ -2,8 +2,10 @@
 //
 // The ServiceRegistration resource (group registrar.dev, version v1alpha1) as plain C++ values,
 // shared by every source (Kubernetes, manifest folder), the validation and the reconciler.
-// The CRD in crds/ is the schema's single source of truth; parse.h turns YAML/JSON into these
-// types and validation.h applies the same rules as the CRD schema.
+// The CRD in crds/ is the schema's single source of truth; decode.h turns YAML/JSON into these
+// types, encode.h turns them back into JSON, validation.h applies the same rules as the CRD
+// schema, and conditions.h names the status vocabulary (phases, condition types, reasons).
+// Plain values: thread-compatible, no ownership.
 #pragma once
 
 #include <cstdint>
@@ -79,7 +81,7 @@ struct Spec {
 };
 
 struct Condition {
-  std::string type;    // Ready, Reconciling, Stalled
+  std::string type;    // kConditionReady, kConditionReconciling, kConditionStalled
   std::string status;  // "True" | "False" | "Unknown"
   std::string reason;
   std::string message;
@@ -99,7 +101,7 @@ struct EndpointStatus {
 
 struct Status {
   int64_t observed_generation = 0;
-  std::string phase;  // Pending | Registered | Paused | Failed | Terminating
+  std::string phase;  // one of conditions.h's kPhases
   std::string full_key;
   std::string lease_id;  // decimal string
   int64_t granted_ttl = 0;

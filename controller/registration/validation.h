@@ -5,7 +5,7 @@
 // them in Kubernetes mode); tests/corpus holds the examples both must agree on. The few rules a
 // schema cannot state (mode-dependent fields, a configurable owner prefix) live only here.
 //
-// Flow: parse.h ParseJson/ParseYaml (types, defaults) -> Validate -> FormatErrors / AttachLines.
+// Flow: decode.h ParseJson/ParseYaml (types, defaults) -> Validate -> FormatErrors / AttachLines.
 // Pure functions, thread-safe.
 #pragma once
 
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/registration/parse.h"
+#include "controller/registration/field_errors.h"
 #include "controller/registration/types.h"
 
 namespace registrar::registration {
@@ -45,7 +45,7 @@ enum class SourceMode { kKubernetes, kManifests };
 std::vector<FieldError> Validate(const ServiceRegistration& registration, SourceMode mode,
                                  std::string_view owner_prefix = kDefaultOwnerPrefix);
 
-// FormatErrors (declared in parse.h) renders the result:
+// FormatErrors (field_errors.h) renders the result:
 // "spec.key: must not be empty; spec.ttlSeconds: must be between 5 and 3600".
 
 }  // namespace registrar::registration

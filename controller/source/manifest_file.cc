@@ -6,7 +6,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "controller/registration/parse.h"
+
+#include "controller/common/yaml_json.h"
+#include "controller/registration/decode.h"
+#include "controller/registration/field_errors.h"
 #include "controller/registration/validation.h"
 #include "spdlog/spdlog.h"
 
@@ -15,25 +18,6 @@ namespace registrar::source {
 namespace {
 
 using registration::FieldError;
-
-// Offset of the first byte that breaks UTF-8, or npos.
-size_t InvalidUtf8Offset(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    auto c = static_cast<unsigned char>(text[i]);
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (length == 0 || i + length > text.size()) {
-      return i;
-    }
-    for (size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) {
-        return i;
-      }
-    }
-    i += length;
-  }
-  return std::string_view::npos;
-}
 
 std::string StringField(const nlohmann::json& object, const char* key) {
   auto it = object.find(key);
@@ -46,26 +30,24 @@ absl::StatusOr<std::vector<ManifestDocument>> ParseManifestFile(std::string_view
                                                                 std::string_view text,
                                                                 std::string_view owner_prefix) {
   if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("binary content (NUL byte at offset ", nul, ")"));
-  }
-  if (size_t bad = InvalidUtf8Offset(text); bad != std::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("not UTF-8 text (invalid byte at offset ", bad, ")"));
+        absl::StrCat("binary content (NUL byte at offset ", nul, ")"));
   }
-  absl::StatusOr<std::vector<registration::YamlDocument>> loaded =
-      registration::LoadYamlDocuments(text);
+  // Checks UTF-8 too: "line L, column C: not UTF-8 text (invalid byte at offset N)".
+  absl::StatusOr<std::vector<YamlDocument>> loaded = LoadYamlDocuments(text);
   if (!loaded.ok()) {
     return loaded.status();
   }
   std::vector<ManifestDocument> documents;
   std::vector<std::string> problems;
   int index = 0;
-  for (registration::YamlDocument& yaml : *loaded) {
+  for (YamlDocument& yaml : *loaded) {
     ++index;
     std::string where = absl::StrCat("document ", index, " (line ", yaml.line, ")");
     if (!yaml.object.is_object()) {
-      problems.push_back(absl::StrCat(where, ": not a mapping; a manifest document must be a "
-                                             "YAML mapping or a JSON object"));
+      problems.push_back(absl::StrCat(where,
+                                      ": not a mapping; a manifest document must be a "
+                                      "YAML mapping or a JSON object"));
       continue;
     }
     std::string api_version = StringField(yaml.object, "apiVersion");

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-#include "controller/registration/parse.h"
+#include "controller/common/yaml_json.h"
 #include "re2/re2.h"
 
 namespace registrar::schema {
@@ -171,12 +171,12 @@ absl::StatusOr<CrdSchema> CrdSchema::FromFile(const std::string& path, std::stri
   }
   std::stringstream text;
   text << in.rdbuf();
-  absl::StatusOr<std::vector<registration::YamlDocument>> docs =
-      registration::LoadYamlDocuments(text.str());
+  absl::StatusOr<std::vector<YamlDocument>> docs =
+      LoadYamlDocuments(text.str());
   if (!docs.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", docs.status().message()));
   }
-  for (const registration::YamlDocument& doc : *docs) {
+  for (const YamlDocument& doc : *docs) {
     if (doc.object.is_object() && doc.object.value("kind", "") == "CustomResourceDefinition") {
       return FromCrd(doc.object, version);
     }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -218,6 +219,67 @@ TEST_F(OptionsTest, BadValueFromConfigFileNamesFileAndLine) {
 
   // The same key given as a flag wins, so the file's bad value is never used.
   EXPECT_THAT(Parse({"--config", config, "--workers", "3"}), IsOk());
+}
+
+// The config file is read like a manifest (YAML 1.2): `yes`/`on` are strings, so a flag setting
+// given one is an error saying why (yaml-cpp's YAML 1.1 converters used to take it for true).
+TEST_F(OptionsTest, ConfigFlagSettingsTakeTrueOrFalseOnly) {
+  for (const char* word : {"yes", "on", "Y", "1"}) {
+    const std::string config =
+        Write("config.yaml", std::string("workers: 2\ndry-run: ") + word + "\n");
+    auto command = Parse({"--config", config});
+    ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument)) << word;
+    const bool yaml11 = std::string(word) != "1";
+    EXPECT_EQ(
+        command.status().message(),
+        absl::StrCat("--config ", config, " line 2: key \"dry-run\" must be true or false, got ",
+                     yaml11 ? "string \"" : "integer ", word, yaml11 ? "\"" : "",
+                     yaml11 ? " (YAML 1.2 reads yes/no/on/off as strings)" : ""));
+  }
+  const std::string off = Write("off.yaml", "etcd-insecure-skip-verify: off\n");
+  EXPECT_THAT(Parse({"--config", off}), StatusIs(absl::StatusCode::kInvalidArgument));
+
+  const std::string on = Write("on.yaml", "dry-run: True\netcd-insecure-skip-verify: false\n");
+  auto command = Parse({"--config", on});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_TRUE(command->controller.dry_run);
+  EXPECT_FALSE(command->controller.etcd.insecure_skip_verify);
+
+  // As for any setting, the flag on the command line wins, so the file's bad value is not used.
+  const std::string yes = Write("yes.yaml", "dry-run: yes\n");
+  command = Parse({"--config", yes, "--dry-run"});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_TRUE(command->controller.dry_run);
+}
+
+TEST_F(OptionsTest, ConfigValuesAreTypedByYaml12) {
+  // Quoted text stays text; plain numbers are passed on in decimal; `on` is text for a text
+  // setting.
+  const std::string config = Write("config.yaml",
+                                   "owner-id: '0x10'\n"
+                                   "workers: 0x10\n"
+                                   "selector: on\n"
+                                   "namespace: 123\n");
+  auto command = Parse({"--config", config});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->controller.owner_id, "0x10");
+  EXPECT_EQ(command->controller.workers, 16);
+  EXPECT_EQ(command->controller.selector, "on");
+  EXPECT_EQ(command->controller.watch_namespace, "123");
+}
+
+TEST_F(OptionsTest, ConfigFileWithADuplicateKeyOrTwoDocumentsIsRejected) {
+  const std::string twice = Write("twice.yaml", "workers: 2\nworkers: 3\n");
+  auto command = Parse({"--config", twice});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(),
+              HasSubstr(twice + " line 2, column 1: duplicate key \"workers\""));
+  const std::string two = Write("two.yaml", "workers: 2\n---\nworkers: 3\n");
+  command = Parse({"--config", two});
+  ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(command.status().message(), HasSubstr(two + " line 3: one YAML document expected"));
+  // An empty file sets nothing.
+  EXPECT_THAT(Parse({"--config", Write("empty.yaml", "# nothing\n")}), IsOk());
 }
 
 struct BadFlagCase {

@@ -16,6 +16,7 @@ namespace {
 
 using ::registrar::testing::IsOk;
 using ::registrar::testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr char kMultiTenant[] = R"(rules:
@@ -37,80 +38,59 @@ Policy MustParse(const std::string& yaml) {
   return policy.ok() ? *std::move(policy) : Policy();
 }
 
-TEST(Policy, DefaultAllowsAnyKeyOnTheOwnEtcdOnly) {
+TEST(Policy, DefaultIsNotFromAFile) {
   Policy policy;
-  EXPECT_TRUE(policy.Decide("any", "user.rpc", {}, false).allowed);
-  Decision d = policy.Decide("any", "user.rpc", {"other:2379"}, false);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, "EndpointNotAllowed");
-  EXPECT_THAT(d.message, HasSubstr("other:2379"));
-  d = policy.Decide("any", "user.rpc", {}, true);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, "EndpointNotAllowed");
+  EXPECT_FALSE(policy.from_file());
+  EXPECT_TRUE(policy.rules().empty());
+  EXPECT_TRUE(MustParse("rules: []\n").from_file());
 }
 
-TEST(Policy, FirstRuleWhoseNamespacesMatchDecides) {
+TEST(Policy, ReadsEveryFieldOfEveryRule) {
   Policy policy = MustParse(kMultiTenant);
   ASSERT_EQ(policy.rules().size(), 3u);
-  EXPECT_TRUE(policy.Decide("payments", "payment.rpc", {}, false).allowed);
-  // payments matches rule 1 only: the catch-all rule 3 never sees it.
-  Decision d = policy.Decide("payments", "user.rpc", {}, false);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, "KeyNotAllowed");
-  EXPECT_THAT(d.message, HasSubstr("user.rpc"));
-  EXPECT_THAT(d.message, HasSubstr("policy.yaml line 2"));
-  EXPECT_TRUE(policy.Decide("shop", "user.rpc", {}, false).allowed);
+  const PolicyRule& payments = policy.rules()[0];
+  EXPECT_THAT(payments.namespaces, ElementsAre("payments"));
+  EXPECT_THAT(payments.keys, ElementsAre("payment.*"));
+  EXPECT_THAT(payments.endpoints,
+              ElementsAre("etcd-payments-0.etcd:2379", "etcd-payments-?.etcd:2379"));
+  EXPECT_FALSE(payments.allow_insecure_skip_verify);
+  EXPECT_EQ(payments.source, "policy.yaml line 2");
+  EXPECT_TRUE(policy.rules()[1].allow_insecure_skip_verify);
+  EXPECT_EQ(policy.rules()[1].source, "policy.yaml line 6");
+  EXPECT_TRUE(policy.rules()[2].endpoints.empty());
+  EXPECT_FALSE(policy.rules()[2].allow_insecure_skip_verify);
 }
 
-TEST(Policy, EndpointsMustMatchTheRule) {
-  Policy policy = MustParse(kMultiTenant);
-  EXPECT_TRUE(
-      policy.Decide("payments", "payment.rpc", {"etcd-payments-0.etcd:2379"}, false).allowed);
-  EXPECT_TRUE(policy
-                  .Decide("payments", "payment.rpc",
-                          {"etcd-payments-0.etcd:2379", "etcd-payments-1.etcd:2379"}, false)
-                  .allowed);
-  Decision d =
-      policy.Decide("payments", "payment.rpc", {"etcd-payments-0.etcd:2379", "evil:2379"}, false);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, "EndpointNotAllowed");
-  EXPECT_THAT(d.message, HasSubstr("evil:2379"));
-  // The catch-all rule names no endpoints: only the controller's own etcd.
-  d = policy.Decide("shop", "user.rpc", {"etcd-payments-0.etcd:2379"}, false);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, "EndpointNotAllowed");
-}
-
-TEST(Policy, KeyIsCheckedBeforeEndpoints) {
-  Policy policy = MustParse(kMultiTenant);
-  Decision d = policy.Decide("payments", "user.rpc", {"evil:2379"}, false);
-  EXPECT_EQ(d.reason, "KeyNotAllowed");
-}
-
-TEST(Policy, InsecureSkipVerifyNeedsTheRuleToAllowIt) {
-  Policy policy = MustParse(kMultiTenant);
-  EXPECT_TRUE(policy.Decide("lab-1", "x", {"e.lab:2379"}, true).allowed);
-  Decision d = policy.Decide("payments", "payment.rpc", {"etcd-payments-0.etcd:2379"}, true);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, "EndpointNotAllowed");
-  EXPECT_THAT(d.message, HasSubstr("insecureSkipVerify"));
-}
-
-TEST(Policy, NoMatchingRuleDeniesEverything) {
-  Policy policy = MustParse("rules:\n- namespaces: [a]\n  keys: ['*']\n");
-  Decision d = policy.Decide("b", "k", {}, false);
-  EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, "KeyNotAllowed");
-  EXPECT_THAT(d.message, HasSubstr("\"b\""));
-  EXPECT_FALSE(MustParse("rules: []\n").Decide("a", "k", {}, false).allowed);
-}
-
-TEST(Policy, GlobsUseQuestionMarkAndStarAcrossDots) {
-  Policy policy = MustParse("rules:\n- namespaces: ['team-?']\n  keys: ['svc.*', 'a/*/c']\n");
-  EXPECT_TRUE(policy.Decide("team-a", "svc.x.y", {}, false).allowed);
-  EXPECT_TRUE(policy.Decide("team-a", "a/b/d/c", {}, false).allowed);
-  EXPECT_FALSE(policy.Decide("team-ab", "svc.x", {}, false).allowed);
-  EXPECT_FALSE(policy.Decide("team-a", "svcx", {}, false).allowed);
+// The policy file is read like a manifest (YAML 1.2): `yes`/`on` are strings, not booleans, so
+// where a boolean belongs they are an error that says why.
+TEST(Policy, YesIsAStringAsInAManifest) {
+  for (const char* word : {"yes", "on", "Yes", "ON", "y"}) {
+    auto policy = ParsePolicy(
+        std::string("rules:\n- namespaces: [a]\n  keys: [a]\n  allowInsecureSkipVerify: ") + word +
+            "\n",
+        "p.yaml");
+    ASSERT_THAT(policy, StatusIs(absl::StatusCode::kInvalidArgument)) << word;
+    EXPECT_EQ(policy.status().message(),
+              std::string("p.yaml line 4: allowInsecureSkipVerify must be true or false, got "
+                          "string \"") +
+                  word + "\" (YAML 1.2 reads yes/no/on/off as strings)");
+  }
+  for (const char* word : {"true", "True", "TRUE"}) {
+    Policy policy = MustParse(
+        std::string("rules:\n- namespaces: [a]\n  keys: [a]\n  allowInsecureSkipVerify: ") + word +
+        "\n");
+    ASSERT_EQ(policy.rules().size(), 1u);
+    EXPECT_TRUE(policy.rules()[0].allow_insecure_skip_verify) << word;
+  }
+  // A glob that YAML 1.2 reads as a number or boolean must be quoted.
+  auto numeric = ParsePolicy("rules:\n- namespaces: [a]\n  keys: [123]\n", "p.yaml");
+  ASSERT_THAT(numeric, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(numeric.status().message(),
+              HasSubstr("p.yaml line 3: keys entries must be non-empty strings, got integer "
+                        "(quote a glob that looks like a number)"));
+  EXPECT_THAT(
+      MustParse("rules:\n- namespaces: [yes, 'no']\n  keys: ['123']\n").rules()[0].namespaces,
+      ElementsAre("yes", "no"));
 }
 
 struct BadPolicyCase {
@@ -140,7 +120,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicyCase{"rules:\n- namespaces: [a]\n  keys: [a]\n  allowInsecureSkipVerify: maybe\n",
                       "line 4: allowInsecureSkipVerify must be true or false"},
         BadPolicyCase{"rules:\n- namespaces: ['']\n  keys: [a]\n", "non-empty"},
-        BadPolicyCase{"rules:\n- just-a-string\n", "a rule must be a map"}));
+        BadPolicyCase{"rules:\n- just-a-string\n", "a rule must be a map"},
+        BadPolicyCase{"rules: []\nrules: []\n", "p.yaml line 2, column 1: duplicate key \"rules\""},
+        BadPolicyCase{"rules: []\n---\nrules: []\n", "p.yaml line 3: one YAML document expected"},
+        BadPolicyCase{"", "expected a map with a \"rules\" list"},
+        BadPolicyCase{"rules: [\xff]\n", "p.yaml line 1, column 9: not UTF-8 text"}));
 
 TEST(Policy, LoadPolicyReadsAFileAndNamesItInErrors) {
   const std::string path =

@@ -11,10 +11,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-#include "controller/registration/parse.h"
+#include "controller/common/yaml_json.h"
+#include "controller/registration/decode.h"
+#include "controller/registration/encode.h"
 #include "controller/registration/validation.h"
 #include "tests/schema/openapi_validator.h"
-#include "yaml-cpp/yaml.h"
 
 namespace registrar::registration {
 namespace {
@@ -58,11 +59,18 @@ std::string Directive(const std::string& text, const std::string& tag) {
   return "";
 }
 
+// The single document of a corpus file.
+YamlDocument Document(const std::string& text) {
+  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(text);
+  EXPECT_TRUE(docs.ok()) << docs.status();
+  EXPECT_EQ(docs.ok() ? docs->size() : 0u, 1u);
+  return docs.ok() && !docs->empty() ? docs->front() : YamlDocument{};
+}
+
 // The controller's verdict: the paths of every parse and validation error.
 std::vector<std::string> ControllerPaths(const std::string& text, SourceMode mode) {
-  YAML::Node node = YAML::Load(text);
   std::vector<FieldError> errors;
-  absl::StatusOr<ServiceRegistration> parsed = ParseYaml(node, &errors);
+  absl::StatusOr<ServiceRegistration> parsed = ParseYaml(Document(text), &errors);
   if (parsed.ok()) {
     errors = Validate(*parsed, mode);
   }
@@ -110,12 +118,7 @@ class Corpus : public ::testing::Test {
     return paths;
   }
 
-  static json Load(const std::string& text) {
-    absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(text);
-    EXPECT_TRUE(docs.ok()) << docs.status();
-    EXPECT_EQ(docs->size(), 1u);
-    return docs->empty() ? json() : docs->front().object;
-  }
+  static json Load(const std::string& text) { return Document(text).object; }
 
   static CrdSchema* crd_;
 };
@@ -195,7 +198,7 @@ TEST_F(Corpus, ParseErrorsPointAtTheLineOfTheField) {
   const fs::path file = SourceDir() / "tests" / "corpus" / "invalid" / "ttl-string.yaml";
   const std::string text = ReadFile(file);
   std::vector<FieldError> errors;
-  ASSERT_FALSE(ParseYaml(YAML::Load(text), &errors).ok());
+  ASSERT_FALSE(ParseYaml(Document(text), &errors).ok());
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].path, "spec.ttlSeconds");
   // The header comment lines come first; ttlSeconds is the last line of the file.

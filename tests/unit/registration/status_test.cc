@@ -187,5 +187,30 @@ TEST(FormatTimeTest, Rfc3339UtcSeconds) {
   EXPECT_EQ(FormatTime(kT0 + std::chrono::milliseconds(999)), kT0Text);
 }
 
+// FromEngine is the one translation of the publisher's state into the CRD's words: every phase,
+// every reason the engine reports today, and an unknown reason kept as written.
+TEST(FromEngine, MapsEveryPhaseAndReason) {
+  struct Case {
+    publisher::Phase phase;
+    std::string reason;
+    PhaseAndReason want;
+  };
+  const Case cases[] = {
+      {publisher::Phase::kPending, "Registering", {"Pending", "Registering"}},
+      {publisher::Phase::kPending, "EtcdUnavailable", {"Pending", "EtcdUnavailable"}},
+      {publisher::Phase::kPending, "LeaseLost", {"Pending", "LeaseLost"}},
+      {publisher::Phase::kPending, "DryRun", {"Pending", "DryRun"}},
+      {publisher::Phase::kRegistered, "Registered", {"Registered", "Registered"}},
+      {publisher::Phase::kPaused, "Paused", {"Paused", "Paused"}},
+      {publisher::Phase::kFailed, "KeyConflict", {"Failed", "KeyConflict"}},
+      {publisher::Phase::kFailed, "AuthFailed", {"Failed", "AuthFailed"}},
+      {publisher::Phase::kTerminating, "Revoking", {"Terminating", "Revoking"}},
+      {publisher::Phase::kFailed, "SomethingNew", {"Failed", "SomethingNew"}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(FromEngine(EngineState(c.phase, c.reason)), c.want) << c.reason;
+  }
+}
+
 }  // namespace
 }  // namespace registrar::registration

@@ -1,13 +1,14 @@
-#include "controller/registration/parse.h"
-
+// decode.h (JSON/YAML -> types) and encode.h (types -> JSON), which must round-trip.
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "controller/common/yaml_json.h"
+#include "controller/registration/decode.h"
+#include "controller/registration/encode.h"
 #include "tests/testing/status_matchers.h"
-#include "yaml-cpp/yaml.h"
 
 namespace registrar::registration {
 namespace {
@@ -24,6 +25,14 @@ json Minimal() {
   return json::parse(R"({"apiVersion": "registrar.dev/v1alpha1", "kind": "ServiceRegistration",
                          "metadata": {"name": "user-rpc"},
                          "spec": {"key": "user.rpc", "value": "10.0.0.12:8081"}})");
+}
+
+// The single document of `text`.
+YamlDocument Document(const std::string& text) {
+  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(text);
+  EXPECT_THAT(docs, IsOk());
+  EXPECT_EQ(docs.ok() ? docs->size() : 0u, 1u);
+  return docs.ok() && !docs->empty() ? docs->front() : YamlDocument{};
 }
 
 std::vector<std::string> Paths(const std::vector<FieldError>& errors) {
@@ -202,7 +211,7 @@ TEST(StatusToJson, OmitsEmptyFields) {
 }
 
 TEST(ParseYaml, ErrorsCarryLineNumbers) {
-  YAML::Node node = YAML::Load(
+  YamlDocument doc = Document(
       "apiVersion: registrar.dev/v1alpha1\n"  // 1
       "kind: ServiceRegistration\n"           // 2
       "metadata:\n"                           // 3
@@ -217,7 +226,7 @@ TEST(ParseYaml, ErrorsCarryLineNumbers) {
       "      - [b]\n"                         // 12
       "  bogus: 1\n");                        // 13
   std::vector<FieldError> errors;
-  absl::StatusOr<ServiceRegistration> r = ParseYaml(node, &errors);
+  absl::StatusOr<ServiceRegistration> r = ParseYaml(doc, &errors);
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(errors,
               ::testing::UnorderedElementsAre(
@@ -229,17 +238,17 @@ TEST(ParseYaml, ErrorsCarryLineNumbers) {
 }
 
 TEST(ParseYaml, ResolvesScalarsLikeJson) {
-  YAML::Node node = YAML::Load(
-      "apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\nmetadata: {name: x}\n"
-      "spec: {key: '123', value: 0x1F, ttlSeconds: 0o17, paused: True}\n");
   std::vector<FieldError> errors;
-  absl::StatusOr<ServiceRegistration> r = ParseYaml(node, &errors);
+  absl::StatusOr<ServiceRegistration> r = ParseYaml(
+      Document(
+          "apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\nmetadata: {name: x}\n"
+          "spec: {key: '123', value: 0x1F, ttlSeconds: 0o17, paused: True}\n"),
+      &errors);
   EXPECT_THAT(Paths(errors), ElementsAre("spec.value"));  // 0x1F is an integer, not a string
 
-  node = YAML::Load(
+  r = ParseYaml(Document(
       "apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\nmetadata: {name: x}\n"
-      "spec: {key: '123', value: '0x1F', ttlSeconds: 0o17, paused: True}\n");
-  r = ParseYaml(node);
+      "spec: {key: '123', value: '0x1F', ttlSeconds: 0o17, paused: True}\n"));
   ASSERT_THAT(r, IsOk());
   EXPECT_EQ(r->spec.key, "123");
   EXPECT_EQ(r->spec.value, "0x1F");
@@ -247,66 +256,31 @@ TEST(ParseYaml, ResolvesScalarsLikeJson) {
   EXPECT_TRUE(r->spec.paused);
 }
 
-TEST(ParseYaml, FillsTheLineMapForValidationErrors) {
-  YAML::Node node = YAML::Load(
+// YAML 1.1's booleans are strings: `paused: yes` is a type error, as in any YAML 1.2 reader.
+TEST(ParseYaml, YesIsAStringNotABoolean) {
+  std::vector<FieldError> errors;
+  absl::StatusOr<ServiceRegistration> r = ParseYaml(
+      Document(
+          "apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\nmetadata: {name: x}\n"
+          "spec:\n  key: k\n  value: v\n  paused: yes\n"),
+      &errors);
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(errors,
+              ElementsAre(FieldError{"spec.paused", "must be of type boolean, got string", 7}));
+}
+
+TEST(ParseYaml, ValidationErrorsGetLinesFromTheDocument) {
+  YamlDocument doc = Document(
       "apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\nmetadata:\n  name: x\n"
       "spec:\n  key: user.rpc\n  value: v\n  ttlSeconds: 3\n");
-  LineMap lines;
-  absl::StatusOr<ServiceRegistration> r = ParseYaml(node, nullptr, &lines);
-  ASSERT_THAT(r, IsOk());
+  ASSERT_THAT(ParseYaml(doc), IsOk());
   std::vector<FieldError> errors = {{"spec.ttlSeconds", "must be between 5 and 3600"},
                                     {"spec.id", "must be at least 1"},
                                     {"metadata.namespace", "bad"}};
-  AttachLines(lines, errors);
+  AttachLines(doc.lines, errors);
   EXPECT_EQ(errors[0].line, 8);
   EXPECT_EQ(errors[1].line, 5);  // absent: its parent `spec:`
   EXPECT_EQ(errors[2].line, 3);
-}
-
-TEST(LoadYamlDocuments, SplitsDocumentsAndSkipsEmptyOnes) {
-  absl::StatusOr<std::vector<YamlDocument>> docs =
-      LoadYamlDocuments("a: 1\n---\n---\n# only a comment\n---\nb: [x, 'y']\nc: ~\n");
-  ASSERT_THAT(docs, IsOk());
-  ASSERT_EQ(docs->size(), 2u);
-  EXPECT_EQ((*docs)[0].object, json({{"a", 1}}));
-  EXPECT_EQ((*docs)[1].object, json({{"b", {"x", "y"}}, {"c", nullptr}}));
-  EXPECT_EQ((*docs)[1].line, 6);
-  EXPECT_EQ((*docs)[1].lines.at("b[1]"), 6);
-  EXPECT_EQ((*docs)[1].lines.at("c"), 7);
-}
-
-TEST(LoadYamlDocuments, SyntaxErrorsNameLineAndColumn) {
-  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments("a: 1\nb: [unclosed\n");
-  EXPECT_THAT(docs, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(std::string(docs.status().message()), HasSubstr("line "));
-}
-
-TEST(LoadYamlDocuments, RejectsDuplicateKeysAndInvalidUtf8) {
-  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments("spec:\n  key: a\n  key: b\n");
-  EXPECT_THAT(docs, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(std::string(docs.status().message()), HasSubstr("line 3"));
-  EXPECT_THAT(std::string(docs.status().message()), HasSubstr("duplicate key \"key\""));
-
-  docs = LoadYamlDocuments("value: ok\nraw: a\xc3\x28\n");
-  EXPECT_THAT(docs, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(std::string(docs.status().message()), HasSubstr("invalid UTF-8"));
-}
-
-TEST(LoadYamlDocuments, HugePlainScalarsStayStrings) {
-  const std::string digits(10 * 1024 * 1024, '7');
-  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments("value: " + digits + "\n");
-  ASSERT_THAT(docs, IsOk());
-  ASSERT_EQ(docs->size(), 1u);
-  EXPECT_EQ((*docs)[0].object["value"], digits);
-}
-
-TEST(FormatErrors, JoinsPathsLinesAndMessages) {
-  EXPECT_EQ(FormatErrors({{"spec.key", "must not be empty"},
-                          {"spec.ttlSeconds", "must be between 5 and 3600", 9},
-                          {"", "must be a JSON object"}}),
-            "spec.key: must not be empty; spec.ttlSeconds (line 9): must be between 5 and 3600; "
-            "must be a JSON object");
-  EXPECT_THAT(FormatErrors({}), IsEmpty());
 }
 
 }  // namespace

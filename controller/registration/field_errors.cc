@@ -1,0 +1,42 @@
+#include "controller/registration/field_errors.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace registrar::registration {
+
+std::string FormatErrors(const std::vector<FieldError>& errors) {
+  std::string out;
+  for (const FieldError& e : errors) {
+    if (!out.empty()) {
+      out += "; ";
+    }
+    if (!e.path.empty()) {
+      absl::StrAppend(&out, e.path);
+    }
+    if (e.line > 0) {
+      absl::StrAppend(&out, e.path.empty() ? "" : " ", "(line ", e.line, ")");
+    }
+    absl::StrAppend(&out, e.path.empty() && e.line == 0 ? "" : ": ", e.message);
+  }
+  return out;
+}
+
+void AttachLines(const LineMap& lines, std::vector<FieldError>& errors) {
+  for (FieldError& e : errors) {
+    std::string path = e.path;
+    while (true) {
+      auto it = lines.find(path);
+      if (it != lines.end() && it->second > 0) {
+        e.line = it->second;
+        break;
+      }
+      if (path.empty()) {
+        break;
+      }
+      size_t cut = path.find_last_of(".[");
+      path = cut == std::string::npos ? "" : path.substr(0, cut);
+    }
+  }
+}
+
+}  // namespace registrar::registration

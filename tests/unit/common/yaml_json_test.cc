@@ -1,0 +1,237 @@
+#include "controller/common/yaml_json.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "tests/testing/status_matchers.h"
+
+namespace registrar {
+namespace {
+
+using nlohmann::json;
+using ::registrar::testing::IsOk;
+using ::registrar::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// The value of `v` in the one-document text "v: <scalar>".
+json Scalar(const std::string& scalar) {
+  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments("v: " + scalar + "\n");
+  EXPECT_THAT(docs, IsOk()) << scalar;
+  if (!docs.ok() || docs->size() != 1) {
+    ADD_FAILURE() << scalar;
+    return json("<failed>");
+  }
+  return (*docs)[0].object.at("v");
+}
+
+struct ScalarCase {
+  std::string yaml;
+  json want;
+};
+
+// YAML 1.2 core schema: https://yaml.org/spec/1.2.2/#1032-tag-resolution, as JSON types.
+TEST(LoadYamlDocuments, ResolvesScalarsByTheYaml12CoreSchema) {
+  const ScalarCase cases[] = {
+      // Booleans: only true/false (three spellings each). YAML 1.1's yes/no/on/off/y/n are text.
+      {"true", true},
+      {"True", true},
+      {"TRUE", true},
+      {"false", false},
+      {"False", false},
+      {"FALSE", false},
+      {"yes", "yes"},
+      {"no", "no"},
+      {"on", "on"},
+      {"off", "off"},
+      {"Yes", "Yes"},
+      {"NO", "NO"},
+      {"y", "y"},
+      {"n", "n"},
+      {"tRUE", "tRUE"},
+      // Null.
+      {"~", nullptr},
+      {"null", nullptr},
+      {"Null", nullptr},
+      {"NULL", nullptr},
+      {"", nullptr},
+      {"nil", "nil"},
+      // Integers: decimal, 0x hex, 0o octal. A leading 0 is still decimal in 1.2.
+      {"10", 10},
+      {"-3", -3},
+      {"+7", 7},
+      {"0", 0},
+      {"010", 10},
+      {"0x1F", 31},
+      {"0o17", 15},
+      {"0b101", "0b101"},
+      {"1_000", "1_000"},
+      {"9223372036854775807", 9223372036854775807},
+      {"9223372036854775808", "9223372036854775808"},  // out of int64: text
+      // Floats.
+      {"1.5", 1.5},
+      {".5", 0.5},
+      {"-2.", -2.0},
+      {"1e3", 1000.0},
+      {"6.02E+23", 6.02e23},
+      {".inf", ".inf"},
+      {"1.2.3", "1.2.3"},
+      // Quoted and tagged scalars are always text.
+      {"'10'", "10"},
+      {"\"true\"", "true"},
+      {"''", ""},
+      {"!!str 10", "10"},
+      {"! 10", "10"},
+      {"'~'", "~"},
+      // Text.
+      {"10.0.0.12:8081", "10.0.0.12:8081"},
+      {"user.rpc", "user.rpc"},
+      {"1:30", "1:30"},
+  };
+  for (const ScalarCase& c : cases) {
+    EXPECT_EQ(Scalar(c.yaml), c.want) << "v: " << c.yaml;
+  }
+}
+
+TEST(LoadYamlDocuments, HugePlainScalarsStayStrings) {
+  const std::string digits(10 * 1024 * 1024, '7');
+  EXPECT_EQ(Scalar(digits), digits);
+  EXPECT_EQ(Scalar(std::string(256, '7')).type(), json::value_t::string);  // over int64 anyway
+  EXPECT_EQ(Scalar(std::string(257, '1') + ".5"), std::string(257, '1') + ".5");
+}
+
+TEST(LoadYamlDocuments, SplitsDocumentsAndSkipsEmptyOnes) {
+  absl::StatusOr<std::vector<YamlDocument>> docs =
+      LoadYamlDocuments("a: 1\n---\n---\n# only a comment\n---\nb: [x, 'y']\nc: ~\n");
+  ASSERT_THAT(docs, IsOk());
+  ASSERT_EQ(docs->size(), 2u);
+  EXPECT_EQ((*docs)[0].object, json({{"a", 1}}));
+  EXPECT_EQ((*docs)[1].object, json({{"b", {"x", "y"}}, {"c", nullptr}}));
+  EXPECT_EQ((*docs)[1].line, 6);
+  EXPECT_EQ((*docs)[1].lines.at("b[1]"), 6);
+  EXPECT_EQ((*docs)[1].lines.at("c"), 7);
+  EXPECT_TRUE(LoadYamlDocuments("")->empty());
+  EXPECT_TRUE(LoadYamlDocuments("# nothing\n---\n")->empty());
+}
+
+TEST(LoadYamlDocuments, KeepsTheLineOfEveryFieldAndItem) {
+  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(
+      "# header\n"          // 1
+      "\n"                  // 2
+      "spec:\n"             // 3
+      "  key: user.rpc\n"   // 4
+      "  etcd:\n"           // 5
+      "    endpoints:\n"    // 6
+      "      - a:1\n"       // 7
+      "\n"                  // 8
+      "      - b:2\n"       // 9
+      "  flow: {x: 1,\n"    // 10
+      "    y: [p, q]}\n");  // 11
+  ASSERT_THAT(docs, IsOk());
+  ASSERT_EQ(docs->size(), 1u);
+  const LineMap want = {{"", 3},
+                        {"spec", 3},
+                        {"spec.key", 4},
+                        {"spec.etcd", 5},
+                        {"spec.etcd.endpoints", 6},
+                        {"spec.etcd.endpoints[0]", 7},
+                        {"spec.etcd.endpoints[1]", 9},
+                        {"spec.flow", 10},
+                        {"spec.flow.x", 10},
+                        {"spec.flow.y", 11},
+                        {"spec.flow.y[0]", 11},
+                        {"spec.flow.y[1]", 11}};
+  EXPECT_EQ((*docs)[0].lines, want);
+  EXPECT_EQ((*docs)[0].line, 3);
+}
+
+struct ErrorCase {
+  std::string yaml;
+  std::string message;  // a substring
+};
+
+TEST(LoadYamlDocuments, ErrorsNameLineAndColumn) {
+  const ErrorCase cases[] = {
+      {"a: 1\nb: [unclosed\n", "line "},
+      {"spec:\n  key: a\n  key: b\n", "line 3, column 3: duplicate key \"key\""},
+      {"? [a, b]\n: c\n", "line 1, column 3: mapping keys must be strings"},
+      {"value: ok\nraw: a\xc3\x28\n",
+       "line 2, column 7: not UTF-8 text (invalid byte at offset 16)"},
+      {"\xff\xfe garbage\n", "line 1, column 1: not UTF-8 text (invalid byte at offset 0)"},
+      {"v: \"\\ud800\"\n", "line 1, column 11: invalid unicode"},  // a lone surrogate escape
+  };
+  for (const ErrorCase& c : cases) {
+    absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(c.yaml);
+    ASSERT_THAT(docs, StatusIs(absl::StatusCode::kInvalidArgument)) << c.yaml;
+    EXPECT_THAT(std::string(docs.status().message()), HasSubstr(c.message)) << c.yaml;
+  }
+}
+
+struct Utf8Case {
+  std::string_view text;
+  size_t want;  // npos: valid
+};
+
+TEST(InvalidUtf8Offset, FollowsRfc3629) {
+  constexpr size_t kValid = std::string_view::npos;
+  const Utf8Case cases[] = {
+      {"", kValid},
+      {"plain ascii", kValid},
+      {"caf\xc3\xa9", kValid},       // U+00E9
+      {"\xe2\x82\xac", kValid},      // U+20AC
+      {"\xf0\x9f\x98\x80", kValid},  // U+1F600
+      {"\xf4\x8f\xbf\xbf", kValid},  // U+10FFFF, the last code point
+      {"\xed\x9f\xbf", kValid},      // U+D7FF, just below the surrogates
+      {"ab\xff", 2},                 // never valid
+      {"a\xc3\x28", 1},              // bad continuation
+      {"a\xc3", 1},                  // truncated
+      {"\xe2\x82", 0},               // truncated
+      {"x\xc0\xaf", 1},              // overlong '/'
+      {"\xc1\xbf", 0},               // overlong
+      {"\xe0\x80\xaf", 0},           // overlong, 3 bytes
+      {"\xf0\x80\x80\xaf", 0},       // overlong, 4 bytes
+      {"ok\xed\xa0\x80", 2},         // U+D800, a surrogate
+      {"\xf4\x90\x80\x80", 0},       // above U+10FFFF
+      {"\xf5\x80\x80\x80", 0},
+      {"\x80", 0},             // lone continuation byte
+      {"caf\xc3\xa9\xe9", 5},  // Latin-1 after valid UTF-8
+  };
+  for (const Utf8Case& c : cases) {
+    EXPECT_EQ(InvalidUtf8Offset(c.text), c.want) << ::testing::PrintToString(std::string(c.text));
+  }
+}
+
+TEST(JsonPath, ChildAndIndex) {
+  EXPECT_EQ(JsonPathChild("", "spec"), "spec");
+  EXPECT_EQ(JsonPathChild("spec", "key"), "spec.key");
+  EXPECT_EQ(JsonPathIndex("spec.etcd.endpoints", 1), "spec.etcd.endpoints[1]");
+  EXPECT_EQ(JsonPathChild(JsonPathIndex("a", 0), "b"), "a[0].b");
+}
+
+TEST(JsonTypeName, NamesEveryType) {
+  EXPECT_STREQ(JsonTypeName(json(nullptr)), "null");
+  EXPECT_STREQ(JsonTypeName(json(true)), "boolean");
+  EXPECT_STREQ(JsonTypeName(json(-1)), "integer");
+  EXPECT_STREQ(JsonTypeName(json(1u)), "integer");
+  EXPECT_STREQ(JsonTypeName(json(1.5)), "number");
+  EXPECT_STREQ(JsonTypeName(json("x")), "string");
+  EXPECT_STREQ(JsonTypeName(json::array()), "array");
+  EXPECT_STREQ(JsonTypeName(json::object()), "object");
+}
+
+TEST(BooleanExpected, ExplainsYaml11Booleans) {
+  EXPECT_EQ(BooleanExpected(json("yes")),
+            "must be true or false, got string \"yes\" (YAML 1.2 reads yes/no/on/off as strings)");
+  EXPECT_EQ(BooleanExpected(json("Off")),
+            "must be true or false, got string \"Off\" (YAML 1.2 reads yes/no/on/off as strings)");
+  EXPECT_EQ(BooleanExpected(json("maybe")), "must be true or false, got string \"maybe\"");
+  EXPECT_EQ(BooleanExpected(json(1)), "must be true or false, got integer 1");
+  EXPECT_EQ(BooleanExpected(json(nullptr)), "must be true or false, got null");
+  EXPECT_EQ(BooleanExpected(json(std::string(100, 'x'))), "must be true or false, got string");
+}
+
+}  // namespace
+}  // namespace registrar
