@@ -1,11 +1,13 @@
 // The controller command: a source of ServiceRegistrations -> work queue -> reconciler -> engine,
-// with the HTTP endpoints beside it. Only wiring lives here.
+// with the HTTP endpoints beside it. Only wiring lives here: the first-sync handshake is
+// runtime/sourced_controller.h, what the endpoints show is http/registrations_view.h.
 #include <unistd.h>
 
-#include <atomic>
+#include <chrono>
 #include <fstream>
-#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
@@ -20,14 +22,15 @@
 #include "controller/http/health.h"
 #include "controller/http/metrics.h"
 #include "controller/http/registrar_metrics.h"
+#include "controller/http/registrations_view.h"
 #include "controller/http/server.h"
 #include "controller/publisher/engine.h"
 #include "controller/registration/reconciler.h"
 #include "controller/registration/status.h"
 #include "controller/runtime/controller_loop.h"
+#include "controller/runtime/sourced_controller.h"
 #include "controller/runtime/work_queue.h"
 #include "controller/source/manifest_source.h"
-#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace registrar::app {
@@ -49,117 +52,6 @@ std::string DefaultLocalOwnerId() {
     id = host;
   }
   return "local-" + id;
-}
-
-// One registration as the HTTP endpoints show it: the declared object (when the source still
-// declares it), the engine's state, and the status computed from both.
-struct View {
-  std::string id;
-  source::ObjectPtr object;  // nullptr: no longer declared, still being revoked
-  std::optional<publisher::State> state;
-  std::optional<registration::Refusal> refusal;
-  registration::Status status;
-};
-
-std::vector<View> CollectViews(const source::Source& source, const publisher::Engine& engine,
-                               const registration::RegistrationReconciler& reconciler) {
-  std::map<std::string, publisher::State> states;
-  for (auto& s : engine.List()) {
-    states.emplace(s.id, s);
-  }
-  auto now = std::chrono::system_clock::now();
-  std::vector<View> views;
-  for (const auto& object : source.store().List()) {
-    View v;
-    v.id = object->Identity();
-    v.object = object;
-    if (auto it = states.find(v.id); it != states.end()) {
-      v.state = it->second;
-      states.erase(it);
-    }
-    v.refusal = reconciler.refusal(v.id);
-    v.status = registration::ComputeStatus(*object, v.state, v.refusal, {}, now);
-    views.push_back(std::move(v));
-  }
-  for (auto& [id, state] : states) {
-    View v;
-    v.id = id;
-    v.state = state;
-    v.status.phase = publisher::PhaseName(state.phase);
-    v.status.full_key = state.full_key;
-    v.status.lease_id = state.lease_id != 0 ? std::to_string(state.lease_id) : "";
-    v.status.granted_ttl = state.granted_ttl;
-    views.push_back(std::move(v));
-  }
-  return views;
-}
-
-// Publishes registration phases and the engine's counters into the Prometheus registry at
-// scrape time.
-class RegistrationMetrics {
- public:
-  explicit RegistrationMetrics(http::RegistrarMetrics& metrics) : metrics_(metrics) {}
-
-  void Refresh(const std::vector<View>& views, const publisher::EngineStats& now) {
-    std::map<std::string, double> phases;
-    for (auto phase :
-         {publisher::Phase::kPending, publisher::Phase::kRegistered, publisher::Phase::kPaused,
-          publisher::Phase::kFailed, publisher::Phase::kTerminating}) {
-      phases[publisher::PhaseName(phase)] = 0;
-    }
-    for (const auto& v : views) {
-      phases[v.status.phase] += 1;
-    }
-    for (const auto& [phase, n] : phases) {
-      metrics_.registrations.Set({phase}, n);
-    }
-    absl::MutexLock lock(&mu_);
-    metrics_.lease_losses_total.Inc({}, static_cast<double>(now.lease_losses - last_.lease_losses));
-    metrics_.reregistrations_total.Inc(
-        {}, static_cast<double>(now.reregistrations - last_.reregistrations));
-    metrics_.key_reputs_total.Inc({}, static_cast<double>(now.key_reputs - last_.key_reputs));
-    last_ = now;
-  }
-
- private:
-  http::RegistrarMetrics& metrics_;
-  absl::Mutex mu_;
-  publisher::EngineStats last_ ABSL_GUARDED_BY(mu_);
-};
-
-std::string RegistrationsJson(const std::vector<View>& views,
-                              std::map<std::string, std::string> source_errors) {
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const auto& v : views) {
-    nlohmann::ordered_json j;
-    auto slash = v.id.find('/');
-    j["namespace"] = v.id.substr(0, slash);
-    j["name"] = slash == std::string::npos ? "" : v.id.substr(slash + 1);
-    j["key"] = v.object ? v.object->spec.key : "";
-    j["fullKey"] = v.status.full_key;
-    j["leaseID"] = v.status.lease_id;
-    j["value"] = v.state && v.state->lease_id != 0
-                     ? v.state->value
-                     : (v.object ? v.object->spec.value.value_or("") : "");
-    j["grantedTTL"] = v.status.granted_ttl;
-    j["paused"] = v.object ? v.object->spec.paused : false;
-    j["phase"] = v.status.phase;
-    std::string reason = v.state ? v.state->reason : "";
-    if (!v.status.conditions.empty()) {
-      reason = v.status.conditions[0].reason;
-    }
-    j["reason"] = reason;
-    j["lastError"] = v.refusal ? v.refusal->message : (v.state ? v.state->message : "");
-    j["lastRenewal"] = nullptr;
-    if (v.state && v.state->last_renewal) {
-      j["lastRenewal"] = registration::FormatTime(*v.state->last_renewal);
-    }
-    out.push_back(std::move(j));
-  }
-  nlohmann::ordered_json doc;
-  doc["registrations"] = std::move(out);
-  doc["sourceErrors"] = std::move(source_errors);
-  return doc.dump(2) + "\n";
 }
 
 }  // namespace
@@ -219,7 +111,7 @@ int RunController(const config::Options& options) {
     return 2;
   }
 
-  RegistrationMetrics registration_metrics(metrics);
+  http::RegistrationMetrics registration_metrics(metrics);
   runtime::WorkQueue::Hooks queue_hooks;
   queue_hooks.depth = [&](int64_t depth) {
     metrics.workqueue_depth.Set({kControllerName}, static_cast<double>(depth));
@@ -241,8 +133,32 @@ int RunController(const config::Options& options) {
     metrics.reconcile_total.Inc({kControllerName, std::string(result)});
     metrics.reconcile_time_seconds.Observe({kControllerName}, seconds);
   };
-  runtime::ControllerLoop loop(kControllerName, queue, reconciler, clock, options.workers,
-                               loop_hooks);
+  // The source's change handler queues identities; at the first complete listing the engine
+  // learns every listed id, and keeps their records until a worker hands each one over (no
+  // adopted registration is revoked because a worker had not reached it yet, and only workers
+  // reconcile: one key by one worker at a time).
+  runtime::SourcedController controller(
+      queue, reconciler, clock,
+      {.name = kControllerName, .workers = options.workers, .hooks = std::move(loop_hooks)},
+      {.synced = [&src] { return src.synced(); },
+       .keys =
+           [&src] {
+             std::vector<std::string> ids;
+             for (const auto& object : src.store().List()) {
+               ids.push_back(object->Identity());
+             }
+             return ids;
+           }},
+      [&engine](std::vector<std::string> known) {
+        spdlog::info("manifest folder read: {} registration(s)", known.size());
+        engine->MarkComplete(std::move(known));
+      });
+  auto views = [&] {
+    return http::CollectViews(
+        src.store().List(), engine->List(),
+        [&reconciler](const std::string& id) { return reconciler.refusal(id); },
+        std::chrono::system_clock::now());
+  };
 
   http::HealthChecks healthz("healthz");
   healthz.Add("ping", [] { return absl::OkStatus(); });
@@ -260,12 +176,12 @@ int RunController(const config::Options& options) {
   server.Handle("/healthz", [&] { return healthz.Serve(); });
   server.Handle("/readyz", [&] { return readyz.Serve(); });
   server.Handle("/metrics", [&] {
-    registration_metrics.Refresh(CollectViews(src, *engine, reconciler), engine->stats());
+    registration_metrics.Refresh(views(), engine->stats());
     return http::Response{200, http::Registry::kContentType, registry.Render()};
   });
   server.Handle("/registrations", [&] {
     return http::Response{200, "application/json",
-                          RegistrationsJson(CollectViews(src, *engine, reconciler), src.errors())};
+                          http::RegistrationsJson(views(), src.errors())};
   });
 
   // Adopt first: every lease of our owner id is kept alive before the folder is read.
@@ -278,30 +194,16 @@ int RunController(const config::Options& options) {
     engine->Stop(/*revoke=*/false);
     return 2;
   }
-  std::atomic<bool> completed{false};
-  src.Start([&](const std::vector<std::string>& identities) {
-    for (const auto& id : identities) {
-      queue.Add(id);
-    }
-    if (src.synced() && !completed.exchange(true)) {
-      // The engine keeps the records of every listed id until a worker has handed it over, so
-      // no adopted registration is revoked merely because a worker had not reached it yet (and
-      // this thread never reconciles: one key is reconciled by one worker at a time).
-      std::vector<std::string> known;
-      for (const auto& object : src.store().List()) {
-        known.push_back(object->Identity());
-      }
-      engine->MarkComplete(std::move(known));
-      spdlog::info("manifest folder read: {} registration(s)", src.store().size());
-    }
+  src.Start([&controller](const std::vector<std::string>& identities) {
+    controller.OnChange(identities);
   });
-  loop.Start();
+  controller.Start();
 
   int sig = WaitForTermination(nullptr, std::chrono::milliseconds(500));
   spdlog::info("signal {}: stopping (leases are not revoked; the next controller adopts them)",
                sig);
   src.Stop();
-  loop.Stop();
+  controller.Stop();
   server.Stop();
   engine->Stop(/*revoke=*/false);
   return 0;

@@ -1,8 +1,9 @@
 // File: controller/http/health.h
 //
-// Named health checks served as one endpoint, controller-runtime's healthz pattern: main.cc keeps
-// one HealthChecks for /healthz (the process and its loops are alive; never depends on etcd) and
-// one for /readyz (source synced, etcd reachable), and registers Serve() as the handler.
+// Named health checks served as one endpoint, controller-runtime's healthz pattern:
+// app/controller.cc keeps one HealthChecks for /healthz (a single "ping" check: it answers while
+// the process serves HTTP; it never depends on etcd and does not look at the source or workers)
+// and one for /readyz (source synced, etcd reachable), and registers Serve() as the handler.
 //
 // Serve() runs every check: all OK -> 200 "ok"; otherwise 503 with one line per check,
 // "[+]name ok" or "[-]name failed: reason", then "<endpoint> check failed".

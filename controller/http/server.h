@@ -1,12 +1,14 @@
 // File: controller/http/server.h
 //
 // The controller's HTTP endpoint on --http-addr (loopback by default): a cpprest http_listener
-// dispatching GET requests by exact path to handlers the caller registers, so this module knows
-// nothing about etcd or registrations. main.cc wires /healthz and /readyz (health.h),
-// /metrics (metrics.h) and /registrations.
+// dispatching GET and HEAD requests by exact path to handlers the caller registers, so this
+// class knows nothing about etcd or registrations. app/controller.cc wires /healthz and /readyz
+// (health.h), /metrics (metrics.h, with the registration families refreshed by
+// registrations_view.h) and /registrations (registrations_view.h).
 //
 // Flow: Server(addr) -> Handle(path, handler)... -> Start() -> ... -> Stop().
-// Unknown paths answer 404, methods other than GET and HEAD 405, a handler that throws 500.
+// Unknown paths answer 404, methods other than GET and HEAD 405, a handler that throws 500;
+// HEAD gets the handler's status and headers without the body.
 //
 // Thread-safety: Handle() before Start() only (from the owner thread). Handlers run on cpprest's
 // thread pool, possibly concurrently: they must be thread-safe, quick and never block (read

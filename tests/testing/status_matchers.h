@@ -1,6 +1,7 @@
 // File: tests/testing/status_matchers.h
 //
-// gmock matchers for absl::Status / StatusOr: EXPECT_THAT(s, IsOk()), StatusIs(code).
+// gmock matchers for absl::Status / StatusOr: EXPECT_THAT(s, IsOk()), StatusIs(code),
+// IsOkAndHolds(matcher) (an OK StatusOr whose value matches).
 #pragma once
 
 #include "absl/status/status.h"
@@ -27,6 +28,14 @@ MATCHER_P(StatusIs, code, "has status code " + absl::StatusCodeToString(code)) {
   const absl::Status& s = GetStatus(arg);
   *result_listener << s.ToString();
   return s.code() == code;
+}
+
+MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a matching value") {
+  if (!arg.ok()) {
+    *result_listener << arg.status().ToString();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
 }
 
 }  // namespace registrar::testing

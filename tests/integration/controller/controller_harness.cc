@@ -20,28 +20,12 @@
 #include <cpprest/http_client.h>
 
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
 
 namespace registrar::testing {
 namespace {
 
 constexpr auto kProbeInterval = std::chrono::milliseconds(50);
-
-std::string Base64Field(const nlohmann::json& kv, const char* field) {
-  std::string out;
-  if (kv.contains(field)) {
-    absl::Base64Unescape(kv.at(field).get<std::string>(), &out);
-  }
-  return out;
-}
-
-std::string Describe(const std::vector<StoredKv>& kvs) {
-  std::vector<std::string> parts;
-  for (const StoredKv& kv : kvs) {
-    parts.push_back(absl::StrCat("'", absl::CEscape(kv.key), "'='", absl::CEscape(kv.value),
-                                 "' lease ", kv.lease));
-  }
-  return parts.empty() ? "no keys" : absl::StrJoin(parts, ", ");
-}
 
 }  // namespace
 
@@ -76,19 +60,15 @@ void ControllerTest::SetUp() {
   auto etcd = EtcdProcess::Start();
   ASSERT_THAT(etcd, IsOk());
   etcd_ = *std::move(etcd);
-  char pattern[] = "/tmp/er-controller-e2e-XXXXXX";
-  ASSERT_NE(mkdtemp(pattern), nullptr);
-  root_ = pattern;
+  tmp_ = std::make_unique<TempDir>("er-controller-e2e");
+  ASSERT_FALSE(tmp_->path().empty());
+  root_ = tmp_->path();
   dir_ = root_ + "/manifests";
   std::filesystem::create_directory(dir_);
 }
 
 void ControllerTest::TearDown() {
-  if (!root_.empty() && std::getenv("ER_KEEP_TEST_TMP") == nullptr) {
-    std::error_code ignored;
-    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, ignored);
-    std::filesystem::remove_all(root_, ignored);
-  }
+  tmp_.reset();  // kept when ER_KEEP_TEST_TMP is set
 }
 
 void ControllerTest::Write(const std::string& relative, const std::string& content) {
@@ -264,46 +244,6 @@ absl::StatusOr<double> ControllerTest::MetricValue(const std::string& series) co
   return absl::NotFoundError(absl::StrCat("no series ", series, " in /metrics:\n", reply.body));
 }
 
-absl::StatusOr<std::vector<StoredKv>> ControllerTest::GetAll(const std::string& prefix) {
-  absl::StatusOr<std::string> out = etcd_->Etcdctl({"get", prefix, "--prefix", "-w", "json"});
-  if (!out.ok()) {
-    return out.status();
-  }
-  std::vector<StoredKv> result;
-  nlohmann::json response = nlohmann::json::parse(*out, nullptr, /*allow_exceptions=*/false);
-  if (response.is_discarded()) {
-    return absl::DataLossError(absl::StrCat("etcdctl get output: ", *out));
-  }
-  if (!response.contains("kvs")) {
-    return result;
-  }
-  for (const nlohmann::json& kv : response.at("kvs")) {
-    result.push_back(StoredKv{.key = Base64Field(kv, "key"),
-                              .value = Base64Field(kv, "value"),
-                              .lease = kv.value("lease", int64_t{0}),
-                              .mod_revision = kv.value("mod_revision", int64_t{0})});
-  }
-  return result;
-}
-
-absl::StatusOr<std::vector<int64_t>> ControllerTest::Leases() {
-  absl::StatusOr<std::string> out = etcd_->Etcdctl({"lease", "list", "-w", "json"});
-  if (!out.ok()) {
-    return out.status();
-  }
-  nlohmann::json response = nlohmann::json::parse(*out, nullptr, /*allow_exceptions=*/false);
-  if (response.is_discarded()) {
-    return absl::DataLossError(absl::StrCat("etcdctl lease list output: ", *out));
-  }
-  std::vector<int64_t> result;
-  if (response.contains("leases") && response.at("leases").is_array()) {
-    for (const nlohmann::json& lease : response.at("leases")) {
-      result.push_back(lease.at("id").get<int64_t>());
-    }
-  }
-  return result;
-}
-
 absl::StatusOr<StoredKv> ControllerTest::WaitForKey(
     const std::string& prefix, Duration timeout,
     const std::function<bool(const StoredKv&)>& accept) {
@@ -365,17 +305,11 @@ absl::Status ControllerTest::WaitForLeaseGone(int64_t lease, Duration timeout) {
 
 absl::Status ControllerTest::WaitUntil(const std::function<bool(std::string* why)>& check,
                                        Duration timeout) {
-  const TimePoint deadline = Now() + timeout;
   std::string why = "not checked yet";
-  while (true) {
-    if (check(&why)) {
-      return absl::OkStatus();
-    }
-    if (Now() >= deadline) {
-      return absl::DeadlineExceededError(why);
-    }
-    std::this_thread::sleep_for(kProbeInterval);
+  if (WaitFor([&] { return check(&why); }, timeout, kProbeInterval)) {
+    return absl::OkStatus();
   }
+  return absl::DeadlineExceededError(why);
 }
 
 std::unique_ptr<EtcdWatchRecorder> ControllerTest::Record() {

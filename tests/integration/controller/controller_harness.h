@@ -28,8 +28,10 @@
 
 #include "nlohmann/json.hpp"
 #include "tests/fixtures/child_process.h"
+#include "tests/fixtures/etcd_inspector.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/fixtures/etcd_watch_recorder.h"
+#include "tests/testing/temp_dir.h"
 
 namespace registrar::testing {
 
@@ -56,14 +58,6 @@ struct ManifestSpec {
   bool paused = false;
 };
 std::string Manifest(const ManifestSpec& spec);
-
-// One key as stored in etcd (raw bytes).
-struct StoredKv {
-  std::string key = "";
-  std::string value = "";
-  int64_t lease = 0;
-  int64_t mod_revision = 0;
-};
 
 // ${ER_BINARY_DIR}/etcd-registrar.
 std::string RegistrarBinary();
@@ -121,9 +115,12 @@ class ControllerTest : public ::testing::Test {
   // Polls /metrics until the line starting with `series ` exists; returns its value.
   absl::StatusOr<double> MetricValue(const std::string& series) const;
 
-  // etcd, via etcdctl.
-  absl::StatusOr<std::vector<StoredKv>> GetAll(const std::string& prefix = "");
-  absl::StatusOr<std::vector<int64_t>> Leases();
+  // etcd, via etcdctl (tests/fixtures/etcd_inspector.h).
+  EtcdInspector inspect() const { return EtcdInspector(*etcd_); }
+  absl::StatusOr<std::vector<StoredKv>> GetAll(const std::string& prefix = "") const {
+    return inspect().Get(prefix);
+  }
+  absl::StatusOr<std::vector<int64_t>> Leases() const { return inspect().Leases(); }
   // Polls until exactly one key lives under `prefix` and `accept` (when given) holds.
   absl::StatusOr<StoredKv> WaitForKey(const std::string& prefix, Duration timeout,
                                       const std::function<bool(const StoredKv&)>& accept = {});
@@ -142,6 +139,7 @@ class ControllerTest : public ::testing::Test {
   }
 
   std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<TempDir> tmp_;
   std::string root_;
   std::string dir_;
   std::string http_addr_;

@@ -16,6 +16,7 @@
 
 #include "tests/integration/controller/controller_harness.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace registrar::testing {
 namespace {
@@ -24,15 +25,7 @@ using ::testing::HasSubstr;
 
 class FlagsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/er-flags-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
 
   std::string WriteFile(const std::string& name, const std::string& content) {
     const std::string path = dir_ + "/" + name;
@@ -71,7 +64,8 @@ class FlagsTest : public ::testing::Test {
     std::cout << "[stderr] " << err << std::endl;
   }
 
-  std::string dir_;
+  TempDir tmp_{"er-flags-e2e"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(FlagsTest, HelpListsEveryFlagAndExitsZero) {

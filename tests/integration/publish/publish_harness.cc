@@ -16,28 +16,12 @@
 #include "controller/common/clock.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
 
 namespace registrar::testing {
 namespace {
 
 constexpr auto kProbeInterval = std::chrono::milliseconds(20);
-
-std::string Base64Decode(const nlohmann::json& kv, const char* field) {
-  std::string out;
-  if (kv.contains(field)) {
-    absl::Base64Unescape(kv.at(field).get<std::string>(), &out);
-  }
-  return out;
-}
-
-std::string Describe(const std::vector<StoredKv>& kvs) {
-  std::vector<std::string> parts;
-  for (const StoredKv& kv : kvs) {
-    parts.push_back(absl::StrCat("'", absl::CEscape(kv.key), "'='", absl::CEscape(kv.value),
-                                 "' lease ", kv.lease));
-  }
-  return parts.empty() ? "no keys" : absl::StrJoin(parts, ", ");
-}
 
 }  // namespace
 
@@ -50,10 +34,6 @@ double SecondsSince(TimePoint start) {
 void ReportMeasurement(const std::string& what, double seconds) {
   std::cout << "[measure] " << what << ": " << absl::StrFormat("%.2f", seconds) << " s"
             << std::endl;
-}
-
-std::string LeaseHex(int64_t lease) {
-  return absl::StrCat(absl::Hex(static_cast<uint64_t>(lease)));
 }
 
 void PublishHarness::StartEtcd(const EtcdOptions& options) {
@@ -92,110 +72,50 @@ std::unique_ptr<ChildProcess> PublishHarness::StartPublish(const std::vector<std
   return *std::move(child);
 }
 
-absl::StatusOr<std::vector<StoredKv>> PublishHarness::GetAll(const std::string& prefix) {
-  absl::StatusOr<std::string> out = etcd_->Etcdctl({"get", prefix, "--prefix", "-w", "json"});
-  if (!out.ok()) {
-    return out.status();
-  }
-  std::vector<StoredKv> result;
-  try {
-    const nlohmann::json response = nlohmann::json::parse(*out);
-    if (!response.contains("kvs")) {
-      return result;
-    }
-    for (const nlohmann::json& kv : response.at("kvs")) {
-      StoredKv stored;
-      stored.key = Base64Decode(kv, "key");
-      stored.value = Base64Decode(kv, "value");
-      stored.lease = kv.value("lease", int64_t{0});
-      stored.create_revision = kv.value("create_revision", int64_t{0});
-      stored.mod_revision = kv.value("mod_revision", int64_t{0});
-      result.push_back(std::move(stored));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(absl::StrCat("etcdctl get output: ", e.what(), ": ", *out));
-  }
-  return result;
-}
-
-absl::StatusOr<std::vector<int64_t>> PublishHarness::Leases() {
-  absl::StatusOr<std::string> out = etcd_->Etcdctl({"lease", "list", "-w", "json"});
-  if (!out.ok()) {
-    return out.status();
-  }
-  std::vector<int64_t> result;
-  try {
-    const nlohmann::json response = nlohmann::json::parse(*out);
-    if (response.contains("leases") && response.at("leases").is_array()) {
-      for (const nlohmann::json& lease : response.at("leases")) {
-        result.push_back(lease.at("id").get<int64_t>());
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(absl::StrCat("etcdctl lease list output: ", e.what(), ": ", *out));
-  }
-  return result;
-}
-
-absl::StatusOr<LeaseTtl> PublishHarness::TimeToLive(int64_t lease) {
-  absl::StatusOr<std::string> out =
-      etcd_->Etcdctl({"lease", "timetolive", LeaseHex(lease), "-w", "json"});
-  if (!out.ok()) {
-    return out.status();
-  }
-  try {
-    const nlohmann::json response = nlohmann::json::parse(*out);
-    LeaseTtl ttl;
-    ttl.ttl = response.value("ttl", int64_t{-1});
-    ttl.granted_ttl = response.value("granted-ttl", int64_t{0});
-    return ttl;
-  } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(
-        absl::StrCat("etcdctl lease timetolive output: ", e.what(), ": ", *out));
-  }
-}
-
 absl::StatusOr<StoredKv> PublishHarness::WaitForKey(
     const std::string& prefix, Duration timeout,
     const std::function<bool(const StoredKv&)>& accept) {
-  const TimePoint deadline = Now() + timeout;
   std::string last = "nothing read yet";
-  while (true) {
-    absl::StatusOr<std::vector<StoredKv>> kvs = GetAll(prefix);
-    if (kvs.ok()) {
-      if (kvs->size() == 1 && (!accept || accept(kvs->front()))) {
-        return kvs->front();
-      }
-      last = Describe(*kvs);
-    } else {
-      last = std::string(kvs.status().message());
-    }
-    if (Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("no single acceptable key under '", prefix, "' in time; last seen: ", last));
-    }
-    std::this_thread::sleep_for(kProbeInterval);
+  StoredKv found;
+  const bool seen = WaitFor(
+      [&] {
+        absl::StatusOr<std::vector<StoredKv>> kvs = GetAll(prefix);
+        if (!kvs.ok()) {
+          last = std::string(kvs.status().message());
+          return false;
+        }
+        last = Describe(*kvs);
+        if (kvs->size() != 1 || (accept && !accept(kvs->front()))) {
+          return false;
+        }
+        found = kvs->front();
+        return true;
+      },
+      timeout, kProbeInterval);
+  if (!seen) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no single acceptable key under '", prefix, "' in time; last seen: ", last));
   }
+  return found;
 }
 
 absl::Status PublishHarness::WaitForNoKey(const std::string& prefix, Duration timeout) {
-  const TimePoint deadline = Now() + timeout;
   std::string last = "nothing read yet";
-  while (true) {
-    absl::StatusOr<std::vector<StoredKv>> kvs = GetAll(prefix);
-    if (kvs.ok()) {
-      if (kvs->empty()) {
-        return absl::OkStatus();
-      }
-      last = Describe(*kvs);
-    } else {
-      last = std::string(kvs.status().message());
-    }
-    if (Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("keys still under '", prefix, "': ", last));
-    }
-    std::this_thread::sleep_for(kProbeInterval);
+  const bool gone = WaitFor(
+      [&] {
+        absl::StatusOr<std::vector<StoredKv>> kvs = GetAll(prefix);
+        if (!kvs.ok()) {
+          last = std::string(kvs.status().message());
+          return false;
+        }
+        last = Describe(*kvs);
+        return kvs->empty();
+      },
+      timeout, kProbeInterval);
+  if (!gone) {
+    return absl::DeadlineExceededError(absl::StrCat("keys still under '", prefix, "': ", last));
   }
+  return absl::OkStatus();
 }
 
 void PublishHarness::StopGracefully(ChildProcess& publish, int sig, const std::string& label) {

@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 
 #include "tests/fixtures/child_process.h"
+#include "tests/fixtures/etcd_inspector.h"
 #include "tests/fixtures/etcd_process.h"
 
 namespace registrar::testing {
@@ -33,27 +34,11 @@ inline constexpr int kTtl = 5;
 // Allowance over a contract limit for the observation itself (each probe runs etcdctl).
 inline constexpr double kToleranceSeconds = 0.3;
 
-// One key as stored in etcd (raw bytes).
-struct StoredKv {
-  std::string key;
-  std::string value;
-  int64_t lease = 0;
-  int64_t create_revision = 0;
-  int64_t mod_revision = 0;
-};
-
-struct LeaseTtl {
-  int64_t ttl = -1;  // remaining seconds; -1 when etcd does not know the lease
-  int64_t granted_ttl = 0;
-};
-
 using TimePoint = std::chrono::steady_clock::time_point;
 TimePoint Now();
 double SecondsSince(TimePoint start);
 // Prints "[measure] <what>: <seconds> s".
 void ReportMeasurement(const std::string& what, double seconds);
-// Decimal lease id as used in keys; hex as etcdctl prints and takes it.
-std::string LeaseHex(int64_t lease);
 
 class PublishHarness : public ::testing::Test {
  protected:
@@ -71,12 +56,16 @@ class PublishHarness : public ::testing::Test {
   // cannot be started.
   static std::unique_ptr<ChildProcess> StartPublish(const std::vector<std::string>& args);
 
-  // Every key under `prefix` ("" = the whole keyspace), via `etcdctl get --prefix -w json`.
-  absl::StatusOr<std::vector<StoredKv>> GetAll(const std::string& prefix = "");
-  // Ids of all leases etcd holds (`etcdctl lease list`).
-  absl::StatusOr<std::vector<int64_t>> Leases();
-  // `etcdctl lease timetolive`.
-  absl::StatusOr<LeaseTtl> TimeToLive(int64_t lease);
+  // etcd as etcdctl sees it (tests/fixtures/etcd_inspector.h).
+  EtcdInspector inspect() const { return EtcdInspector(*etcd_); }
+  // Every key under `prefix` ("" = the whole keyspace).
+  absl::StatusOr<std::vector<StoredKv>> GetAll(const std::string& prefix = "") const {
+    return inspect().Get(prefix);
+  }
+  // Ids of all leases etcd holds.
+  absl::StatusOr<std::vector<int64_t>> Leases() const { return inspect().Leases(); }
+  // Remaining and granted TTL of `lease`.
+  absl::StatusOr<LeaseInfo> TimeToLive(int64_t lease) const { return inspect().TimeToLive(lease); }
 
   // Polls until exactly one key lives under `prefix` and `accept` (when given) holds for it;
   // returns that key. Fails with kDeadlineExceeded describing the last observation.

@@ -67,7 +67,7 @@ class PublishTest : public PublishHarness {
     EXPECT_EQ(kvs->front().lease, before.lease) << "the lease ID must stay the same";
     EXPECT_EQ(kvs->front().create_revision, before.create_revision)
         << "the key was deleted and written again";
-    absl::StatusOr<LeaseTtl> ttl = TimeToLive(before.lease);
+    absl::StatusOr<LeaseInfo> ttl = TimeToLive(before.lease);
     ASSERT_THAT(ttl, IsOk());
     EXPECT_GT(ttl->ttl, 0);
   }
@@ -101,7 +101,7 @@ TEST_F(PublishTest, WritesByteExactKeyAndValueWithTheGrantedLeaseAndNothingElse)
     absl::StatusOr<std::vector<StoredKv>> all = GetAll();
     ASSERT_THAT(all, IsOk());
     EXPECT_EQ(all->size(), 1u) << "publish writes its key and nothing else (no ownership record)";
-    absl::StatusOr<LeaseTtl> ttl = TimeToLive(kv.lease);
+    absl::StatusOr<LeaseInfo> ttl = TimeToLive(kv.lease);
     ASSERT_THAT(ttl, IsOk());
     EXPECT_EQ(ttl->granted_ttl, kTtl);
     EXPECT_GT(ttl->ttl, 0);

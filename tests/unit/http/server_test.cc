@@ -14,6 +14,7 @@
 
 #include "controller/http/health.h"
 #include "controller/http/metrics.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::http {
@@ -24,20 +25,6 @@ using ::registrar::testing::StatusIs;
 using ::testing::HasSubstr;
 using web::http::methods;
 using web::http::client::http_client;
-
-// A port nothing listens on right now (bound to 0, read, released).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 struct Got {
   int status;
@@ -55,7 +42,7 @@ Got Fetch(const std::string& addr, const std::string& path,
 
 class ServerTest : public ::testing::Test {
  protected:
-  ServerTest() : addr_("127.0.0.1:" + std::to_string(FreePort())), server_(addr_) {}
+  ServerTest() : addr_("127.0.0.1:" + std::to_string(registrar::testing::PickFreePort())), server_(addr_) {}
 
   std::string addr_;
   Server server_;

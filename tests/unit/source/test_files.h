@@ -1,12 +1,8 @@
 // File: tests/unit/source/test_files.h
 //
-// Helpers for the manifest-source tests: a temporary folder removed at the end of the test, file
-// writes the way editors and kubelet do them, and manifest text.
+// Helpers for the manifest-source tests: file writes the way editors and kubelet do them, and
+// manifest text (the temporary folder is tests/testing/temp_dir.h).
 #pragma once
-
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,33 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
+#include "tests/testing/temp_dir.h"
+
 namespace registrar::source::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "er-source-XXXXXX").string();
-    char* made = mkdtemp(templ.data());
-    EXPECT_NE(made, nullptr);
-    path_ = templ;
-    chmod(path_.c_str(), 0755);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::permissions(path_, std::filesystem::perms::all, ignored);
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& relative) const {
-    return (std::filesystem::path(path_) / relative).string();
-  }
-
- private:
-  std::string path_;
-};
+// A folder removed at the end of the test (tests/testing/temp_dir.h).
+using TempDir = ::registrar::testing::TempDir;
 
 // Writes `text` in place (open with O_TRUNC, write, close), creating parent folders.
 inline void WriteFile(const std::string& path, const std::string& text) {

@@ -2,6 +2,7 @@
 // change handler, Start/Stop. Short real waits with deadlines; each test well under 3 s.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
 #include "tests/unit/source/test_files.h"
 
 namespace registrar::source {
@@ -44,12 +46,14 @@ class Recorder {
   std::vector<std::vector<std::string>> calls_ ABSL_GUARDED_BY(mu_);
 };
 
-// Polls `condition` every 10 ms until it holds or `timeout` passes; returns the time it took.
-template <typename Condition>
-std::chrono::milliseconds WaitFor(Condition condition, std::chrono::milliseconds timeout = 1500ms) {
-  auto start = std::chrono::steady_clock::now();
-  while (!condition() && std::chrono::steady_clock::now() - start < timeout) {
-    std::this_thread::sleep_for(10ms);
+// How long `condition` took to hold; fails the test (and returns the timeout) when it did not
+// hold within `timeout`.
+std::chrono::milliseconds TimeUntil(const std::function<bool()>& condition,
+                                    std::chrono::milliseconds timeout = 1500ms) {
+  const auto start = std::chrono::steady_clock::now();
+  if (!registrar::testing::WaitFor(condition, timeout)) {
+    ADD_FAILURE() << "condition not met within " << timeout.count() << " ms";
+    return timeout;
   }
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                start);
@@ -81,18 +85,17 @@ INSTANTIATE_TEST_SUITE_P(Watching, ManifestSourceLiveTest, ::testing::Values(tru
 
 TEST_P(ManifestSourceLiveTest, ChangesArriveWithinASecond) {
   Start();
-  WaitFor([&] { return source_->synced(); });
-  ASSERT_TRUE(source_->synced());
+  ASSERT_TRUE(registrar::testing::WaitFor([&] { return source_->synced(); }, 1500ms));
   EXPECT_EQ(source_->watching(), GetParam());
   // Synced with nothing in the folder: the handler still hears about it, with no identities.
   EXPECT_THAT(recorder_.calls(), ElementsAre(IsEmpty()));
 
   WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.1:80"));
-  EXPECT_LT(WaitFor([&] { return Value("default/x") == "10.0.0.1:80"; }), 1000ms);
+  EXPECT_LT(TimeUntil([&] { return Value("default/x") == "10.0.0.1:80"; }), 1000ms);
   WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.1:8080"));
-  EXPECT_LT(WaitFor([&] { return Value("default/x") == "10.0.0.1:8080"; }), 1000ms);
+  EXPECT_LT(TimeUntil([&] { return Value("default/x") == "10.0.0.1:8080"; }), 1000ms);
   std::filesystem::remove(dir_ / "a.yaml");
-  EXPECT_LT(WaitFor([&] { return Value("default/x") == "<absent>"; }), 1000ms);
+  EXPECT_LT(TimeUntil([&] { return Value("default/x") == "<absent>"; }), 1000ms);
 
   source_->Stop();
   EXPECT_THAT(recorder_.calls(), ElementsAre(IsEmpty(), ElementsAre("default/x"),
@@ -102,7 +105,7 @@ TEST_P(ManifestSourceLiveTest, ChangesArriveWithinASecond) {
 TEST_P(ManifestSourceLiveTest, HandlerSeesTheInitialListingOnceSynced) {
   WriteFile(dir_ / "a.yaml", Manifest("x", "v:1") + "---\n" + Manifest("y", "v:2"));
   Start();
-  WaitFor([&] { return !recorder_.calls().empty(); });
+  ASSERT_TRUE(registrar::testing::WaitFor([&] { return !recorder_.calls().empty(); }, 1500ms));
   ASSERT_TRUE(source_->synced());
   EXPECT_THAT(recorder_.calls(), Contains(ElementsAre("default/x", "default/y")));
   EXPECT_EQ(source_->store().size(), 2u);
@@ -117,18 +120,21 @@ TEST_P(ManifestSourceLiveTest, MissingFolderBecomesSyncedOnceCreated) {
   ASSERT_THAT(created, registrar::testing::IsOk());
   source_ = *std::move(created);
   source_->Start(recorder_.Handler());
-  std::this_thread::sleep_for(300ms);
+  // Two scans that found no folder: the source has looked, and still waits.
+  ASSERT_TRUE(registrar::testing::WaitFor(
+      [&] { return source_->scans() >= 2 && source_->errors().count(options.dir) == 1; }, 3s))
+      << "scans: " << source_->scans();
   EXPECT_FALSE(source_->synced());
   EXPECT_THAT(recorder_.calls(), IsEmpty());
 
   WriteFile(parent / "manifests/a.yaml", Manifest("x", "v:1"));
-  EXPECT_LT(WaitFor([&] { return source_->synced(); }), 1000ms);
+  EXPECT_LT(TimeUntil([&] { return source_->synced(); }), 1000ms);
   EXPECT_EQ(Value("default/x"), "v:1");
 }
 
 TEST_P(ManifestSourceLiveTest, StopIsPromptAndIdempotent) {
   Start();
-  WaitFor([&] { return source_->synced(); });
+  ASSERT_TRUE(registrar::testing::WaitFor([&] { return source_->synced(); }, 1500ms));
   auto start = std::chrono::steady_clock::now();
   source_->Stop();
   source_->Stop();
