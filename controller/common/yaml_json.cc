@@ -140,6 +140,21 @@ std::string JsonPathIndex(std::string_view parent, size_t i) {
   return absl::StrCat(std::string(parent), "[", i, "]");
 }
 
+int NearestLine(const LineMap& lines, std::string_view path) {
+  std::string at(path);
+  while (true) {
+    auto it = lines.find(at);
+    if (it != lines.end() && it->second > 0) {
+      return it->second;
+    }
+    if (at.empty()) {
+      return 0;
+    }
+    size_t cut = at.find_last_of(".[");
+    at.resize(cut == std::string::npos ? 0 : cut);
+  }
+}
+
 size_t InvalidUtf8Offset(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {

@@ -55,6 +55,10 @@ std::string JsonPathChild(std::string_view parent, std::string_view key);
 // "parent[i]".
 std::string JsonPathIndex(std::string_view parent, size_t i);
 
+// The line of `path` in `lines`, or of its nearest written ancestor when the path itself is not
+// written (a missing "spec.key" is on the `spec:` line); 0 when none is.
+int NearestLine(const LineMap& lines, std::string_view path);
+
 // Offset of the first byte of `text` that does not start a well-formed UTF-8 sequence (RFC 3629:
 // no overlong forms, no surrogates, nothing above U+10FFFF), or std::string_view::npos.
 size_t InvalidUtf8Offset(std::string_view text);

@@ -140,8 +140,8 @@ class YamlConfig final : public CLI::Config {
           continue;
         }
         item.inputs.push_back(value.get<bool>() ? "true" : "false");
-      } else if (std::optional<std::string> text = ScalarText(value)) {
-        item.inputs.push_back(*std::move(text));
+      } else if (std::optional<std::string> scalar = ScalarText(value)) {
+        item.inputs.push_back(*std::move(scalar));
       } else if (value.is_array()) {
         for (const auto& element : value) {
           std::optional<std::string> element_text = ScalarText(element);

@@ -28,18 +28,9 @@ class PolicyReader {
   PolicyReader(const std::string& source, const LineMap& lines) : source_(source), lines_(lines) {}
 
   // "<source> line N" of `path` (or of its nearest written parent).
-  std::string Where(std::string path) const {
-    while (true) {
-      auto it = lines_.find(path);
-      if (it != lines_.end() && it->second > 0) {
-        return absl::StrCat(source_, " line ", it->second);
-      }
-      if (path.empty()) {
-        return source_;
-      }
-      size_t cut = path.find_last_of(".[");
-      path = cut == std::string::npos ? "" : path.substr(0, cut);
-    }
+  std::string Where(const std::string& path) const {
+    int line = NearestLine(lines_, path);
+    return line > 0 ? absl::StrCat(source_, " line ", line) : source_;
   }
 
   absl::Status Error(const std::string& path, const std::string& message) const {
@@ -164,7 +155,7 @@ absl::StatusOr<Policy> ParsePolicy(const std::string& yaml, const std::string& s
       !unknown.ok()) {
     return unknown;
   }
-  const json& rules = document.object["rules"];
+  const json& rules = document.object.at("rules");
   if (!rules.is_array()) {
     return reader.Error("rules", absl::StrCat("rules must be a list, got ", JsonTypeName(rules)));
   }

@@ -29,7 +29,7 @@ inline constexpr char kPhaseRegistered[] = "Registered";
 inline constexpr char kPhasePaused[] = "Paused";
 inline constexpr char kPhaseFailed[] = "Failed";
 inline constexpr char kPhaseTerminating[] = "Terminating";
-// Every phase, in the table's order (for metrics that list each phase, zeros included).
+// Every phase, in the CRD's enum order (for metrics that list each phase, zeros included).
 inline constexpr const char* kPhases[] = {kPhasePending, kPhaseRegistered, kPhasePaused,
                                           kPhaseFailed, kPhaseTerminating};
 

@@ -23,18 +23,8 @@ std::string FormatErrors(const std::vector<FieldError>& errors) {
 
 void AttachLines(const LineMap& lines, std::vector<FieldError>& errors) {
   for (FieldError& e : errors) {
-    std::string path = e.path;
-    while (true) {
-      auto it = lines.find(path);
-      if (it != lines.end() && it->second > 0) {
-        e.line = it->second;
-        break;
-      }
-      if (path.empty()) {
-        break;
-      }
-      size_t cut = path.find_last_of(".[");
-      path = cut == std::string::npos ? "" : path.substr(0, cut);
+    if (int line = NearestLine(lines, e.path); line > 0) {
+      e.line = line;
     }
   }
 }

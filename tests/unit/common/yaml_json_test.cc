@@ -211,6 +211,17 @@ TEST(JsonPath, ChildAndIndex) {
   EXPECT_EQ(JsonPathChild(JsonPathIndex("a", 0), "b"), "a[0].b");
 }
 
+TEST(NearestLine, FallsBackToTheNearestWrittenAncestor) {
+  const LineMap lines = {
+      {"", 1}, {"spec", 3}, {"spec.etcd", 5}, {"spec.etcd.endpoints[0]", 6}, {"metadata", 0}};
+  EXPECT_EQ(NearestLine(lines, "spec.etcd.endpoints[0]"), 6);
+  EXPECT_EQ(NearestLine(lines, "spec.etcd.endpoints[1]"), 5);
+  EXPECT_EQ(NearestLine(lines, "spec.key"), 3);
+  EXPECT_EQ(NearestLine(lines, "metadata.name"), 1);  // 0 is unknown: up to the document
+  EXPECT_EQ(NearestLine(lines, ""), 1);
+  EXPECT_EQ(NearestLine({}, "spec.key"), 0);
+}
+
 TEST(JsonTypeName, NamesEveryType) {
   EXPECT_STREQ(JsonTypeName(json(nullptr)), "null");
   EXPECT_STREQ(JsonTypeName(json(true)), "boolean");
