@@ -144,7 +144,7 @@ std::string RegistrationsJson(const std::vector<View>& views,
     j["grantedTTL"] = v.status.granted_ttl;
     j["paused"] = v.object ? v.object->spec.paused : false;
     j["phase"] = v.status.phase;
-    std::string reason = v.state ? v.state->reason : "";
+    std::string reason = v.state ? publisher::CauseName(v.state->cause) : "";
     if (!v.status.conditions.empty()) {
       reason = v.status.conditions[0].reason;
     }

@@ -40,7 +40,7 @@ Status ComputeStatus(const ServiceRegistration& object,
   std::string message;
   if (object.metadata.deletion_timestamp) {
     phase = "Terminating";
-    reason = publisher::kReasonRevoking;
+    reason = publisher::CauseName(publisher::Cause::kRevoking);
     message = state ? state->message : "";
   } else if (refusal) {
     phase = "Failed";
@@ -48,10 +48,10 @@ Status ComputeStatus(const ServiceRegistration& object,
     message = refusal->message;
   } else if (!state) {
     phase = "Pending";
-    reason = publisher::kReasonRegistering;
+    reason = publisher::CauseName(publisher::Cause::kRegistering);
   } else {
     phase = publisher::PhaseName(state->phase);
-    reason = state->reason;
+    reason = publisher::CauseName(state->cause);
     message = state->message;
   }
   if (state && !refusal) {

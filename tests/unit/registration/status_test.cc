@@ -34,7 +34,16 @@ publisher::State EngineState(publisher::Phase phase, const std::string& reason,
   publisher::State s;
   s.id = "default/user-rpc";
   s.phase = phase;
-  s.reason = reason;
+  // The engine reports a publisher::Cause; its name is the reason the test table uses.
+  for (publisher::Cause cause :
+       {publisher::Cause::kRegistering, publisher::Cause::kRegistered, publisher::Cause::kPaused,
+        publisher::Cause::kDryRun, publisher::Cause::kEtcdUnavailable, publisher::Cause::kLeaseLost,
+        publisher::Cause::kKeyConflict, publisher::Cause::kAuthFailed,
+        publisher::Cause::kRevoking}) {
+    if (reason == publisher::CauseName(cause)) {
+      s.cause = cause;
+    }
+  }
   s.message = message;
   if (phase == publisher::Phase::kRegistered || phase == publisher::Phase::kPending) {
     s.full_key = "user.rpc/7587869541230001234";
