@@ -30,7 +30,7 @@ int RunPublish(const config::PublishOptions& options) {
   engine->SetListener([&](const std::string& id) {
     auto state = engine->Get(id);
     if (state && state->phase == publisher::Phase::kFailed &&
-        state->reason == publisher::kReasonAuthFailed) {
+        state->cause == publisher::Cause::kAuthFailed) {
       credentials_rejected = true;
     }
   });

@@ -33,7 +33,7 @@ std::vector<RegistrationView> CollectViews(const std::vector<DeclaredObject>& de
   for (auto& [id, state] : by_id) {
     RegistrationView v;
     v.id = id;
-    v.status.phase = publisher::PhaseName(state.phase);
+    v.status.phase = registration::FromEngine(state).phase;
     v.status.full_key = state.full_key;
     v.status.lease_id = state.lease_id != 0 ? std::to_string(state.lease_id) : "";
     v.status.granted_ttl = state.granted_ttl;
@@ -60,7 +60,7 @@ std::string RegistrationsJson(const std::vector<RegistrationView>& views,
     j["grantedTTL"] = v.status.granted_ttl;
     j["paused"] = v.object ? v.object->spec.paused : false;
     j["phase"] = v.status.phase;
-    std::string reason = v.state ? v.state->reason : "";
+    std::string reason = v.state ? registration::FromEngine(*v.state).reason : "";
     if (!v.status.conditions.empty()) {
       reason = v.status.conditions[0].reason;
     }
@@ -81,10 +81,8 @@ std::string RegistrationsJson(const std::vector<RegistrationView>& views,
 void RegistrationMetrics::Refresh(const std::vector<RegistrationView>& views,
                                   const publisher::EngineStats& now) {
   std::map<std::string, double> phases;
-  for (auto phase :
-       {publisher::Phase::kPending, publisher::Phase::kRegistered, publisher::Phase::kPaused,
-        publisher::Phase::kFailed, publisher::Phase::kTerminating}) {
-    phases[publisher::PhaseName(phase)] = 0;
+  for (const char* phase : registration::kPhases) {
+    phases[phase] = 0;
   }
   for (const auto& v : views) {
     phases[v.status.phase] += 1;

@@ -9,8 +9,9 @@
 //      record of our owner id and keeps its lease alive at once (adoption), before any desired
 //      state is known.
 //   2. Upsert(desired) / Remove(id) as the caller's view changes (level-triggered: the latest
-//      desired state of an id wins). MarkComplete(known ids) once the caller's view is complete: only then
-//      are adopted records that no desired registration claimed (orphans) revoked.
+//      desired state of an id wins). MarkComplete(known ids) once the caller's view is complete:
+//      adopted records that no desired registration claimed (orphans) are revoked only from then
+//      on (see MarkComplete below).
 //   3. The engine converges each registration on its own (grant, Txn put of key + record with the
 //      lease, keep-alive, re-put on external delete, re-register on lease loss, make-before-break
 //      spec changes, revoke on pause/removal) and reports each registration's State; Listener is
@@ -57,21 +58,28 @@ struct Desired {
 enum class Phase { kPending, kRegistered, kPaused, kFailed, kTerminating };
 const char* PhaseName(Phase phase);
 
-// Reasons, as DESIGN.md §1 names them.
-inline constexpr char kReasonRegistering[] = "Registering";
-inline constexpr char kReasonRegistered[] = "Registered";
-inline constexpr char kReasonPaused[] = "Paused";
-inline constexpr char kReasonEtcdUnavailable[] = "EtcdUnavailable";
-inline constexpr char kReasonLeaseLost[] = "LeaseLost";
-inline constexpr char kReasonKeyConflict[] = "KeyConflict";
-inline constexpr char kReasonAuthFailed[] = "AuthFailed";
-inline constexpr char kReasonRevoking[] = "Revoking";
+// Why a registration is in its phase: the engine's own vocabulary. The controller maps it to
+// its resource's condition reasons (registration/); CauseName() is the engine's name for logs.
+enum class Cause {
+  kRegistering,     // no key written yet (or a new lease is on its way)
+  kRegistered,      // key written and its lease kept alive
+  kPaused,          // desired paused: no lease held
+  kDryRun,          // --dry-run: nothing is written
+  kEtcdUnavailable, // etcd did not answer, or the keep-alive stream is down
+  kLeaseLost,       // the lease vanished; registering anew
+  kKeyConflict,     // the key is held by someone else
+  kAuthFailed,      // credentials rejected, or a TLS peer not trusted
+  kRevoking,        // removed: revoking the lease
+};
+// "Registering", "Registered", "Paused", "DryRun", "EtcdUnavailable", "LeaseLost",
+// "KeyConflict", "AuthFailed", "Revoking".
+const char* CauseName(Cause cause);
 
 // The observable state of one registration.
 struct State {
   std::string id;
   Phase phase = Phase::kPending;
-  std::string reason = kReasonRegistering;
+  Cause cause = Cause::kRegistering;
   std::string message;  // last error, empty when healthy
   std::string full_key;
   int64_t lease_id = 0;
@@ -91,7 +99,7 @@ struct EngineOptions {
   std::string cluster;  // written into records; a record of another cluster is never adopted
   // Writes (grants, txns, revokes) in flight per connection; keep-alives are not counted.
   int max_in_flight = 256;
-  // Log the etcd operations instead of doing them (no connection is made).
+  // Log the etcd writes instead of doing them (etcd/dry_run_client.h; no connection is made).
   bool dry_run = false;
   // Called on the engine thread after each etcd write (for metrics): method, seconds, result.
   std::function<void(const char* method, double seconds, const absl::Status& status)> on_request;

@@ -20,13 +20,13 @@ std::string RecordKey(std::string_view owner_prefix, std::string_view owner_id,
 
 // The JSON value of an ownership record.
 struct OwnerRecord {
-  std::string uid;
-  std::string namespace_;
-  std::string name;
-  std::string value;
+  std::string uid{};
+  std::string namespace_{};
+  std::string name{};
+  std::string value{};
   int64_t ttl = 0;          // the requested TTL
   int64_t granted_ttl = 0;  // what etcd granted
-  std::string cluster;
+  std::string cluster{};
 };
 
 std::string EncodeRecord(const OwnerRecord& record);

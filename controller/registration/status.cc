@@ -41,14 +41,34 @@ PhaseAndReason FromEngine(const publisher::State& state) {
       out.phase = kPhaseTerminating;
       break;
   }
-  // The engine reports its reasons as strings equal to the CRD's today.
-  out.reason = state.reason;
-  for (const char* known :
-       {kReasonRegistering, kReasonRegistered, kReasonPaused, kReasonEtcdUnavailable,
-        kReasonLeaseLost, kReasonDryRun, kReasonKeyConflict, kReasonAuthFailed, kReasonRevoking}) {
-    if (state.reason == known) {
-      out.reason = known;
-    }
+  switch (state.cause) {
+    case publisher::Cause::kRegistering:
+      out.reason = kReasonRegistering;
+      break;
+    case publisher::Cause::kRegistered:
+      out.reason = kReasonRegistered;
+      break;
+    case publisher::Cause::kPaused:
+      out.reason = kReasonPaused;
+      break;
+    case publisher::Cause::kDryRun:
+      out.reason = kReasonDryRun;
+      break;
+    case publisher::Cause::kEtcdUnavailable:
+      out.reason = kReasonEtcdUnavailable;
+      break;
+    case publisher::Cause::kLeaseLost:
+      out.reason = kReasonLeaseLost;
+      break;
+    case publisher::Cause::kKeyConflict:
+      out.reason = kReasonKeyConflict;
+      break;
+    case publisher::Cause::kAuthFailed:
+      out.reason = kReasonAuthFailed;
+      break;
+    case publisher::Cause::kRevoking:
+      out.reason = kReasonRevoking;
+      break;
   }
   return out;
 }

@@ -26,7 +26,7 @@ constexpr int64_t kTtl = 5;
 
 bool IsConflict(const Engine& engine, const std::string& id) {
   auto s = engine.Get(id);
-  return s && s->phase == Phase::kFailed && s->reason == kReasonKeyConflict;
+  return s && s->phase == Phase::kFailed && s->cause == Cause::kKeyConflict;
 }
 
 bool HoldsKey(etcd::Client& client, const Engine& engine, const Desired& d,

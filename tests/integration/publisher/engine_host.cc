@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
       PrintLine("STATE " + id + " Removed");
       return;
     }
-    PrintLine("STATE " + id + " " + registrar::publisher::PhaseName(s->phase) + " " + s->reason +
+    PrintLine("STATE " + id + " " + registrar::publisher::PhaseName(s->phase) + " " +
+              registrar::publisher::CauseName(s->cause) +
               " lease=" + std::to_string(s->lease_id) + " key=" + s->full_key);
   });
   if (auto status = engine->Start(); !status.ok()) {

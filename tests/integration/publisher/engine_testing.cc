@@ -113,7 +113,7 @@ std::string RecordKeyOf(const std::string& owner_id, const std::string& full_key
 std::string Describe(const Engine& engine) {
   std::string out;
   for (const State& s : engine.List()) {
-    absl::StrAppend(&out, s.id, " ", PhaseName(s.phase), " ", s.reason, " lease=", s.lease_id,
+    absl::StrAppend(&out, s.id, " ", PhaseName(s.phase), " ", CauseName(s.cause), " lease=", s.lease_id,
                     " key=", s.full_key, " ttl=", s.granted_ttl,
                     s.message.empty() ? "" : " msg=", s.message, "\n");
   }

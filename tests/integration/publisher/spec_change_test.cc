@@ -255,7 +255,7 @@ TEST_F(SpecChangeTest, PauseRevokesResumeRegistersAnewRemoveRevokes) {
       },
       seconds(3)))
       << Describe(*engine_);
-  EXPECT_EQ(engine_->Get(d.id)->reason, kReasonPaused);
+  EXPECT_EQ(engine_->Get(d.id)->cause, Cause::kPaused);
   EXPECT_EQ(LeaseTtl(*client_, live.lease_id), -1);
   EXPECT_FALSE(GetKey(*client_, "pz.rpc/1").has_value());
   EXPECT_FALSE(GetKey(*client_, RecordKeyOf(kOwner, "pz.rpc/1")).has_value());

@@ -39,7 +39,7 @@ publisher::State Registered(const std::string& id, const std::string& full_key, 
   publisher::State s;
   s.id = id;
   s.phase = publisher::Phase::kRegistered;
-  s.reason = publisher::kReasonRegistered;
+  s.cause = publisher::Cause::kRegistered;
   s.full_key = full_key;
   s.lease_id = lease;
   s.granted_ttl = 5;
@@ -53,7 +53,7 @@ std::optional<registration::Refusal> NoRefusal(const std::string&) { return std:
 TEST(RegistrationsView, JoinsDeclaredObjectsWithEngineStatesAndListsTheUndeclaredLast) {
   publisher::State revoking = Registered("zz/old", "old.rpc/9", 9, "10.0.0.9:1");
   revoking.phase = publisher::Phase::kTerminating;
-  revoking.reason = publisher::kReasonRevoking;
+  revoking.cause = publisher::Cause::kRevoking;
   auto views = CollectViews(
       {Object("default", "user", "user.rpc", "10.0.0.1:80"),
        Object("shop", "order", "order.rpc", "10.0.0.2:80")},

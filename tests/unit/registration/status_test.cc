@@ -34,7 +34,16 @@ publisher::State EngineState(publisher::Phase phase, const std::string& reason,
   publisher::State s;
   s.id = "default/user-rpc";
   s.phase = phase;
-  s.reason = reason;
+  // The engine reports a publisher::Cause; its name is the reason the test table uses.
+  for (publisher::Cause cause :
+       {publisher::Cause::kRegistering, publisher::Cause::kRegistered, publisher::Cause::kPaused,
+        publisher::Cause::kDryRun, publisher::Cause::kEtcdUnavailable, publisher::Cause::kLeaseLost,
+        publisher::Cause::kKeyConflict, publisher::Cause::kAuthFailed,
+        publisher::Cause::kRevoking}) {
+    if (reason == publisher::CauseName(cause)) {
+      s.cause = cause;
+    }
+  }
   s.message = message;
   if (phase == publisher::Phase::kRegistered || phase == publisher::Phase::kPending) {
     s.full_key = "user.rpc/7587869541230001234";
@@ -187,28 +196,32 @@ TEST(FormatTimeTest, Rfc3339UtcSeconds) {
   EXPECT_EQ(FormatTime(kT0 + std::chrono::milliseconds(999)), kT0Text);
 }
 
-// FromEngine is the one translation of the publisher's state into the CRD's words: every phase,
-// every reason the engine reports today, and an unknown reason kept as written.
-TEST(FromEngine, MapsEveryPhaseAndReason) {
+// FromEngine is the one translation of the publisher's state into the CRD's words: every phase
+// and every cause the engine reports.
+TEST(FromEngine, MapsEveryPhaseAndCause) {
+  using publisher::Cause;
+  using publisher::Phase;
   struct Case {
-    publisher::Phase phase;
-    std::string reason;
+    Phase phase;
+    Cause cause;
     PhaseAndReason want;
   };
   const Case cases[] = {
-      {publisher::Phase::kPending, "Registering", {"Pending", "Registering"}},
-      {publisher::Phase::kPending, "EtcdUnavailable", {"Pending", "EtcdUnavailable"}},
-      {publisher::Phase::kPending, "LeaseLost", {"Pending", "LeaseLost"}},
-      {publisher::Phase::kPending, "DryRun", {"Pending", "DryRun"}},
-      {publisher::Phase::kRegistered, "Registered", {"Registered", "Registered"}},
-      {publisher::Phase::kPaused, "Paused", {"Paused", "Paused"}},
-      {publisher::Phase::kFailed, "KeyConflict", {"Failed", "KeyConflict"}},
-      {publisher::Phase::kFailed, "AuthFailed", {"Failed", "AuthFailed"}},
-      {publisher::Phase::kTerminating, "Revoking", {"Terminating", "Revoking"}},
-      {publisher::Phase::kFailed, "SomethingNew", {"Failed", "SomethingNew"}},
+      {Phase::kPending, Cause::kRegistering, {"Pending", "Registering"}},
+      {Phase::kPending, Cause::kEtcdUnavailable, {"Pending", "EtcdUnavailable"}},
+      {Phase::kPending, Cause::kLeaseLost, {"Pending", "LeaseLost"}},
+      {Phase::kPending, Cause::kDryRun, {"Pending", "DryRun"}},
+      {Phase::kRegistered, Cause::kRegistered, {"Registered", "Registered"}},
+      {Phase::kPaused, Cause::kPaused, {"Paused", "Paused"}},
+      {Phase::kFailed, Cause::kKeyConflict, {"Failed", "KeyConflict"}},
+      {Phase::kFailed, Cause::kAuthFailed, {"Failed", "AuthFailed"}},
+      {Phase::kTerminating, Cause::kRevoking, {"Terminating", "Revoking"}},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(FromEngine(EngineState(c.phase, c.reason)), c.want) << c.reason;
+    publisher::State state;
+    state.phase = c.phase;
+    state.cause = c.cause;
+    EXPECT_EQ(FromEngine(state), c.want) << publisher::CauseName(c.cause);
   }
 }
 

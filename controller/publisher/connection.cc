@@ -1,0 +1,176 @@
+#include "controller/publisher/connection.h"
+
+#include <chrono>
+
+#include "absl/strings/match.h"
+
+#include "controller/common/format.h"
+#include "controller/publisher/etcd_errors.h"
+#include "spdlog/spdlog.h"
+
+namespace registrar::publisher {
+
+namespace {
+
+// Settle etcd's write buffer (write_scheduler.h) only where keep-alives are many enough to matter.
+constexpr size_t kSettleMinLeases = 1000;
+constexpr int64_t kSettleTtl = 10;
+// From this many leases on a connection, writes are paced (write_scheduler.h, rule 5) to fewer
+// entries per etcd commit interval than etcd 3.4's smallest write buffer holds (512).
+constexpr size_t kPacedLeases = 20000;
+constexpr int kPacedEntriesPerSecond = 4000;
+
+}  // namespace
+
+void Connection::OnRenewed(int64_t lease, int64_t /*ttl*/) { pool->events_.OnRenewed(this, lease); }
+
+void Connection::OnLost(int64_t lease) {
+  pool->loop_.Post([this, lease] { pool->events_.OnLeaseLost(this, lease); });
+}
+
+void Connection::OnRenewalsAnswered() {
+  pool->loop_.Post([this] { pool->Pump(this); });
+}
+
+void Connection::OnConnectivity(bool up) {
+  pool->loop_.Post([this, up] { pool->events_.OnConnectivity(this, up); });
+}
+
+ConnectionPool::ConnectionPool(ClientFactory new_client, KeeperFactory new_keeper, Clock& clock,
+                               EventLoop& loop, int max_in_flight, RequestHook on_request,
+                               Events& events)
+    : new_client_(std::move(new_client)),
+      new_keeper_(std::move(new_keeper)),
+      clock_(clock),
+      loop_(loop),
+      max_in_flight_(max_in_flight),
+      on_request_(std::move(on_request)),
+      events_(events) {}
+
+absl::StatusOr<Connection*> ConnectionPool::For(const etcd::ClientOptions& options) {
+  std::string identity = options.Identity();
+  if (auto it = conns_.find(identity); it != conns_.end()) {
+    return it->second.get();
+  }
+  auto client = new_client_(options);
+  if (!client.ok()) {
+    return client.status();
+  }
+  auto conn = std::make_unique<Connection>();
+  conn->pool = this;
+  conn->writes = WriteScheduler(max_in_flight_);
+  conn->identity = identity;
+  conn->client = std::move(*client);
+  conn->keeper = new_keeper_(*conn->client, clock_, *conn);
+  conn->keeper->Start();
+  Connection* raw = conn.get();
+  conns_.emplace(identity, std::move(conn));
+  spdlog::info("etcd connection to {}", raw->client->target());
+  return raw;
+}
+
+std::vector<Connection*> ConnectionPool::all() const {
+  std::vector<Connection*> out;
+  for (const auto& [identity, conn] : conns_) {
+    out.push_back(conn.get());
+  }
+  return out;
+}
+
+void ConnectionPool::StopKeepers() {
+  for (const auto& [identity, conn] : conns_) {
+    conn->keeper->Stop();
+  }
+}
+
+int64_t ConnectionPool::NewLeaseId() { return static_cast<int64_t>(rng_() >> 2) + 1; }
+
+// `op` receives the function that releases its slot; it calls it exactly once, on the engine
+// thread.
+void ConnectionPool::Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
+                            WriteOptions options) {
+  WriteKind kind = absl::StartsWith(method, "Lease") ? WriteKind::kLease : WriteKind::kKey;
+  auto run = [this, conn, method, kind, op = std::move(op)] {
+    Clock::TimePoint started = clock_.Now();
+    op([this, conn, method, kind, started](const absl::Status& status) {
+      conn->writes.Done(kind, clock_.Now());
+      Release(conn, method, started, status);
+    });
+  };
+  conn->writes.Submit(kind, std::move(run), options.first, options.cost, options.settle);
+  Pump(conn);
+}
+
+void ConnectionPool::Release(Connection* conn, const char* method, Clock::TimePoint started,
+                             const absl::Status& status) {
+  if (on_request_) {
+    on_request_(method, std::chrono::duration<double>(clock_.Now() - started).count(), status);
+  }
+  events_.OnAnswered(conn);
+  Pump(conn);
+}
+
+void ConnectionPool::Revoke(Connection* conn, int64_t lease, std::string why) {
+  pb::LeaseRevokeRequest req;
+  req.set_id(lease);
+  Write(conn, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
+        [lease, why = std::move(why)](absl::StatusOr<pb::LeaseRevokeResponse> r) {
+          if (!r.ok() && !IsLeaseNotFound(r.status())) {
+            spdlog::warn("revoking lease {} ({}) failed: {} (it expires after its TTL)", lease, why,
+                         r.status().message());
+          }
+        },
+        {.first = true, .cost = kRevokeCost});
+}
+
+void ConnectionPool::Pump(Connection* conn) {
+  Clock::TimePoint now = clock_.Now();
+  conn->writes.SetBudget(conn->keeper->size() >= kPacedLeases ? kPacedEntriesPerSecond : 0, now);
+  for (auto& op : conn->writes.Ready(now, conn->keeper->renewals_outstanding() == 0)) {
+    op();
+  }
+  if (std::optional<WriteKind> kind = conn->writes.SettleDue(now)) {
+    conn->writes.Settled(*kind);
+    if (conn->keeper->size() >= kSettleMinLeases) {
+      Settle(conn, *kind);
+    }
+  }
+  std::optional<Clock::TimePoint> next = conn->writes.NextCheck();
+  if (next && (!conn->pump_at || *next < *conn->pump_at)) {
+    conn->pump_at = *next;
+    loop_.PostAfter(*next - now, [this, conn] {
+      conn->pump_at.reset();
+      Pump(conn);
+    });
+  }
+}
+
+// The settle writes of write_scheduler.h, rule 4. A key write: one record this engine owns (or,
+// without records, one registration key) written again with the same value and lease. A lease
+// write: a throwaway lease, revoked once granted (or left to expire after kSettleTtl).
+void ConnectionPool::Settle(Connection* conn, WriteKind kind) {
+  if (kind == WriteKind::kKey) {
+    std::optional<std::string> key = events_.SettleKey(conn);
+    if (!key) {
+      return;
+    }
+    spdlog::debug("etcd {}: settle: rewriting {}", conn->client->target(), *key);
+    Write(conn, "Put", RewritePut(*key), &etcd::Client::Put, nullptr,
+          {.first = true, .cost = 1, .settle = true});
+    return;
+  }
+  spdlog::debug("etcd {}: settle: granting and revoking a throwaway lease", conn->client->target());
+  pb::LeaseGrantRequest req;
+  req.set_ttl(kSettleTtl);
+  req.set_id(NewLeaseId());
+  int64_t lease = req.id();
+  Write(conn, "LeaseGrant", std::move(req), &etcd::Client::LeaseGrant,
+        [this, conn, lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
+          if (r.ok() && r->error().empty()) {
+            Revoke(conn, lease, "settle");
+          }
+        },
+        {.first = true, .cost = 1, .settle = true});
+}
+
+}  // namespace registrar::publisher

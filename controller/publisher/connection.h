@@ -1,0 +1,177 @@
+// File: controller/publisher/connection.h
+//
+// One etcd target of the engine (a Connection: client, lease keeper, write scheduler, the keys
+// and leases of ours on it) and the pool that makes them from injected factories, so tests run
+// the engine on a fake client and keeper.
+//
+// Flow: ConnectionPool::For(options) returns the connection for options.Identity(), making it
+// (client, keeper, Start) on first use. Every write goes through Write(): it waits in the
+// connection's WriteScheduler (write_scheduler.h) until its rules let it start, runs the client
+// call, and the answer is posted to the engine thread, where the slot is released (the request
+// hook sees method, duration and result; Events::OnAnswered runs; the scheduler is pumped) and
+// then the caller's handler runs. Pump() also asks Events::SettleKey for the settle key write and
+// grants + revokes a throwaway lease for the settle lease write.
+//
+// Thread-safety: everything runs on the engine thread, except the keeper's Listener callbacks,
+// which post to it (OnRenewed goes straight to Events::OnRenewed, on the keeper's thread).
+// Ownership: the pool owns its connections; a Connection owns its client and keeper. Pointers to
+// connections stay valid until Clear().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+#include "controller/common/clock.h"
+#include "controller/etcd/client.h"
+#include "controller/etcd/lease_keeper.h"
+#include "controller/publisher/event_loop.h"
+#include "controller/publisher/txn.h"
+#include "controller/publisher/write_scheduler.h"
+
+namespace registrar::publisher {
+
+using ClientFactory = std::function<absl::StatusOr<etcd::ClientPtr>(const etcd::ClientOptions&)>;
+using KeeperFactory =
+    std::function<etcd::LeaseKeeperPtr(etcd::Client&, Clock&, etcd::LeaseKeeper::Listener&)>;
+
+class ConnectionPool;
+
+// A new key waiting for the connection's next batched Txn.
+struct BatchedPut {
+  std::string id;
+  uint64_t epoch = 0;
+  KeyWrite write;
+};
+
+struct Connection final : etcd::LeaseKeeper::Listener {
+  ConnectionPool* pool = nullptr;
+  std::string identity;
+  etcd::ClientPtr client;
+  etcd::LeaseKeeperPtr keeper;
+  WriteScheduler writes;
+  std::optional<Clock::TimePoint> pump_at;  // a Pump is posted for then
+  std::vector<BatchedPut> batch;            // new keys for the next batched Txn
+  bool flush_posted = false;
+  std::unordered_map<std::string, std::string> key_owner;  // full key -> registration id
+  std::unordered_map<int64_t, std::string> lease_owner;    // lease -> registration id
+  // Registrations in KeyConflict, by the full key they wait for.
+  std::unordered_map<std::string, std::set<std::string>> conflict_waiters;
+  bool healthy = false;  // the keep-alive stream is up
+  bool down = false;     // the keeper said the stream went down (and not up again since)
+  int64_t regressions_seen = 0;
+
+  void OnRenewed(int64_t lease, int64_t ttl) override;
+  void OnLost(int64_t lease) override;
+  void OnConnectivity(bool up) override;
+  void OnRenewalsAnswered() override;
+};
+
+struct WriteOptions {
+  // Follow-up work of a registration already under way goes before new grants.
+  bool first = true;
+  int cost = 1;  // entries written (puts, deletes, a lease)
+  bool settle = false;
+};
+
+// A revoke deletes the lease, its key and its record.
+inline constexpr int kRevokeCost = 3;
+
+class ConnectionPool {
+ public:
+  // What the engine hears from its connections; all on the engine thread except OnRenewed.
+  class Events {
+   public:
+    virtual ~Events() = default;
+    virtual void OnRenewed(Connection* conn, int64_t lease) = 0;
+    virtual void OnLeaseLost(Connection* conn, int64_t lease) = 0;
+    virtual void OnConnectivity(Connection* conn, bool up) = 0;
+    // A write of `conn` was answered (before its handler runs).
+    virtual void OnAnswered(Connection* conn) = 0;
+    // The key to rewrite for the settle key write; nullopt: none held.
+    virtual std::optional<std::string> SettleKey(Connection* conn) = 0;
+  };
+  using RequestHook = std::function<void(const char*, double, const absl::Status&)>;
+
+  ConnectionPool(ClientFactory new_client, KeeperFactory new_keeper, Clock& clock, EventLoop& loop,
+                 int max_in_flight, RequestHook on_request, Events& events);
+
+  // The connection for `options`, made on first use. Fails as the client factory does.
+  absl::StatusOr<Connection*> For(const etcd::ClientOptions& options);
+
+  // Queues the write `call(req)` on `conn`; `on_answer` runs on the engine thread after the slot
+  // is released.
+  template <typename Req, typename Resp>
+  void Write(Connection* conn, const char* method, Req req,
+             void (etcd::Client::*call)(Req, etcd::Callback<Resp>),
+             std::type_identity_t<std::function<void(absl::StatusOr<Resp>)>> on_answer,
+             WriteOptions options = {});
+
+  // Revokes `lease` through the write scheduler; a failure (other than "lease not found") is
+  // logged with `why`, and the lease expires after its TTL.
+  void Revoke(Connection* conn, int64_t lease, std::string why);
+
+  // Starts what the scheduler allows now, settles when it asks, and plans the next look.
+  void Pump(Connection* conn);
+
+  // A random positive 62-bit lease ID (0 would ask etcd to choose).
+  int64_t NewLeaseId();
+
+  std::vector<Connection*> all() const;
+  // Stops every keeper (no callback runs after).
+  void StopKeepers();
+  void Clear() { conns_.clear(); }
+
+ private:
+  friend struct Connection;
+  using SlotDone = std::function<void(const absl::Status&)>;
+  void Submit(Connection* conn, const char* method, std::function<void(SlotDone)> op,
+              WriteOptions options);
+  void Release(Connection* conn, const char* method, Clock::TimePoint started,
+               const absl::Status& status);
+  void Settle(Connection* conn, WriteKind kind);
+
+  ClientFactory new_client_;
+  KeeperFactory new_keeper_;
+  Clock& clock_;
+  EventLoop& loop_;
+  int max_in_flight_;
+  RequestHook on_request_;
+  Events& events_;
+  std::map<std::string, std::unique_ptr<Connection>> conns_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+template <typename Req, typename Resp>
+void ConnectionPool::Write(
+    Connection* conn, const char* method, Req req,
+    void (etcd::Client::*call)(Req, etcd::Callback<Resp>),
+    std::type_identity_t<std::function<void(absl::StatusOr<Resp>)>> on_answer,
+    WriteOptions options) {
+  Submit(
+      conn, method,
+      [this, conn, call, req = std::move(req),
+       on_answer = std::move(on_answer)](SlotDone release) mutable {
+        ((*conn->client).*call)(std::move(req), [this, release, on_answer](absl::StatusOr<Resp> r) {
+          loop_.Post([release, on_answer, r = std::move(r)]() mutable {
+            release(r.status());
+            if (on_answer) {
+              on_answer(std::move(r));
+            }
+          });
+        });
+      },
+      options);
+}
+
+}  // namespace registrar::publisher

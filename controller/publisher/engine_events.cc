@@ -1,0 +1,223 @@
+// Adoption and what the engine hears from its connections (engine_impl.h).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+#include "controller/common/format.h"
+#include "controller/publisher/engine_impl.h"
+#include "controller/publisher/etcd_errors.h"
+#include "controller/publisher/records.h"
+#include "spdlog/spdlog.h"
+
+namespace registrar::publisher {
+
+namespace {
+
+constexpr std::chrono::seconds kProbeInterval{2};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Adoption.
+
+void EngineImpl::Adopt() {
+  Connection* conn = default_conn_;
+  std::string prefix = absl::StrCat(options_.owner_prefix, options_.owner_id, "/");
+  pb::RangeRequest req;
+  req.set_key(prefix);
+  req.set_range_end(etcd::PrefixRangeEnd(prefix));
+  conn->client->Range(std::move(req), [this, conn, prefix](absl::StatusOr<pb::RangeResponse> r) {
+    loop_.Post([this, conn, prefix, r = std::move(r)] {
+      if (!r.ok()) {
+        auto delay = adopt_backoff_.Next();
+        spdlog::warn("adoption: reading ownership records failed: {} (retrying in {} ms)",
+                     r.status().message(), delay.count());
+        loop_.PostAfter(delay, [this] { Adopt(); });
+        return;
+      }
+      conn->regressions_seen = conn->client->revision_regressions();
+      for (const AdoptedLease& a : adoption_.Load(*r, prefix)) {
+        conn->keeper->Add(a.lease, std::max<int64_t>(a.ttl(), 1), /*renew_now=*/true);
+      }
+      spdlog::info("adoption: {} ownership record(s) of owner {} kept alive", adoption_.held(),
+                   options_.owner_id);
+      FinishAdoption();
+    });
+  });
+}
+
+void EngineImpl::FinishAdoption() {
+  adoption_.SetDone();
+  for (auto& [id, reg] : regs_) {
+    Claim(reg);
+  }
+  for (const std::string& id : Ids()) {
+    if (Reg* reg = Find(id)) {
+      Step(*reg);
+    }
+  }
+  RevokeOrphans();
+}
+
+void EngineImpl::Claim(Reg& reg) {
+  const Desired& d = reg.desired;
+  if (reg.lease != 0 || reg.removed || adoption_.held() == 0 ||
+      (d.target && d.target->Identity() != default_conn_->identity)) {
+    return;
+  }
+  std::optional<AdoptedLease> a = adoption_.Claim(d);
+  if (!a) {
+    return;
+  }
+  reg.conn = default_conn_;
+  reg.lease = a->lease;
+  reg.granted_ttl = a->ttl();
+  reg.requested_ttl = a->record.ttl;
+  reg.full_key = a->full_key;
+  reg.written_value = a->record.value;
+  reg.written_record = EncodeRecord(a->record);
+  reg.key_present = true;
+  default_conn_->lease_owner[a->lease] = d.id;
+  default_conn_->key_owner[a->full_key] = d.id;
+  spdlog::info("{}: adopted lease {} for {}", d.id, a->lease, a->full_key);
+  board_.Count(&EngineStats::adopted);
+}
+
+void EngineImpl::RevokeOrphans() {
+  for (AdoptedLease& a : adoption_.TakeOrphans()) {
+    spdlog::info("orphan {} (lease {}, {}/{}): revoking", a.full_key, a.lease, a.record.namespace_,
+                 a.record.name);
+    default_conn_->keeper->Remove(a.lease);
+    pb::LeaseRevokeRequest req;
+    req.set_id(a.lease);
+    pool_.Write(default_conn_, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
+                [this, lease = a.lease](absl::StatusOr<pb::LeaseRevokeResponse> r) {
+                  if (!r.ok() && !IsLeaseNotFound(r.status())) {
+                    spdlog::warn("revoking orphan lease {} failed: {} (it expires after its TTL)",
+                                 lease, r.status().message());
+                    return;
+                  }
+                  board_.Count(&EngineStats::orphans_revoked);
+                },
+                {.first = true, .cost = kRevokeCost});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection events.
+
+void EngineImpl::OnRenewed(Connection* /*conn*/, int64_t lease) {
+  board_.NoteRenewal(lease, clock_.WallNow());
+}
+
+// etcd answered with a revision lower than one seen before: it lost its data.
+// Every registration on that connection is registered anew at once.
+void EngineImpl::CheckRegression(Connection* conn) {
+  int64_t regressions = conn->client->revision_regressions();
+  if (regressions == conn->regressions_seen) {
+    return;
+  }
+  conn->regressions_seen = regressions;
+  spdlog::warn("etcd {} lost its data (revision went backwards): registering everything anew",
+               conn->client->target());
+  board_.Count(&EngineStats::data_losses);
+  if (conn == default_conn_) {  // adopted leases live on the default target only
+    for (int64_t lease : adoption_.Clear()) {
+      conn->keeper->Remove(lease);
+    }
+  }
+  for (const std::string& id : Ids()) {
+    Reg* reg = Find(id);
+    if (reg == nullptr) {
+      continue;
+    }
+    if (reg->old && reg->old->conn == conn) {
+      conn->keeper->Remove(reg->old->lease);
+      reg->old.reset();
+    }
+    if (reg->lease != 0 && reg->conn == conn && reg->activity != Activity::kInFlight) {
+      HandleLeaseLost(*reg, "etcd lost its data");
+    }
+  }
+  watches_.ReopenAll(conn);
+}
+
+void EngineImpl::OnConnectivity(Connection* conn, bool up) {
+  if (conn->healthy == up) {
+    return;
+  }
+  conn->healthy = up;
+  conn->down = !up;
+  if (conn == default_conn_ && !up) {
+    board_.SetReachable(false);
+  }
+  spdlog::info("etcd {} keep-alive stream {}", conn->client->target(), up ? "up" : "down");
+  for (const std::string& id : Ids()) {
+    Reg* reg = Find(id);
+    if (reg == nullptr || reg->conn != conn || reg->lease == 0) {
+      continue;
+    }
+    if (!up && reg->state.phase == Phase::kRegistered) {
+      SetState(*reg, Phase::kPending, Cause::kEtcdUnavailable, "keep-alive stream to etcd is down");
+    } else if (up && reg->state.cause == Cause::kEtcdUnavailable &&
+               reg->activity != Activity::kInFlight) {
+      Step(*reg);
+    }
+  }
+}
+
+void EngineImpl::OnLeaseLost(Connection* conn, int64_t lease) {
+  if (conn == default_conn_) {
+    adoption_.ForgetLease(lease);
+  }
+  auto owner = conn->lease_owner.find(lease);
+  if (owner == conn->lease_owner.end()) {
+    return;
+  }
+  Reg* reg = Find(owner->second);
+  conn->lease_owner.erase(owner);
+  if (reg == nullptr) {
+    return;
+  }
+  if (reg->old && reg->old->conn == conn && reg->old->lease == lease) {
+    reg->old.reset();
+    return;
+  }
+  if (reg->lease == lease && reg->conn == conn) {
+    if (reg->activity == Activity::kInFlight) {
+      reg->verify = true;  // the op in flight fails with "lease not found" and handles it
+      return;
+    }
+    HandleLeaseLost(*reg, "etcd no longer knows the lease");
+  }
+}
+
+std::optional<std::string> EngineImpl::SettleKey(Connection* conn) {
+  for (const auto& [lease, id] : conn->lease_owner) {
+    const Reg* reg = Find(id);
+    if (reg != nullptr && reg->lease == lease && reg->key_present && !reg->full_key.empty()) {
+      return records_.on ? records_.KeyOf(reg->full_key) : reg->full_key;
+    }
+  }
+  return std::nullopt;
+}
+
+// Readiness: a Maintenance.Status call on the default target every couple of seconds, so
+// "etcd reachable" is known even when no lease is held yet.
+void EngineImpl::Probe() {
+  default_conn_->client->Status({}, [this](absl::StatusOr<pb::StatusResponse> r) {
+    loop_.Post([this, ok = r.ok(), message = r.ok() ? "" : std::string(r.status().message())] {
+      if (board_.SetReachable(ok)) {
+        if (ok) {
+          spdlog::info("etcd {} reachable", default_conn_->client->target());
+        } else {
+          spdlog::warn("etcd {} unreachable: {}", default_conn_->client->target(), message);
+        }
+      }
+      CheckRegression(default_conn_);
+      loop_.PostAfter(kProbeInterval, [this] { Probe(); });
+    });
+  });
+}
+
+}  // namespace registrar::publisher

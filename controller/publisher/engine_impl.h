@@ -1,0 +1,185 @@
+// File: controller/publisher/engine_impl.h
+//
+// The Engine (engine.h) wired from its rooms; it only carries out what they decide:
+//   event_loop.h        the engine thread (closures and timers)
+//   connection.h        connections from injected client/keeper factories, every write through
+//                       the write scheduler (write_scheduler.h)
+//   registration_plan.h the next action of one registration (pure)
+//   txn.h               the Txns it writes and how a failed one is read (pure)
+//   etcd_errors.h       what a failure means for a registration (pure)
+//   adoption.h          records found at start, claims, orphans
+//   prefix_watches.h    delete-only watches per key prefix
+//   state_board.h       what readers see: states, renewals, counters
+// engine_impl.cc holds the lifecycle, the caller's API, connection events and Step();
+// engine_writes.cc the etcd operations of one registration and their answers.
+//
+// Thread-safety: the Engine methods are safe from any thread; everything else runs on the loop.
+// Ownership: owns the loop, the pool (and so every connection), the registrations.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "controller/common/backoff.h"
+#include "controller/publisher/adoption.h"
+#include "controller/publisher/connection.h"
+#include "controller/publisher/engine.h"
+#include "controller/publisher/event_loop.h"
+#include "controller/publisher/prefix_watches.h"
+#include "controller/publisher/registration_plan.h"
+#include "controller/publisher/state_board.h"
+
+namespace registrar::publisher {
+
+// How the engine makes its connections and runs its thread. NewEngine uses etcd::NewClient
+// (wrapped in the dry-run client with EngineOptions::dry_run) and etcd::NewLeaseKeeper.
+struct EngineDeps {
+  ClientFactory new_client;
+  KeeperFactory new_keeper;
+  // false: no thread of its own; the caller runs loop().RunUntilIdle() (unit tests).
+  bool own_thread = true;
+};
+
+EngineDeps DefaultEngineDeps(const EngineOptions& options);
+
+// A lease that is being replaced (make-before-break) and is revoked once the new one is live.
+struct OldLease {
+  Connection* conn = nullptr;
+  int64_t lease = 0;
+  std::string full_key;
+};
+
+struct Reg {
+  Desired desired;
+  bool removed = false;
+  Clock::TimePoint remove_deadline{};
+  uint64_t epoch = 0;  // answers for an older incarnation of the id are dropped
+  Activity activity = Activity::kIdle;
+
+  Connection* conn = nullptr;  // where `lease` lives
+  int64_t lease = 0;
+  int64_t granted_ttl = 0;
+  int64_t requested_ttl = 0;
+  std::string full_key;  // as written
+  std::string written_value;
+  std::string written_record;
+  bool key_present = false;
+  bool verify = false;    // a DELETE was seen while busy: put the key back if it is gone
+  bool reput = false;     // the next successful put is a re-put
+  bool lost = false;      // the previous lease was lost: the next key written is a re-registration
+  bool no_batch = false;  // its last batched Txn failed: write the key alone
+  std::optional<OldLease> old;
+  std::string watched_prefix;
+  Connection* watched_conn = nullptr;
+
+  Backoff backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(1000)};
+  State state;
+};
+
+class EngineImpl final : public Engine, private ConnectionPool::Events {
+ public:
+  EngineImpl(EngineOptions options, Clock& clock, EngineDeps deps);
+  ~EngineImpl() override { Stop(false); }
+
+  absl::Status Start() override;
+  void Stop(bool revoke) override;
+  void Upsert(Desired desired) override;
+  void Remove(const std::string& id) override;
+  void MarkComplete(std::vector<std::string> known_ids) override;
+  std::optional<State> Get(const std::string& id) const override { return board_.Get(id); }
+  std::vector<State> List() const override { return board_.List(); }
+  EngineStats stats() const override { return board_.stats(); }
+  void SetListener(Listener listener) override { listener_ = std::move(listener); }
+
+  EventLoop& loop() { return loop_; }
+
+ private:
+  // ConnectionPool::Events.
+  void OnRenewed(Connection* conn, int64_t lease) override;
+  void OnLeaseLost(Connection* conn, int64_t lease) override;
+  void OnConnectivity(Connection* conn, bool up) override;
+  void OnAnswered(Connection* conn) override { CheckRegression(conn); }
+  std::optional<std::string> SettleKey(Connection* conn) override;
+
+  void CheckRegression(Connection* conn);
+  void Probe();
+  void Adopt();
+  void FinishAdoption();
+  void Claim(Reg& reg);
+  void RevokeOrphans();
+  void HandedOver(const std::string& id);
+
+  // engine_impl.cc: decide and dispatch.
+  void Step(Reg& reg);
+  PlanInput Describe(const Reg& reg, const absl::StatusOr<Connection*>& conn) const;
+
+  // engine_writes.cc: the operations and their answers.
+  void Grant(Reg& reg, Connection* conn);
+  void PutKey(Reg& reg, const std::string& want_full);
+  void KeyWritten(Reg& reg, const KeyWrite& write);
+  void KeyTxnFailed(Reg& reg, const KeyWrite& write, const pb::TxnResponse& response);
+  void FlushBatch(Connection* conn);
+  void RevokeCurrent(Reg& reg);
+  void RevokeOld(Reg& reg);
+  void HandleLeaseLost(Reg& reg, std::string_view why);
+  void RetryLater(Reg& reg, Clock::Duration delay);
+  void Failed(Reg& reg, const absl::Status& status, std::string_view what);
+  void Forget(Reg& reg);
+  void SyncWatch(Reg& reg);
+  void OnKeyDeleted(Connection* conn, const std::string& key);
+  void OnPrefixVerified(Connection* conn, const std::string& prefix,
+                        const std::set<std::string>& present);
+  // A handler for an answer to `reg`'s operation: runs `fn(reg)` if the registration still
+  // exists in the same incarnation, after marking it idle.
+  template <typename Resp>
+  std::function<void(absl::StatusOr<Resp>)> ForReg(
+      const Reg& reg, std::function<void(Reg&, absl::StatusOr<Resp>)> fn);
+
+  void Erase(const std::string& id);
+  void SetState(Reg& reg, Phase phase, Cause cause, std::string message = "");
+  void Publish(Reg& reg);
+  Reg* Find(const std::string& id);
+  std::vector<std::string> Ids() const;
+  std::string RecordFor(const Reg& reg) const;
+
+  const EngineOptions options_;
+  Clock& clock_;
+  const bool own_thread_;
+  const RecordSpace records_;
+  Listener listener_;
+
+  EventLoop loop_;
+  StateBoard board_;
+  ConnectionPool pool_;
+  PrefixWatches watches_;
+  Adoption adoption_;
+  Backoff adopt_backoff_{std::chrono::milliseconds(100), std::chrono::milliseconds(1000)};
+
+  // Engine-thread state.
+  std::map<std::string, Reg> regs_;
+  Connection* default_conn_ = nullptr;
+  uint64_t next_epoch_ = 1;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+template <typename Resp>
+std::function<void(absl::StatusOr<Resp>)> EngineImpl::ForReg(
+    const Reg& reg, std::function<void(Reg&, absl::StatusOr<Resp>)> fn) {
+  return
+      [this, id = reg.desired.id, epoch = reg.epoch, fn = std::move(fn)](absl::StatusOr<Resp> r) {
+        Reg* reg = Find(id);
+        if (reg == nullptr || reg->epoch != epoch) {
+          return;
+        }
+        reg->activity = Activity::kIdle;
+        fn(*reg, std::move(r));
+      };
+}
+
+}  // namespace registrar::publisher

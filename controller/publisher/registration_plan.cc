@@ -1,0 +1,71 @@
+#include "controller/publisher/registration_plan.h"
+
+namespace registrar::publisher {
+
+const char* ActionName(Action action) {
+  switch (action) {
+    case Action::kNone:
+      return "None";
+    case Action::kRevokeOld:
+      return "RevokeOld";
+    case Action::kRevokeCurrent:
+      return "RevokeCurrent";
+    case Action::kErase:
+      return "Erase";
+    case Action::kShowPaused:
+      return "ShowPaused";
+    case Action::kShowAuthFailed:
+      return "ShowAuthFailed";
+    case Action::kGrant:
+      return "Grant";
+    case Action::kGrantKeepOld:
+      return "GrantKeepOld";
+    case Action::kGrantDropCurrent:
+      return "GrantDropCurrent";
+    case Action::kPutKey:
+      return "PutKey";
+    case Action::kShowUnavailable:
+      return "ShowUnavailable";
+    case Action::kShowRegistered:
+      return "ShowRegistered";
+  }
+  return "Unknown";
+}
+
+Action Plan(const PlanInput& in) {
+  if (in.activity != Activity::kIdle || !in.adoption_done) {
+    return Action::kNone;
+  }
+  if (in.removed || in.paused) {
+    if (in.has_old) {
+      return Action::kRevokeOld;
+    }
+    if (in.has_lease) {
+      return Action::kRevokeCurrent;
+    }
+    return in.removed ? Action::kErase : Action::kShowPaused;
+  }
+  if (!in.connectable) {
+    return Action::kShowAuthFailed;
+  }
+  if (!in.has_lease || !in.lease_fits) {
+    if (!in.has_lease) {
+      return Action::kGrant;
+    }
+    return in.has_old ? Action::kGrantDropCurrent : Action::kGrantKeepOld;
+  }
+  if (!in.key_current) {
+    return Action::kPutKey;
+  }
+  if (in.has_old) {
+    return Action::kRevokeOld;
+  }
+  return in.conn_down ? Action::kShowUnavailable : Action::kShowRegistered;
+}
+
+KeyWriteMode PlanKeyWrite(bool holder, bool drop_old, bool no_batch, bool reput) {
+  return !holder && !drop_old && !no_batch && !reput ? KeyWriteMode::kBatched
+                                                     : KeyWriteMode::kAlone;
+}
+
+}  // namespace registrar::publisher

@@ -1,0 +1,76 @@
+#include "controller/publisher/state_board.h"
+
+namespace registrar::publisher {
+
+bool StateBoard::Publish(const State& state) {
+  absl::MutexLock lock(&mu_);
+  State& slot = states_[state.id];
+  bool changed = slot.phase != state.phase || slot.cause != state.cause ||
+                 slot.message != state.message || slot.full_key != state.full_key ||
+                 slot.lease_id != state.lease_id || slot.value != state.value || slot.id.empty();
+  auto last = slot.last_renewal;
+  slot = state;
+  slot.last_renewal = last;
+  return changed;
+}
+
+void StateBoard::Erase(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  states_.erase(id);
+}
+
+void StateBoard::NoteRenewal(int64_t lease, std::chrono::system_clock::time_point when) {
+  absl::MutexLock lock(&mu_);
+  renewals_[lease] = when;
+}
+
+void StateBoard::ForgetRenewal(int64_t lease) {
+  absl::MutexLock lock(&mu_);
+  renewals_.erase(lease);
+}
+
+void StateBoard::Count(int64_t EngineStats::*counter) {
+  absl::MutexLock lock(&mu_);
+  ++(stats_.*counter);
+}
+
+bool StateBoard::SetReachable(bool reachable) {
+  absl::MutexLock lock(&mu_);
+  bool changed = stats_.etcd_reachable != reachable;
+  stats_.etcd_reachable = reachable;
+  return changed;
+}
+
+State StateBoard::WithRenewal(const State& state) const {
+  State s = state;
+  if (auto r = renewals_.find(s.lease_id); s.lease_id != 0 && r != renewals_.end()) {
+    s.last_renewal = r->second;
+  }
+  return s;
+}
+
+std::optional<State> StateBoard::Get(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = states_.find(id);
+  if (it == states_.end()) {
+    return std::nullopt;
+  }
+  return WithRenewal(it->second);
+}
+
+std::vector<State> StateBoard::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<State> out;
+  out.reserve(states_.size());
+  for (const auto& [id, state] : states_) {
+    out.push_back(WithRenewal(state));
+  }
+  return out;
+}
+
+EngineStats StateBoard::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace registrar::publisher

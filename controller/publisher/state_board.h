@@ -1,0 +1,53 @@
+// File: controller/publisher/state_board.h
+//
+// What readers see of the engine: the published State of every registration, the last renewal
+// time of every lease, and the counters (EngineStats). The engine thread writes it; Get, List
+// and stats read it from any thread. Renewals come from the keeper threads, one map write each.
+//
+// Thread-safety: every method is safe from any thread (one absl::Mutex). Ownership: copies.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+
+#include "controller/publisher/engine.h"
+
+namespace registrar::publisher {
+
+class StateBoard {
+ public:
+  // Stores `state` (keeping the slot's last renewal); true when a reader would see a change
+  // (phase, cause, message, full key, lease, value, or a new id).
+  bool Publish(const State& state);
+  void Erase(const std::string& id);
+
+  void NoteRenewal(int64_t lease, std::chrono::system_clock::time_point when);
+  void ForgetRenewal(int64_t lease);
+
+  // Adds one to a counter of EngineStats, e.g. Count(&EngineStats::lease_losses).
+  void Count(int64_t EngineStats::*counter);
+  // Sets etcd_reachable; true when it changed.
+  bool SetReachable(bool reachable);
+
+  std::optional<State> Get(const std::string& id) const;
+  std::vector<State> List() const;
+  EngineStats stats() const;
+
+ private:
+  State WithRenewal(const State& state) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, State> states_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, std::chrono::system_clock::time_point> renewals_
+      ABSL_GUARDED_BY(mu_);
+  EngineStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace registrar::publisher

@@ -1,0 +1,274 @@
+// The engine's decisions through a fake etcd::Client and a fake keeper (fake_etcd.h): the loop
+// runs on the test's thread, time moves only with the FakeClock, nothing sleeps.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "controller/etcd/dry_run_client.h"
+#include "controller/publisher/engine_impl.h"
+#include "controller/publisher/records.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/unit/publisher/fake_etcd.h"
+
+namespace registrar::publisher {
+namespace {
+
+using ::registrar::publisher::testing::FakeClient;
+using ::registrar::publisher::testing::FakeKeeper;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+constexpr char kPrefix[] = "/etcd-registrar/owners/me/";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void Make(bool dry_run = false) {
+    EngineOptions options;
+    options.owner_id = "me";
+    options.cluster = "c1";
+    options.dry_run = dry_run;
+    EngineDeps deps;
+    deps.own_thread = false;
+    deps.new_client = [this,
+                       dry_run](const etcd::ClientOptions&) -> absl::StatusOr<etcd::ClientPtr> {
+      auto fake = std::make_unique<FakeClient>();
+      client_ = fake.get();
+      if (dry_run) {
+        return etcd::NewDryRunClient(std::move(fake));
+      }
+      return etcd::ClientPtr(std::move(fake));
+    };
+    deps.new_keeper = [this](etcd::Client&, Clock&, etcd::LeaseKeeper::Listener& listener) {
+      auto fake = std::make_unique<FakeKeeper>(listener);
+      keeper_ = fake.get();
+      return etcd::LeaseKeeperPtr(std::move(fake));
+    };
+    engine_ = std::make_unique<EngineImpl>(options, clock_, std::move(deps));
+    ASSERT_TRUE(engine_->Start().ok());
+    Run();
+  }
+
+  // Runs the engine's loop until idle, then once more after every write phase could end, so
+  // nothing the write scheduler holds back is left unstarted.
+  void Run() {
+    engine_->loop().RunUntilIdle();
+    clock_.Advance(std::chrono::seconds(1));
+    engine_->loop().RunUntilIdle();
+  }
+
+  // Answers the adoption read with these records: {full key, namespace/name, uid, lease}.
+  struct Rec {
+    std::string full_key;
+    std::string ns;
+    std::string name;
+    std::string uid;
+    int64_t lease;
+    std::string cluster = "c1";
+  };
+  void AnswerAdoption(const std::vector<Rec>& records) {
+    ASSERT_EQ(client_->ranges.size(), 1u);
+    EXPECT_EQ(client_->ranges[0].req.key(), kPrefix);
+    pb::RangeResponse r;
+    for (const Rec& rec : records) {
+      auto* kv = r.add_kvs();
+      kv->set_key(kPrefix + rec.full_key);
+      kv->set_lease(rec.lease);
+      kv->set_value(EncodeRecord({.uid = rec.uid,
+                                  .namespace_ = rec.ns,
+                                  .name = rec.name,
+                                  .value = "v",
+                                  .ttl = 10,
+                                  .granted_ttl = 10,
+                                  .cluster = rec.cluster}));
+    }
+    auto call = std::move(client_->ranges[0]);
+    client_->ranges.clear();
+    call.done(std::move(r));
+    Run();
+  }
+
+  static Desired Want(const std::string& ns, const std::string& name, const std::string& uid,
+                      const std::string& key, int64_t key_id) {
+    Desired d;
+    d.id = ns + "/" + name;
+    d.namespace_ = ns;
+    d.name = name;
+    d.uid = uid;
+    d.key = key;
+    d.key_id = key_id;
+    d.value = "v";
+    return d;
+  }
+
+  ::registrar::testing::FakeClock clock_;
+  FakeClient* client_ = nullptr;
+  FakeKeeper* keeper_ = nullptr;
+  std::unique_ptr<EngineImpl> engine_;
+};
+
+// MarkComplete(known ids): records of ids outside the list are orphans at once; a record of a
+// listed id waits until that id is handed over, and is revoked then unless it was claimed.
+TEST_F(EngineTest, MarkCompleteRevokesOnlyWhatNobodyWillClaim) {
+  Make();
+  AnswerAdoption({{"a.rpc/1", "ns", "a", "ua", 101},
+                  {"b.rpc/2", "ns", "b", "ub", 102},
+                  {"c.rpc/3", "ns", "c", "uc", 103},
+                  {"d.rpc/4", "ns", "d", "ud", 104},
+                  {"e.rpc/5", "ns", "e", "ue", 105, "other-cluster"}});
+  EXPECT_THAT(keeper_->renewed_now, ElementsAre(101, 102, 103, 104, 105));
+
+  engine_->MarkComplete({"ns/a", "ns/b", "ns/d"});
+  Run();
+  // ns/c is not listed: revoked at once. Another cluster's record is never ours to revoke.
+  EXPECT_THAT(client_->revoked, ElementsAre(103));
+
+  // ns/a is refused or dropped by the caller: handed over by Remove, so its record goes now.
+  engine_->Remove("ns/a");
+  Run();
+  EXPECT_THAT(client_->revoked, ElementsAre(103, 101));
+
+  // ns/b comes with another uid: it does not claim the record, which goes.
+  engine_->Upsert(Want("ns", "b", "another-uid", "b.rpc", 2));
+  Run();
+  EXPECT_TRUE(client_->WasRevoked(102));
+
+  // ns/d claims its record: kept, no grant, registered on the adopted lease.
+  engine_->Upsert(Want("ns", "d", "ud", "d.rpc", 4));
+  Run();
+  EXPECT_FALSE(client_->WasRevoked(104));
+  EXPECT_FALSE(client_->WasRevoked(105));
+  auto d = engine_->Get("ns/d");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->phase, Phase::kRegistered);
+  EXPECT_EQ(d->lease_id, 104);
+  EXPECT_EQ(engine_->stats().adopted, 1);
+}
+
+TEST_F(EngineTest, KnownIdsKeepTheirRecordsUntilHandedOver) {
+  Make();
+  AnswerAdoption({{"a.rpc/1", "ns", "a", "ua", 101}});
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  EXPECT_THAT(client_->revoked, IsEmpty());
+  EXPECT_EQ(keeper_->kept.count(101), 1u);
+}
+
+TEST_F(EngineTest, MarkCompleteBeforeAdoptionIsReadWaitsForIt) {
+  Make();
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  AnswerAdoption({{"a.rpc/1", "ns", "a", "ua", 101}, {"x.rpc/9", "ns", "x", "ux", 109}});
+  EXPECT_THAT(client_->revoked, ElementsAre(109));
+}
+
+TEST_F(EngineTest, NewRegistrationGrantsThenWritesKeyAndRecordInOneBatch) {
+  Make();
+  AnswerAdoption({});
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  engine_->Upsert(Want("ns", "b", "ub", "b.rpc", 2));
+  Run();
+  ASSERT_EQ(client_->grants.size(), 2u);
+  client_->GrantAll();
+  Run();
+  ASSERT_EQ(client_->txns.size(), 1u);  // both new keys share one Txn
+  EXPECT_EQ(client_->txns[0].req.success_size(), 4);
+  client_->AnswerTxns(true);
+  Run();
+  for (const char* id : {"ns/a", "ns/b"}) {
+    auto s = engine_->Get(id);
+    ASSERT_TRUE(s.has_value()) << id;
+    EXPECT_EQ(s->phase, Phase::kRegistered) << id;
+    EXPECT_EQ(s->cause, Cause::kRegistered) << id;
+  }
+  EXPECT_EQ(keeper_->size(), 2u);
+}
+
+TEST_F(EngineTest, FailedBatchRetriesAloneAndReportsTheHolder) {
+  Make();
+  AnswerAdoption({});
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  Run();
+  client_->GrantAll();
+  Run();
+  client_->AnswerTxns(false);  // the batch's compare failed
+  Run();
+  ASSERT_EQ(client_->txns.size(), 1u);  // alone now, reading the key on failure
+  EXPECT_EQ(client_->txns[0].req.failure_size(), 2);
+  pb::TxnResponse held;
+  auto* kv = held.add_responses()->mutable_response_range()->add_kvs();
+  kv->set_key("a.rpc/1");
+  kv->set_lease(555);
+  held.add_responses()->mutable_response_range();
+  auto call = std::move(client_->txns[0]);
+  client_->txns.clear();
+  call.done(held);
+  Run();
+  auto s = engine_->Get("ns/a");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->phase, Phase::kFailed);
+  EXPECT_EQ(s->cause, Cause::kKeyConflict);
+  EXPECT_THAT(s->message, ::testing::HasSubstr("lease 555 without an etcd-registrar record"));
+}
+
+TEST_F(EngineTest, LeaseNotFoundOnTheKeyWriteRegistersAnew) {
+  Make();
+  AnswerAdoption({});
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  Run();
+  client_->GrantAll();
+  Run();
+  client_->AnswerTxns(false);
+  Run();
+  auto call = std::move(client_->txns[0]);
+  client_->txns.clear();
+  call.done(absl::NotFoundError("etcdserver: requested lease not found"));
+  Run();
+  EXPECT_EQ(engine_->Get("ns/a")->cause, Cause::kLeaseLost);
+  EXPECT_EQ(client_->grants.size(), 1u);  // a new lease at once
+  EXPECT_EQ(engine_->stats().lease_losses, 1);
+}
+
+TEST_F(EngineTest, UnansweredGrantIsRevokedByItsChosenIdThroughTheScheduler) {
+  Make();
+  AnswerAdoption({});
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  Run();
+  ASSERT_EQ(client_->grants.size(), 1u);
+  int64_t lease = client_->grants[0].req.id();
+  // A transient failure: the grant may have happened, so the chosen id is revoked.
+  auto call = std::move(client_->grants[0]);
+  client_->grants.clear();
+  call.done(absl::UnavailableError("connection reset"));
+  Run();
+  EXPECT_TRUE(client_->WasRevoked(lease));
+  EXPECT_EQ(engine_->Get("ns/a")->cause, Cause::kEtcdUnavailable);
+}
+
+TEST_F(EngineTest, DryRunWritesNothingAndSaysSo) {
+  Make(/*dry_run=*/true);
+  AnswerAdoption({});  // reads go to the wrapped client
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  Run();
+  EXPECT_THAT(client_->grants, IsEmpty());
+  EXPECT_THAT(client_->txns, IsEmpty());
+  auto s = engine_->Get("ns/a");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->phase, Phase::kPending);
+  EXPECT_EQ(s->cause, Cause::kDryRun);
+  EXPECT_EQ(s->lease_id, 0);
+  EXPECT_EQ(s->message, etcd::kDryRunMessage);
+  // Not retried by itself: nothing is left to run.
+  clock_.Advance(std::chrono::seconds(30));
+  Run();
+  EXPECT_EQ(engine_->Get("ns/a")->cause, Cause::kDryRun);
+  engine_->Remove("ns/a");
+  Run();
+  EXPECT_FALSE(engine_->Get("ns/a").has_value());
+}
+
+}  // namespace
+}  // namespace registrar::publisher
