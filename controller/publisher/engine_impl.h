@@ -122,6 +122,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void Grant(Reg& reg, Connection* conn);
   void PutKey(Reg& reg, const std::string& want_full);
   void KeyWritten(Reg& reg, const KeyWrite& write);
+  void KeyTxnAnswered(Reg& reg, const KeyWrite& write, const absl::StatusOr<pb::TxnResponse>& r);
   void KeyTxnFailed(Reg& reg, const KeyWrite& write, const pb::TxnResponse& response);
   void FlushBatch(Connection* conn);
   void RevokeCurrent(Reg& reg);

@@ -169,19 +169,24 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   pool_.Write(conn, "Txn", std::move(txn), &etcd::Client::Txn,
               ForReg<pb::TxnResponse>(reg,
                                       [this, w](Reg& reg, absl::StatusOr<pb::TxnResponse> r) {
-                                        if (reg.lease != w.lease) {
-                                          Step(reg);
-                                        } else if (!r.ok() && IsLeaseNotFound(r.status())) {
-                                          HandleLeaseLost(reg, "etcd no longer knows the lease");
-                                        } else if (!r.ok()) {
-                                          Failed(reg, r.status(), "writing the key");
-                                        } else if (r->succeeded()) {
-                                          KeyWritten(reg, w);
-                                        } else {
-                                          KeyTxnFailed(reg, w, *r);
-                                        }
+                                        KeyTxnAnswered(reg, w, r);
                                       }),
               {.first = true, .cost = cost});
+}
+
+void EngineImpl::KeyTxnAnswered(Reg& reg, const KeyWrite& w,
+                                const absl::StatusOr<pb::TxnResponse>& r) {
+  if (reg.lease != w.lease) {
+    Step(reg);
+  } else if (!r.ok() && IsLeaseNotFound(r.status())) {
+    HandleLeaseLost(reg, "etcd no longer knows the lease");
+  } else if (!r.ok()) {
+    Failed(reg, r.status(), "writing the key");
+  } else if (r->succeeded()) {
+    KeyWritten(reg, w);
+  } else {
+    KeyTxnFailed(reg, w, *r);
+  }
 }
 
 // The compare of a KeyTxn failed: see who holds the key.
