@@ -51,8 +51,7 @@ class AsyncStream {
       Start("");
       return;
     }
-    auto wait = std::make_shared<TokenWait>();
-    wait->stream = this;
+    auto wait = std::make_shared<TokenWait>(this);
     {
       absl::MutexLock lock(&mu_);
       token_wait_ = wait;
@@ -101,8 +100,9 @@ class AsyncStream {
  private:
   // The pending token request of a stream; Close() detaches the stream from it.
   struct TokenWait {
+    explicit TokenWait(AsyncStream* s) : stream(s) {}
     absl::Mutex mu;
-    AsyncStream* stream ABSL_GUARDED_BY(mu) = nullptr;
+    AsyncStream* stream ABSL_GUARDED_BY(mu);  // null once the stream closed
   };
 
   void OnToken(absl::StatusOr<std::string> token) {
@@ -264,8 +264,8 @@ class AsyncStream {
   absl::Mutex callback_mu_;
   absl::Mutex mu_;
   std::shared_ptr<TokenWait> token_wait_ ABSL_GUARDED_BY(mu_);
-  std::string token_ ABSL_GUARDED_BY(mu_);          // the token the call was started with
-  size_t endpoint_ ABSL_GUARDED_BY(mu_) = 0;        // the endpoint it was started on
+  std::string token_ ABSL_GUARDED_BY(mu_);    // the token the call was started with
+  size_t endpoint_ ABSL_GUARDED_BY(mu_) = 0;  // the endpoint it was started on
   RevisionTracker::Floor floor_ ABSL_GUARDED_BY(mu_){};
   std::unique_ptr<grpc::ClientAsyncReaderWriterInterface<Req, Resp>> stream_ ABSL_GUARDED_BY(mu_);
   std::deque<Req> queue_ ABSL_GUARDED_BY(mu_);

@@ -102,8 +102,7 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
           absl::StrCat("etcd endpoint ", e.address, " lacks a service stub"));
     }
   }
-  auto client =
-      std::unique_ptr<ClientImpl>(new ClientImpl(options, std::move(endpoints), clock));
+  auto client = std::unique_ptr<ClientImpl>(new ClientImpl(options, std::move(endpoints), clock));
   client->poller_ = std::jthread([raw = client.get()] { raw->Poll(); });
   client->poller_id_ = client->poller_.get_id();
   return client;

@@ -17,9 +17,9 @@
 //      was unreachable) are found immediately. A broken stream alone is never reported as loss.
 //   5. Remove(lease) stops renewing (the owner revokes it separately).
 //
-// Guarantees: Listener callbacks run one at a time, on the client's completion-queue thread (answers
-// and the stream's end) or on the keeper's thread (a silent stream, answers written off when the
-// stream died), never while the keeper's state lock is held, so they may call Add/Remove.
+// Guarantees: Listener callbacks run one at a time, on the client's completion-queue thread
+// (answers and the stream's end) or on the keeper's thread (a silent stream, answers written off
+// when the stream died), never while the keeper's state lock is held, so they may call Add/Remove.
 // OnConnectivity reports stream health changes.
 // Thread-safety: Add/Remove are safe from any thread; Start/Stop too, but not concurrently with
 // each other. Stop() joins the keeper's thread and closes the stream; after it returns no

@@ -25,7 +25,8 @@ void TokenSource::Get(TokenCallback ready) {
     return;
   }
   if (start) {
-    authenticate_([this](absl::StatusOr<std::string> result) { OnAuthenticated(std::move(result)); });
+    authenticate_(
+        [this](absl::StatusOr<std::string> result) { OnAuthenticated(std::move(result)); });
   }
 }
 

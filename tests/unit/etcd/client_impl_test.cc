@@ -5,6 +5,8 @@
 // grpc::Alarm that is already due), so every answer is handled on the client's poller thread as a
 // real one would be. An answer can be held back (Gate) until the test releases it: the test
 // decides the order of events, and waits only for conditions, never for time.
+#include "controller/etcd/client_impl.h"
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -16,13 +18,12 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "controller/etcd/proto/etcd_mock.grpc.pb.h"
 #include "grpcpp/alarm.h"
 #include "grpcpp/test/client_context_test_peer.h"
 #include "grpcpp/test/mock_stream.h"
-#include "gtest/gtest.h"
-
-#include "controller/etcd/client_impl.h"
-#include "controller/etcd/proto/etcd_mock.grpc.pb.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
 
@@ -44,7 +45,7 @@ constexpr std::chrono::milliseconds kTimeout{1234};
 struct Sent {
   std::string method;
   std::string endpoint;
-  std::string token;     // "" when the call carried none
+  std::string token;  // "" when the call carried none
   std::string hasleader;
   std::chrono::system_clock::duration deadline_in;  // deadline minus the fake wall clock at send
 };
@@ -461,8 +462,7 @@ TEST(ClientImplMock, AuthenticateFailsOverToo) {
   MockedClient m(2, "alice");
   EXPECT_CALL(*m.at(0).auth, PrepareAsyncAuthenticateRaw(_, _, _))
       .WillOnce(m.Reply<pb::AuthenticateResponse>("Authenticate", "e0", kUnavailable));
-  EXPECT_CALL(*m.at(1).auth, PrepareAsyncAuthenticateRaw(_, _, _))
-      .WillOnce(m.ReplyToken(1, "tok"));
+  EXPECT_CALL(*m.at(1).auth, PrepareAsyncAuthenticateRaw(_, _, _)).WillOnce(m.ReplyToken(1, "tok"));
   EXPECT_CALL(*m.at(1).kv, PrepareAsyncRangeRaw(_, _, _))
       .WillOnce(m.Reply<pb::RangeResponse>("Range", "e1", grpc::Status::OK));
 
@@ -595,7 +595,8 @@ TEST(ClientImplMock, AuthenticationFailureEndsTheWatchThroughOnClosed) {
   ASSERT_THAT(watch, IsOk());
   absl::Status closed = events.WaitClosed();
   EXPECT_THAT(closed, StatusIs(absl::StatusCode::kUnauthenticated));
-  EXPECT_THAT(std::string(closed.message()), HasSubstr("etcd authentication failed for user alice"));
+  EXPECT_THAT(std::string(closed.message()),
+              HasSubstr("etcd authentication failed for user alice"));
 }
 
 TEST(ClientImplMock, ClosingAWatchThatWaitsForItsTokenNeverStartsIt) {

@@ -1,12 +1,13 @@
 // Unit tests of TokenSource with a scripted Authenticate: the test holds each Authenticate's
 // callback and answers it when it wants, so every order of events is deterministic.
+#include "controller/etcd/token_source.h"
+
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-#include "controller/etcd/token_source.h"
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::etcd {
@@ -75,7 +76,8 @@ TEST(TokenSource, WrongPasswordIsUnauthenticatedAndNotRemembered) {
   auth.Answer(absl::InvalidArgumentError(
       "Authenticate: etcdserver: authentication failed, invalid user ID or password"));
   EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnauthenticated));
-  EXPECT_THAT(std::string(failed.message()), HasSubstr("etcd authentication failed for user alice"));
+  EXPECT_THAT(std::string(failed.message()),
+              HasSubstr("etcd authentication failed for user alice"));
 
   absl::Status other;
   tokens.Get([&](absl::StatusOr<std::string> t) { other = t.status(); });
