@@ -2,9 +2,8 @@
 // DESIGN.md §2–§3): create / edit / pause / resume / id / delete with make-before-break proven by a
 // watch; SIGKILL + restart without a DELETE and with the same leases (also with one worker and
 // many registrations, where the first sync completes long before the worker has reached them
-// all); a manifest deleted while the
-// controller was down is revoked after restart; a broken folder at start revokes nothing;
-// SIGTERM stops within 30 s without revoking.
+// all); a manifest deleted while the controller was down is revoked after restart; a broken
+// folder at start revokes nothing; SIGTERM stops within 30 s without revoking.
 #include <signal.h>
 #include <sys/stat.h>
 
