@@ -26,7 +26,6 @@
 #include "controller/http/server.h"
 #include "controller/publisher/engine.h"
 #include "controller/registration/reconciler.h"
-#include "controller/registration/status.h"
 #include "controller/runtime/controller_loop.h"
 #include "controller/runtime/sourced_controller.h"
 #include "controller/runtime/work_queue.h"

@@ -1,12 +1,15 @@
 // The controller's lifecycle through manifest files, and across its own restarts (issue 4,
 // DESIGN.md §2–§3): create / edit / pause / resume / id / delete with make-before-break proven by a
-// watch; SIGKILL + restart without a DELETE and with the same leases; a manifest deleted while the
-// controller was down is revoked after restart; a broken folder at start revokes nothing;
-// SIGTERM stops within 30 s without revoking.
+// watch; SIGKILL + restart without a DELETE and with the same leases (also with one worker and
+// many registrations, where the first sync completes long before the worker has reached them
+// all); a manifest deleted while the controller was down is revoked after restart; a broken
+// folder at start revokes nothing; SIGTERM stops within 30 s without revoking.
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -195,6 +198,77 @@ TEST_F(LifecycleTest, SigkillAndRestartKeepsKeysAndLeases) {
       WaitForKey("order.rpc/", kSoon, [&](const StoredKv& kv) { return kv.lease == order->lease; }),
       IsOk());
   EXPECT_EQ(recorder->CountDeletes(), 0) << DescribeEvents(*recorder);
+  EXPECT_THAT(recorder->status(), IsOk());
+}
+
+// The first-sync handshake with one worker: the engine learns every listed id at once, while
+// the single worker reaches them one after another. No adopted record of a listed id may be
+// revoked before the worker has handed it over (issue 9).
+TEST_F(LifecycleTest, RestartWithOneWorkerAdoptsEveryListedRegistrationWithoutARevoke) {
+  constexpr int kCount = 20;
+  for (int i = 0; i < kCount; ++i) {
+    Write(absl::StrCat("svc-", i, ".yaml"),
+          Manifest({.name = absl::StrCat("svc-", i),
+                    .key = absl::StrCat("svc-", i, ".rpc"),
+                    .value = absl::StrCat("10.0.1.", i, ":80")}));
+  }
+  auto first = StartController();
+  ASSERT_NE(first, nullptr);
+  std::map<std::string, int64_t> leases;  // key -> lease
+  ASSERT_THAT(WaitUntil(
+                  [&](std::string* why) {
+                    auto kvs = GetAll("svc-");
+                    if (!kvs.ok()) {
+                      *why = std::string(kvs.status().message());
+                      return false;
+                    }
+                    *why = absl::StrCat(kvs->size(), " of ", kCount, " keys");
+                    leases.clear();
+                    for (const StoredKv& kv : *kvs) {
+                      leases[kv.key] = kv.lease;
+                    }
+                    return static_cast<int>(kvs->size()) == kCount;
+                  },
+                  std::chrono::seconds(15)),
+              IsOk())
+      << first->Describe();
+  ASSERT_THAT(first->Signal(SIGKILL), IsOk());
+  first->Wait(std::chrono::seconds(5));
+
+  auto recorder = Record();
+  ASSERT_NE(recorder, nullptr);
+  auto second = StartController({"--workers", "1"});
+  ASSERT_NE(second, nullptr);
+  // Every registration Registered on the lease it had: each was adopted, none re-granted.
+  std::string last;
+  ASSERT_THAT(WaitUntil(
+                  [&](std::string* why) {
+                    auto doc = Registrations();
+                    if (!doc.ok()) {
+                      *why = std::string(doc.status().message());
+                      return false;
+                    }
+                    int adopted = 0;
+                    for (const auto& r : (*doc)["registrations"]) {
+                      auto it = leases.find(r.value("fullKey", ""));
+                      if (r.value("phase", "") == "Registered" && it != leases.end() &&
+                          r.value("leaseID", "") == std::to_string(it->second)) {
+                        ++adopted;
+                      }
+                    }
+                    *why = absl::StrCat(adopted, " of ", kCount, " adopted: ", doc->dump());
+                    return adopted == kCount;
+                  },
+                  std::chrono::seconds(15)),
+              IsOk())
+      << second->Describe();
+  EXPECT_EQ(recorder->CountDeletes(), 0) << DescribeEvents(*recorder);
+  auto now = GetAll("svc-");
+  ASSERT_THAT(now, IsOk());
+  ASSERT_EQ(now->size(), static_cast<size_t>(kCount)) << Describe(*now);
+  for (const StoredKv& kv : *now) {
+    EXPECT_EQ(kv.lease, leases[kv.key]) << kv.key;
+  }
   EXPECT_THAT(recorder->status(), IsOk());
 }
 
