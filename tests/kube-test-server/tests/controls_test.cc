@@ -16,7 +16,7 @@ using std::chrono::seconds;
 class ControlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = KtsServer::Start().release();
+    server_ = Backend::Start().release();
     ASSERT_NE(server_, nullptr);
   }
   static void TearDownTestSuite() {
@@ -36,9 +36,9 @@ class ControlsTest : public ::testing::Test {
     return out;
   }
   static inline const std::string kLeases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
-  static KtsServer* server_;
+  static Backend* server_;
 };
-KtsServer* ControlsTest::server_ = nullptr;
+Backend* ControlsTest::server_ = nullptr;
 
 TEST_F(ControlsTest, RequestLogRecordsRequestsAndCanBeCleared) {
   ASSERT_EQ(http().Do("DELETE", "/_test/requests").status, 200);
@@ -92,8 +92,8 @@ TEST_F(ControlsTest, InjectedErrorsHitTheNextNMatchingRequests) {
 }
 
 TEST_F(ControlsTest, CloseWatchesEndsStreamsAndCanRefuseNewOnes) {
-  auto w1 = WatchReader::Open(server_->port(), kLeases + "?watch=true");
-  auto w2 = WatchReader::Open(server_->port(), "/api/v1/namespaces?watch=true&resourceVersion=0");
+  auto w1 = WatchReader::Open(server_->http(), kLeases + "?watch=true");
+  auto w2 = WatchReader::Open(server_->http(), "/api/v1/namespaces?watch=true&resourceVersion=0");
   ASSERT_EQ(w1->status(), 200);
   ASSERT_EQ(w2->status(), 200);
   auto deadline = std::chrono::steady_clock::now() + seconds(5);
@@ -105,11 +105,11 @@ TEST_F(ControlsTest, CloseWatchesEndsStreamsAndCanRefuseNewOnes) {
   EXPECT_EQ(closed.json()["closed"], 2);
   EXPECT_TRUE(w1->WaitEnded(seconds(3)));
   EXPECT_TRUE(w2->WaitEnded(seconds(3)));
-  auto refused = WatchReader::Open(server_->port(), kLeases + "?watch=true");
+  auto refused = WatchReader::Open(server_->http(), kLeases + "?watch=true");
   EXPECT_EQ(refused->status(), 503);
   EXPECT_EQ(http().Get(kLeases).status, 200);  // lists still work
   std::this_thread::sleep_for(milliseconds(1100));
-  auto again = WatchReader::Open(server_->port(), kLeases + "?watch=true");
+  auto again = WatchReader::Open(server_->http(), kLeases + "?watch=true");
   EXPECT_EQ(again->status(), 200);
   EXPECT_EQ(http().Do("POST", "/_test/close-watches?refuseSeconds=abc").status, 400);
 }
@@ -118,14 +118,14 @@ TEST_F(ControlsTest, ForcedExpiryForWatchesBelowAResourceVersion) {
   std::string rv = http().Get(kLeases).json()["metadata"]["resourceVersion"];
   int64_t floor = std::stoll(rv);
   ASSERT_EQ(http().Do("POST", "/_test/expire-watches?belowResourceVersion=" + std::to_string(floor)).status, 200);
-  auto old = WatchReader::Open(server_->port(), kLeases + "?watch=true&resourceVersion=" + std::to_string(floor - 1));
+  auto old = WatchReader::Open(server_->http(), kLeases + "?watch=true&resourceVersion=" + std::to_string(floor - 1));
   ASSERT_EQ(old->status(), 200);
   auto e = old->Next(seconds(5));
   ASSERT_TRUE(e);
   EXPECT_EQ((*e)["type"], "ERROR");
   EXPECT_EQ((*e)["object"]["code"], 410);
   EXPECT_TRUE(old->WaitEnded(seconds(3)));
-  auto ok = WatchReader::Open(server_->port(), kLeases + "?watch=true&resourceVersion=" + rv);
+  auto ok = WatchReader::Open(server_->http(), kLeases + "?watch=true&resourceVersion=" + rv);
   ASSERT_EQ(ok->status(), 200);
   EXPECT_FALSE(ok->Next(milliseconds(300)));
   ASSERT_EQ(http().Do("POST", "/_test/expire-watches?belowResourceVersion=0").status, 200);
@@ -141,7 +141,7 @@ TEST_F(ControlsTest, ControlsAreNotUnderApiPathsAndUnknownOnesAre404) {
 }
 
 TEST(RestartTest, StateAndKubeSystemUidSurviveAServerRestart) {
-  auto server = KtsServer::Start();
+  auto server = Backend::Start();
   ASSERT_NE(server, nullptr);
   json crd_created = json::parse(server->http().Post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                                      LoadCrd()).body);

@@ -1,11 +1,13 @@
 #include "tests/kube-test-server/tests/kts_harness.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <thread>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -14,56 +16,25 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "openssl/err.h"
+#include "openssl/ssl.h"
 #include "yaml-cpp/yaml.h"
 
 namespace registrar::kts::testing {
 namespace {
 
 using json = nlohmann::json;
+using registrar::testing::KubeControlPlane;
 
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{.tv_sec = 20, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
-bool WriteAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-std::string RequestText(const std::string& method, const std::string& target,
-                        const std::string& body, const RequestOptions& opts) {
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-  req += "User-Agent: " + opts.user_agent + "\r\nAccept: " + opts.accept + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
-    req += "Content-Type: " + opts.content_type + "\r\n";
-  }
-  req += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  return req + body;
-}
+SSL* AsSsl(void* p) { return static_cast<SSL*>(p); }
 
 // Reads until the end of the headers; returns status, fills headers and leftover bytes.
-int ReadHead(int fd, std::map<std::string, std::string>* headers, std::string* rest) {
+int ReadHead(Connection& conn, std::map<std::string, std::string>* headers, std::string* rest) {
   std::string buf;
   char tmp[4096];
   size_t end;
   while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-    ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+    long n = conn.Read(tmp, sizeof(tmp));
     if (n <= 0) return 0;
     buf.append(tmp, static_cast<size_t>(n));
   }
@@ -123,17 +94,103 @@ json YamlToJson(const YAML::Node& node) {
 
 }  // namespace
 
+
+std::string ApiTarget::url() const {
+  return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+}
+
+std::unique_ptr<Connection> Connection::Open(const ApiTarget& target, ssl_ctx_st* ctx,
+                                             int receive_timeout_s) {
+  auto conn = std::unique_ptr<Connection>(new Connection());
+  conn->fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(target.port));
+  if (::inet_pton(AF_INET, target.host.c_str(), &addr.sin_addr) != 1 ||
+      ::connect(conn->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return nullptr;
+  }
+  timeval tv{.tv_sec = receive_timeout_s, .tv_usec = 0};
+  ::setsockopt(conn->fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (!target.tls) return conn;
+  SSL* ssl = SSL_new(ctx);
+  conn->ssl_ = ssl;
+  SSL_set_fd(ssl, conn->fd_);
+  SSL_set_tlsext_host_name(ssl, target.host.c_str());
+  SSL_set1_host(ssl, target.host.c_str());
+  if (SSL_connect(ssl) != 1) {
+    ADD_FAILURE() << "TLS handshake with " << target.url() << " failed: "
+                  << ERR_error_string(ERR_get_error(), nullptr);
+    return nullptr;
+  }
+  return conn;
+}
+
+Connection::~Connection() {
+  if (ssl_ != nullptr) SSL_free(AsSsl(ssl_));
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Connection::WriteAll(const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    long n = ssl_ != nullptr
+                 ? SSL_write(AsSsl(ssl_), data.data() + off, static_cast<int>(data.size() - off))
+                 : ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+long Connection::Read(char* buf, size_t size) {
+  if (ssl_ != nullptr) return SSL_read(AsSsl(ssl_), buf, static_cast<int>(size));
+  return ::recv(fd_, buf, size, 0);
+}
+
+void Connection::Shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+Http::Http(ApiTarget target) : target_(std::move(target)) {
+  if (!target_.tls) return;
+  // SSL_write has no MSG_NOSIGNAL: a peer that closed first must not end the test binary.
+  ::signal(SIGPIPE, SIG_IGN);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  ctx_ = std::shared_ptr<SSL_CTX>(ctx, SSL_CTX_free);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_load_verify_locations(ctx, target_.ca_file.c_str(), nullptr) != 1) {
+    ADD_FAILURE() << "cannot load CA " << target_.ca_file;
+  }
+  if (!target_.client_cert_file.empty() &&
+      (SSL_CTX_use_certificate_file(ctx, target_.client_cert_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx, target_.client_key_file.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    ADD_FAILURE() << "cannot load client certificate " << target_.client_cert_file;
+  }
+}
+
+std::unique_ptr<Connection> Http::Connect(int receive_timeout_s) const {
+  return Connection::Open(target_, ctx_.get(), receive_timeout_s);
+}
+
+std::string Http::RequestText(const std::string& method, const std::string& path,
+                              const std::string& body, const RequestOptions& opts) const {
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: " + target_.host + ":" +
+                    std::to_string(target_.port) + "\r\n";
+  req += "User-Agent: " + opts.user_agent + "\r\nAccept: " + opts.accept + "\r\n";
+  if (!target_.bearer_token.empty()) req += "Authorization: Bearer " + target_.bearer_token + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+    req += "Content-Type: " + opts.content_type + "\r\n";
+  }
+  req += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  return req + body;
+}
+
 HttpResponse Http::Do(const std::string& method, const std::string& target,
                       const std::string& body, const RequestOptions& opts) const {
   HttpResponse resp;
-  int fd = Connect(port_);
-  if (fd < 0) return resp;
-  if (!WriteAll(fd, RequestText(method, target, body, opts))) {
-    ::close(fd);
-    return resp;
-  }
+  auto conn = Connect(20);
+  if (!conn || !conn->WriteAll(RequestText(method, target, body, opts))) return resp;
   std::string rest;
-  resp.status = ReadHead(fd, &resp.headers, &rest);
+  resp.status = ReadHead(*conn, &resp.headers, &rest);
   char tmp[65536];
   bool chunked = resp.Header("transfer-encoding") == "chunked";
   size_t want = 0;
@@ -150,27 +207,24 @@ HttpResponse Http::Do(const std::string& method, const std::string& target,
       resp.body = rest.substr(0, want);
       break;
     }
-    ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+    long n = conn->Read(tmp, sizeof(tmp));
     if (n <= 0) {
       resp.body = rest;
       break;
     }
     rest.append(tmp, static_cast<size_t>(n));
   }
-  ::close(fd);
   return resp;
 }
 
-std::unique_ptr<WatchReader> WatchReader::Open(int port, const std::string& target,
+std::unique_ptr<WatchReader> WatchReader::Open(const Http& http, const std::string& target,
                                                const std::string& accept) {
   auto w = std::unique_ptr<WatchReader>(new WatchReader());
-  w->fd_ = Connect(port);
-  if (w->fd_ < 0) return w;
-  timeval tv{.tv_sec = 0, .tv_usec = 0};  // the reader thread blocks until data or shutdown
-  ::setsockopt(w->fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (!WriteAll(w->fd_, RequestText("GET", target, "", {.accept = accept}))) return w;
+  w->conn_ = http.Connect(0);  // the reader thread blocks until data or shutdown
+  if (!w->conn_) return w;
+  if (!w->conn_->WriteAll(http.RequestText("GET", target, "", {.accept = accept}))) return w;
   std::map<std::string, std::string> headers;
-  w->status_ = ReadHead(w->fd_, &headers, &w->pending_);
+  w->status_ = ReadHead(*w->conn_, &headers, &w->pending_);
   if (w->status_ != 200) {
     w->error_body_ = w->pending_;
     absl::MutexLock lock(&w->mu_);
@@ -196,7 +250,7 @@ void WatchReader::ReadLoop() {
       events_.push_back(std::move(ev));
     }
     if (done) break;
-    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    long n = conn_->Read(tmp, sizeof(tmp));
     if (n <= 0) break;
     buf.append(tmp, static_cast<size_t>(n));
   }
@@ -205,9 +259,8 @@ void WatchReader::ReadLoop() {
 }
 
 WatchReader::~WatchReader() {
-  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+  if (conn_) conn_->Shutdown();
   if (reader_.joinable()) reader_.join();
-  if (fd_ >= 0) ::close(fd_);
 }
 
 std::optional<json> WatchReader::Next(std::chrono::milliseconds timeout) {
@@ -226,34 +279,83 @@ bool WatchReader::WaitEnded(std::chrono::milliseconds timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&ended), absl::FromChrono(timeout));
 }
 
-int SendAndNeverRead(int port, const std::string& target) {
-  int fd = Connect(port);
-  if (fd < 0) return fd;
+std::unique_ptr<Connection> SendAndNeverRead(const Http& http, const std::string& target) {
+  auto conn = http.Connect(0);
+  if (!conn) return conn;
   int small = 4096;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  WriteAll(fd, RequestText("GET", target, "", {}));
-  return fd;
+  ::setsockopt(conn->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  conn->WriteAll(http.RequestText("GET", target, "", {}));
+  return conn;
 }
 
-std::unique_ptr<KtsServer> KtsServer::Start(const std::vector<std::string>& extra_flags) {
-  auto s = std::unique_ptr<KtsServer>(new KtsServer());
+bool RealApiServerSelected() {
+  const char* backend = std::getenv("KTS_BACKEND");
+  return backend != nullptr && std::string(backend) == "kube-apiserver";
+}
+
+std::unique_ptr<Backend> Backend::Start(const std::vector<std::string>& kts_flags) {
+  auto b = std::unique_ptr<Backend>(new Backend());
+  if (RealApiServerSelected()) {
+    auto plane = KubeControlPlane::Shared();
+    if (!plane.ok()) {
+      ADD_FAILURE() << "control plane did not start: " << plane.status();
+      return nullptr;
+    }
+    b->plane_ = *plane;
+    b->target_.port = b->plane_->port();
+    b->target_.tls = true;
+    b->target_.ca_file = b->plane_->ca_file();
+    b->target_.client_cert_file = b->plane_->dir() + "/admin.crt";
+    b->target_.client_key_file = b->plane_->dir() + "/admin.key";
+    return b;
+  }
   auto etcd = registrar::testing::EtcdProcess::Start();
   if (!etcd.ok()) {
     ADD_FAILURE() << "etcd did not start: " << etcd.status();
     return nullptr;
   }
-  s->etcd_ = std::move(*etcd);
-  s->flags_ = extra_flags;
-  if (!s->Launch()) return nullptr;
-  return s;
+  b->etcd_ = std::move(*etcd);
+  b->flags_ = kts_flags;
+  if (!b->Launch()) return nullptr;
+  return b;
 }
 
-bool KtsServer::RestartServer() {
+std::vector<std::string> Backend::KubectlConnectionArgs() const {
+  if (real()) return {"--kubeconfig", plane_->admin_kubeconfig()};
+  return {"--server", target_.url()};
+}
+
+const registrar::testing::EtcdProcess& Backend::etcd() const {
+  return real() ? plane_->etcd() : *etcd_;
+}
+
+absl::StatusOr<int64_t> Backend::CompactEtcd() const {
+  auto status = etcd().Etcdctl({"endpoint", "status", "-w", "json"});
+  if (!status.ok()) return status.status();
+  json parsed = json::parse(*status, nullptr, false);
+  if (!parsed.is_array() || parsed.empty()) {
+    return absl::InternalError("unexpected etcdctl endpoint status: " + *status);
+  }
+  int64_t rev = parsed[0]["Status"]["header"]["revision"].get<int64_t>();
+  auto compacted = etcd().Etcdctl({"compact", std::to_string(rev), "--physical"});
+  if (!compacted.ok()) return compacted.status();
+  return rev;
+}
+
+bool Backend::RestartServer() {
+  if (real()) {
+    ADD_FAILURE() << "RestartServer is for the test server only";
+    return false;
+  }
   server_.reset();  // SIGKILL + reap
   return Launch();
 }
 
-bool KtsServer::Launch() {
+std::string Backend::Describe() const {
+  return real() ? "kube-apiserver at " + target_.url() : server_->Describe();
+}
+
+bool Backend::Launch() {
   const char* dir = std::getenv("ER_BINARY_DIR");
   if (dir == nullptr) {
     ADD_FAILURE() << "ER_BINARY_DIR is not set; run the test through ctest";
@@ -275,7 +377,7 @@ bool KtsServer::Launch() {
     ADD_FAILURE() << "kube-test-server did not print its address: " << line.status();
     return false;
   }
-  port_ = std::stoi(line->substr(line->rfind(':') + 1));
+  target_.port = std::stoi(line->substr(line->rfind(':') + 1));
   return true;
 }
 
@@ -283,6 +385,35 @@ json LoadCrd() {
   const char* dir = std::getenv("ER_SOURCE_DIR");
   std::string path = std::string(dir ? dir : ".") + "/crds/serviceregistrations.yaml";
   return YamlToJson(YAML::LoadFile(path));
+}
+
+bool EnsureCrd(const Http& http) {
+  HttpResponse r = http.Post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", LoadCrd());
+  if (r.status != 201 && r.status != 409) {
+    ADD_FAILURE() << "CRD create: " << r.status << " " << r.body;
+    return false;
+  }
+  // The real server serves a new CRD's resource only once it is Established.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (http.Get("/apis/registrar.dev/v1alpha1/serviceregistrations?limit=1").status == 200) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "registrar.dev/v1alpha1 serviceregistrations not served within 30 s";
+  return false;
+}
+
+bool CreateNamespace(const Http& http, const std::string& name) {
+  HttpResponse r = http.Post("/api/v1/namespaces", {{"apiVersion", "v1"},
+                                                    {"kind", "Namespace"},
+                                                    {"metadata", {{"name", name}}}});
+  if (r.status != 201) {
+    ADD_FAILURE() << "namespace " << name << ": " << r.status << " " << r.body;
+    return false;
+  }
+  return true;
 }
 
 }  // namespace registrar::kts::testing

@@ -1,12 +1,19 @@
 // File: tests/kube-test-server/tests/kts_harness.h
 //
-// Harness for the kube-test-server's own suite: a real etcd (EtcdProcess) plus the server binary
-// as a child process on a free port, a small blocking HTTP/1.1 client (one connection per
-// request), and a WatchReader that reads a chunked watch stream line by line on its own thread.
-// The server binary is ${ER_BINARY_DIR}/tests/kube-test-server/kube-test-server.
+// Harness for the Kubernetes API suite, runnable against either backend (one parameter, the
+// environment variable KTS_BACKEND):
+//   - unset / "kube-test-server": a real etcd (EtcdProcess) plus the test server binary
+//     ${ER_BINARY_DIR}/tests/kube-test-server/kube-test-server on a free port, plain HTTP;
+//   - "kube-apiserver": the real kube-apiserver 1.34 of KubeControlPlane::Shared() (one per test
+//     binary), HTTPS trusting only its CA, authenticated with the admin client certificate.
+// An ApiTarget (base URL + credentials: CA file, client cert/key or bearer token) is all the
+// clients need: Http (blocking HTTP/1.1, one connection per request), WatchReader (reads a
+// chunked watch stream line by line on its own thread) and SendAndNeverRead (a stuck consumer).
 //
-// Thread-safety: KtsServer and Http are used from the test thread; a WatchReader's Next() from
+// Thread-safety: Backend and Http are used from the test thread; a WatchReader's Next() from
 // one thread while its reader thread fills the queue.
+// Ownership: a Backend owns the test server and its etcd; the shared control plane belongs to
+// KubeControlPlane::Shared() and outlives every Backend of the binary.
 #pragma once
 
 #include <chrono>
@@ -19,12 +26,28 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "tests/fixtures/child_process.h"
 #include "tests/fixtures/etcd_process.h"
+#include "tests/fixtures/kube_control_plane.h"
+
+struct ssl_ctx_st;
 
 namespace registrar::kts::testing {
+
+// Where the API is and how to authenticate. `tls` = https; then only `ca_file` is trusted.
+struct ApiTarget {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  bool tls = false;
+  std::string ca_file;
+  std::string client_cert_file;  // with client_key_file: mutual TLS
+  std::string client_key_file;
+  std::string bearer_token;  // sent as "Authorization: Bearer ..." when set
+  std::string url() const;
+};
 
 struct HttpResponse {
   int status = 0;
@@ -43,9 +66,31 @@ struct RequestOptions {
   std::string user_agent = "kts-test/1.0";
 };
 
+// One connection (plain TCP or TLS) to the target. Closed by the destructor.
+class Connection {
+ public:
+  // nullptr when the connection or the TLS handshake fails. `receive_timeout_s` 0 = block.
+  static std::unique_ptr<Connection> Open(const ApiTarget& target, ssl_ctx_st* ctx,
+                                          int receive_timeout_s);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  bool WriteAll(const std::string& data);
+  // As recv(): > 0 bytes read, <= 0 at the end of the stream or on error.
+  long Read(char* buf, size_t size);
+  // Makes a blocked Read() return (shutdown of the socket); safe from another thread.
+  void Shutdown();
+  int fd() const { return fd_; }
+
+ private:
+  Connection() = default;
+  int fd_ = -1;
+  void* ssl_ = nullptr;  // SSL*
+};
+
 class Http {
  public:
-  explicit Http(int port) : port_(port) {}
+  explicit Http(ApiTarget target);
   HttpResponse Do(const std::string& method, const std::string& target,
                   const std::string& body = "", const RequestOptions& opts = {}) const;
   HttpResponse Get(const std::string& target) const { return Do("GET", target); }
@@ -62,16 +107,21 @@ class Http {
   HttpResponse Delete(const std::string& target, const std::string& body = "") const {
     return Do("DELETE", target, body);
   }
-  int port() const { return port_; }
+  const ApiTarget& target() const { return target_; }
+  std::unique_ptr<Connection> Connect(int receive_timeout_s) const;
+  // The request head (+ body) as sent, with the target's Authorization header.
+  std::string RequestText(const std::string& method, const std::string& path,
+                          const std::string& body, const RequestOptions& opts) const;
 
  private:
-  int port_;
+  ApiTarget target_;
+  std::shared_ptr<ssl_ctx_st> ctx_;  // TLS only
 };
 
 // A watch stream: status and headers at Open(), then one parsed JSON event per line.
 class WatchReader {
  public:
-  static std::unique_ptr<WatchReader> Open(int port, const std::string& target,
+  static std::unique_ptr<WatchReader> Open(const Http& http, const std::string& target,
                                            const std::string& accept = "application/json");
   ~WatchReader();
   int status() const { return status_; }
@@ -85,7 +135,7 @@ class WatchReader {
   WatchReader() = default;
   void ReadLoop();
 
-  int fd_ = -1;
+  std::unique_ptr<Connection> conn_;
   int status_ = 0;
   std::string error_body_;
   std::string pending_;  // bytes already read past the headers
@@ -95,32 +145,46 @@ class WatchReader {
   std::jthread reader_;
 };
 
-// Sends a GET and never reads the answer (a stuck consumer). Returns the socket; close it.
-int SendAndNeverRead(int port, const std::string& target);
+// Sends a GET and never reads the answer (a stuck consumer, with a small receive buffer).
+std::unique_ptr<Connection> SendAndNeverRead(const Http& http, const std::string& target);
 
-class KtsServer {
+// True when KTS_BACKEND=kube-apiserver.
+bool RealApiServerSelected();
+
+class Backend {
  public:
-  // Starts etcd and the server (extra flags appended); nullptr plus a test failure on error.
-  static std::unique_ptr<KtsServer> Start(const std::vector<std::string>& extra_flags = {});
-  // Kills the server (not etcd) and starts a new one on the same etcd; false plus a test
-  // failure when it does not come up.
+  // Starts the selected backend (`kts_flags` are the test server's extra flags; ignored for the
+  // real server); nullptr plus a test failure on error.
+  static std::unique_ptr<Backend> Start(const std::vector<std::string>& kts_flags = {});
+  bool real() const { return plane_ != nullptr; }
+  Http http() const { return Http(target_); }
+  const ApiTarget& target() const { return target_; }
+  // kubectl flags that reach this backend as admin (kubeconfig, or --server for the test server).
+  std::vector<std::string> KubectlConnectionArgs() const;
+  // Compacts the backing etcd at its current revision (physical); returns that revision.
+  absl::StatusOr<int64_t> CompactEtcd() const;
+  // Test server only: kills the server (not etcd) and starts a new one on the same etcd.
   bool RestartServer();
-  int port() const { return port_; }
-  Http http() const { return Http(port_); }
-  registrar::testing::EtcdProcess& etcd() { return *etcd_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string Describe() const { return server_->Describe(); }
+  std::string Describe() const;
+  registrar::testing::KubeControlPlane* plane() const { return plane_; }
 
  private:
   bool Launch();
+  const registrar::testing::EtcdProcess& etcd() const;
 
+  registrar::testing::KubeControlPlane* plane_ = nullptr;  // not owned
   std::unique_ptr<registrar::testing::EtcdProcess> etcd_;
   std::vector<std::string> flags_;
   std::unique_ptr<registrar::testing::ChildProcess> server_;
-  int port_ = 0;
+  ApiTarget target_;
 };
 
 // The CRD of crds/serviceregistrations.yaml as JSON (from ${ER_SOURCE_DIR}).
 nlohmann::json LoadCrd();
+// Creates the CRD (409 AlreadyExists is fine: one control plane serves a whole binary) and waits
+// until the group version is served; false plus a test failure otherwise.
+bool EnsureCrd(const Http& http);
+// Creates namespace `name` with a JSON POST; false plus a test failure otherwise.
+bool CreateNamespace(const Http& http, const std::string& name);
 
 }  // namespace registrar::kts::testing

@@ -20,10 +20,9 @@ constexpr const char* kMerge = "application/merge-patch+json";
 class WatchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = KtsServer::Start({"--bookmark-interval-ms", "300"}).release();
+    server_ = Backend::Start({"--bookmark-interval-ms", "300"}).release();
     ASSERT_NE(server_, nullptr);
-    ASSERT_EQ(server_->http().Post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                                   LoadCrd()).status, 201);
+    ASSERT_TRUE(EnsureCrd(server_->http()));
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -32,8 +31,7 @@ class WatchTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_NE(server_, nullptr);
     ns_ = "w" + std::to_string(++counter_);
-    ASSERT_EQ(http().Post("/api/v1/namespaces", {{"apiVersion", "v1"}, {"kind", "Namespace"},
-                                                 {"metadata", {{"name", ns_}}}}).status, 201);
+    ASSERT_TRUE(CreateNamespace(http(), ns_));
   }
   Http http() const { return server_->http(); }
   std::string Coll() const {
@@ -53,17 +51,17 @@ class WatchTest : public ::testing::Test {
     return r.json();
   }
   std::unique_ptr<WatchReader> Watch(const std::string& query) {
-    auto w = WatchReader::Open(server_->port(), Coll() + "?watch=true&" + query);
+    auto w = WatchReader::Open(server_->http(), Coll() + "?watch=true&" + query);
     EXPECT_EQ(w->status(), 200) << w->error_body();
     return w;
   }
   static std::string Rv(const json& obj) { return obj["metadata"]["resourceVersion"]; }
 
-  static KtsServer* server_;
+  static Backend* server_;
   static int counter_;
   std::string ns_;
 };
-KtsServer* WatchTest::server_ = nullptr;
+Backend* WatchTest::server_ = nullptr;
 int WatchTest::counter_ = 0;
 
 TEST_F(WatchTest, InitialAddedThenChangesInOrder) {
@@ -208,8 +206,8 @@ TEST_F(WatchTest, CompactionGivesExpiredAndListsStayConsistent) {
   Create("b");
   HttpResponse page = http().Get(Coll() + "?limit=1");
   Create("c");
-  HttpResponse compact = http().Do("POST", "/_test/compact");
-  ASSERT_EQ(compact.status, 200) << compact.body;
+  auto compacted = server_->CompactEtcd();
+  ASSERT_TRUE(compacted.ok()) << compacted.status();
   auto w = Watch("resourceVersion=" + old_rv);
   auto e = w->Next(seconds(5));
   ASSERT_TRUE(e);
@@ -235,11 +233,11 @@ TEST_F(WatchTest, CompactionGivesExpiredAndListsStayConsistent) {
 }
 
 TEST_F(WatchTest, AllNamespacesWatchAndTableEvents) {
-  auto all = WatchReader::Open(server_->port(),
+  auto all = WatchReader::Open(server_->http(),
                                "/apis/registrar.dev/v1alpha1/serviceregistrations?watch=true&resourceVersion=" +
                                    std::string(http().Get(Coll()).json()["metadata"]["resourceVersion"]));
   ASSERT_EQ(all->status(), 200);
-  auto table = WatchReader::Open(server_->port(), Coll() + "?watch=true",
+  auto table = WatchReader::Open(server_->http(), Coll() + "?watch=true",
                                  "application/json;as=Table;v=v1;g=meta.k8s.io,application/json");
   ASSERT_EQ(table->status(), 200);
   Create("a");
@@ -256,8 +254,8 @@ TEST_F(WatchTest, AllNamespacesWatchAndTableEvents) {
 TEST_F(WatchTest, ManyConcurrentWatchesAndASlowConsumerBlocksNoOne) {
   json a = Create("a");
   // A watcher that never reads: its socket buffers fill up; it must not hold anyone back.
-  int stuck = SendAndNeverRead(server_->port(), Coll() + "?watch=true&resourceVersion=" + Rv(a));
-  ASSERT_GE(stuck, 0);
+  auto stuck = SendAndNeverRead(server_->http(), Coll() + "?watch=true&resourceVersion=" + Rv(a));
+  ASSERT_NE(stuck, nullptr);
   std::vector<std::unique_ptr<WatchReader>> watches;
   for (int i = 0; i < 40; ++i) watches.push_back(Watch("resourceVersion=" + Rv(a)));
   std::string big(20000, 'x');
@@ -276,11 +274,11 @@ TEST_F(WatchTest, ManyConcurrentWatchesAndASlowConsumerBlocksNoOne) {
       rv = Rv((*e)["object"]);
     }
   }
-  ::close(stuck);
+  stuck.reset();
 }
 
 TEST(SlowWatcherTest, AConsumerThatFallsTooFarBehindIsCut) {
-  auto server = KtsServer::Start({"--watch-queue-limit", "20"});
+  auto server = Backend::Start({"--watch-queue-limit", "20"});
   ASSERT_NE(server, nullptr);
   Http http = server->http();
   std::string leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
@@ -289,9 +287,9 @@ TEST(SlowWatcherTest, AConsumerThatFallsTooFarBehindIsCut) {
   HttpResponse created = http.Post(leases, lease);
   ASSERT_EQ(created.status, 201);
   std::string rv = created.json()["metadata"]["resourceVersion"];
-  int stuck = SendAndNeverRead(server->port(), leases + "?watch=true&resourceVersion=" + rv);
-  ASSERT_GE(stuck, 0);
-  auto healthy = WatchReader::Open(server->port(), leases + "?watch=true&resourceVersion=" + rv);
+  auto stuck = SendAndNeverRead(server->http(), leases + "?watch=true&resourceVersion=" + rv);
+  ASSERT_NE(stuck, nullptr);
+  auto healthy = WatchReader::Open(server->http(), leases + "?watch=true&resourceVersion=" + rv);
   ASSERT_EQ(healthy->status(), 200);
   auto open = [&] { return http.Get("/_test/watches").json()["open"].get<int>(); };
   auto deadline = std::chrono::steady_clock::now() + seconds(5);
@@ -318,7 +316,7 @@ TEST(SlowWatcherTest, AConsumerThatFallsTooFarBehindIsCut) {
     ASSERT_TRUE(e) << "the healthy watcher stalled";
     seen = (*e)["object"]["metadata"]["resourceVersion"];
   }
-  ::close(stuck);
+  stuck.reset();
 }
 
 }  // namespace
