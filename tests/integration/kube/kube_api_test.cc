@@ -1,15 +1,15 @@
-// The kube-test-server's contract over HTTP (KUBE-API.md MUSTs): resourceVersion, generation,
-// status subresource, finalizers, errors, schema, selectors, pagination, tables, SSA, discovery.
-// Watch behaviour is in watch_test.cc, the /_test/ controls in controls_test.cc.
+// What the real kube-apiserver 1.34 does over HTTP for our CRD (the KUBE-API.md items the
+// controller relies on): resourceVersion, generation, status subresource, finalizers, errors,
+// schema, selectors, pagination, tables, SSA, discovery. Watches are in kube_watch_test.cc.
 #include <chrono>
 #include <regex>
 #include <set>
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "tests/kube-test-server/tests/kts_harness.h"
+#include "tests/integration/kube/kube_api_harness.h"
 
-namespace registrar::kts::testing {
+namespace registrar::kube_testing {
 namespace {
 
 using json = nlohmann::json;
@@ -32,7 +32,6 @@ class ApiTest : public ::testing::Test {
   }
 
   Http http() const { return server_->http(); }
-  static bool real() { return server_->real(); }
   std::string Coll() const {
     return "/apis/registrar.dev/v1alpha1/namespaces/" + ns_ + "/serviceregistrations";
   }
@@ -105,12 +104,12 @@ TEST_F(ApiTest, DiscoveryListsTheCustomResourceWithShortNameAndStatus) {
   EXPECT_EQ(http().Get("/apis/coordination.k8s.io/v1").status, 200);
   json version = http().Get("/version").json();
   EXPECT_EQ(version["major"], "1");
-  EXPECT_EQ(version["minor"], real() ? "34" : "33");  // D1: the test server's --version-minor
+  EXPECT_EQ(version["minor"], "34");
 }
 
 TEST_F(ApiTest, OpenApiAdvertisesFieldValidationOnPatchWithoutStrategicMerge) {
   json root;
-  ASSERT_TRUE(Eventually([&] {  // D2: the real server publishes a new CRD's OpenAPI later
+  ASSERT_TRUE(Eventually([&] {  // the real server publishes a new CRD's OpenAPI later
     root = http().Get("/openapi/v3").json();
     return root["paths"].contains("apis/registrar.dev/v1alpha1");
   })) << root.dump();
@@ -123,7 +122,7 @@ TEST_F(ApiTest, OpenApiAdvertisesFieldValidationOnPatchWithoutStrategicMerge) {
   EXPECT_TRUE(has_fv);
   EXPECT_FALSE(patch["requestBody"]["content"].contains("application/strategic-merge-patch+json"));
   EXPECT_TRUE(patch["requestBody"]["content"].contains("application/apply-patch+yaml"));
-  EXPECT_EQ(http().Get("/openapi/v2").status, real() ? 200 : 404);  // D3
+  EXPECT_EQ(http().Get("/openapi/v2").status, 200);
 }
 
 TEST_F(ApiTest, CreateSetsServerFieldsAndDropsStatus) {
@@ -341,7 +340,7 @@ TEST_F(ApiTest, SchemaValidationStrictFieldsPruningAndDefaults) {
   EXPECT_NE(warn.Header("warning").find("spec.bogus"), std::string::npos);
   EXPECT_FALSE(warn.json()["spec"].contains("bogus"));  // pruned
   HttpResponse bad_mode = http().Post(Coll() + "?fieldValidation=Loud", Sreg("x"));
-  EXPECT_EQ(bad_mode.status, real() ? 422 : 400);  // D4
+  EXPECT_EQ(bad_mode.status, 422);
   HttpResponse bad_name = http().Post(Coll(), Sreg("Not_Valid"));
   EXPECT_EQ(bad_name.status, 422);
   EXPECT_EQ(bad_name.json()["details"]["causes"][0]["field"], "metadata.name");
@@ -353,7 +352,7 @@ TEST_F(ApiTest, IdentityChecks) {
   EXPECT_EQ(http().Post(Coll(), other_ns).status, 400);
   json wrong_kind = Sreg("a");
   wrong_kind["kind"] = "Other";
-  EXPECT_EQ(http().Post(Coll(), wrong_kind).status, real() ? 422 : 400);  // D5
+  EXPECT_EQ(http().Post(Coll(), wrong_kind).status, 422);
   HttpResponse no_ns = http().Post(
       "/apis/registrar.dev/v1alpha1/namespaces/absent/serviceregistrations", Sreg("a"));
   EXPECT_EQ(no_ns.status, 404);
@@ -363,7 +362,7 @@ TEST_F(ApiTest, IdentityChecks) {
   renamed["metadata"]["name"] = "b";
   EXPECT_EQ(http().Put(Item("a"), renamed).status, 400);
   HttpResponse with_rv = http().Post(Coll(), a);
-  EXPECT_EQ(with_rv.status, real() ? 500 : 400);  // D6
+  EXPECT_EQ(with_rv.status, 500);  // "resourceVersion should not be set on objects to be created"
 }
 
 TEST_F(ApiTest, LabelAndFieldSelectors) {
@@ -417,9 +416,8 @@ TEST_F(ApiTest, EventFieldSelectorsAsKubectlDescribeSendsThem) {
   HttpResponse r = http().Do("GET", events + "?fieldSelector=" + sel + "&limit=500", "",
                              {.accept = "application/vnd.kubernetes.protobuf,application/json"});
   ASSERT_EQ(r.status, 200) << r.body;
-  // D7: the real server answers protobuf when it comes first in Accept.
-  EXPECT_EQ(r.Header("content-type"),
-            real() ? "application/vnd.kubernetes.protobuf" : "application/json");
+  // kubectl describe's Accept puts protobuf first: the server answers protobuf.
+  EXPECT_EQ(r.Header("content-type"), "application/vnd.kubernetes.protobuf");
   r = http().Get(events + "?fieldSelector=" + sel + "&limit=500");
   ASSERT_EQ(r.json()["items"].size(), 1u);
   EXPECT_EQ(r.json()["items"][0]["metadata"]["name"], "e1");
@@ -451,7 +449,7 @@ TEST_F(ApiTest, PaginationKeepsTheSnapshotResourceVersion) {
   ASSERT_EQ(sel["items"].size(), 1u);
   EXPECT_EQ(sel["items"][0]["metadata"]["name"], "f");
   EXPECT_EQ(http().Get(Coll() + "?continue=garbage").status, 400);
-  EXPECT_EQ(http().Get(Coll() + "?limit=-1").status, real() ? 200 : 400);  // D8
+  EXPECT_EQ(http().Get(Coll() + "?limit=-1").status, 200);  // ignored
 }
 
 TEST_F(ApiTest, ListNeverServesStateOlderThanRequested) {
@@ -484,8 +482,7 @@ TEST_F(ApiTest, TableFromPrinterColumnsWithAges) {
   HttpResponse r = http().Do("GET", Coll() + "?limit=500", "",
                              {.accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"});
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(r.Header("content-type"),  // D9
-            real() ? "application/json" : "application/json;as=Table;v=v1;g=meta.k8s.io");
+  EXPECT_EQ(r.Header("content-type"), "application/json");  // a Table body, plain JSON type
   json t = r.json();
   EXPECT_EQ(t["kind"], "Table");
   std::vector<std::string> cols;
@@ -504,7 +501,7 @@ TEST_F(ApiTest, TableFromPrinterColumnsWithAges) {
 TEST_F(ApiTest, ServerSideApplyCreatesAndUpdates) {
   json body = Sreg("a");
   HttpResponse no_manager = http().Patch(Item("a"), "application/apply-patch+yaml", body);
-  EXPECT_EQ(no_manager.status, real() ? 422 : 400);  // D10
+  EXPECT_EQ(no_manager.status, 422);
   HttpResponse created = http().Patch(Item("a") + "?fieldManager=kubectl&fieldValidation=Strict&force=false",
                                       "application/apply-patch+yaml", body);
   ASSERT_EQ(created.status, 201) << created.body;
@@ -566,14 +563,11 @@ TEST_F(ApiTest, BuiltinKindsLeasesSecretsServicesEndpointSlices) {
 }
 
 TEST_F(ApiTest, QueryParameterValuesAreChecked) {
-  if (!real()) {  // D11: the real server streams a watch for watch=maybe
-    EXPECT_EQ(http().Get(Coll() + "?watch=maybe").status, 400);
-  }
   EXPECT_EQ(http().Get(Coll() + "?resourceVersionMatch=Newest&resourceVersion=1").status,
-            real() ? 422 : 400);  // D12
+            422);
   EXPECT_EQ(http().Get(Coll() + "?timeout=32s&pretty=true&resourceVersion=0&limit=500").status, 200);
   EXPECT_EQ(http().Do("GET", Coll(), "", {.accept = "application/yaml"}).status,
-            real() ? 200 : 406);  // D13: the real server speaks YAML
+            200);  // the real server speaks YAML
   EXPECT_EQ(http().Get("/apis/registrar.dev/v1alpha1/namespaces/" + ns_ + "/nothings").status, 404);
 }
 
@@ -588,7 +582,7 @@ TEST_F(ApiTest, CrdDeletionRemovesTheResource) {
   std::string crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
   HttpResponse c = http().Post(crds, crd);
   ASSERT_EQ(c.status, 201) << c.body;
-  // D14: the test server answers Established at once; the real server sets it later.
+  // The real server sets Established after answering the create.
   ASSERT_TRUE(Eventually([&] {
     json got = http().Get(crds + "/widgets.example.dev").json();
     for (const json& c : got["status"]["conditions"]) {
@@ -601,7 +595,7 @@ TEST_F(ApiTest, CrdDeletionRemovesTheResource) {
   ASSERT_TRUE(Eventually([&] { return http().Post("/apis/example.dev/v1/widgets", widget).status == 201; }));
   EXPECT_EQ(http().Get("/apis/example.dev/v1/widgets/w").json()["anything"], 1);
   ASSERT_EQ(http().Delete(crds + "/widgets.example.dev").status, 200);
-  // D15: the real server deletes a CRD through its cleanup finalizer, after the DELETE answered.
+  // the real server deletes a CRD through its cleanup finalizer, after the DELETE answered.
   EXPECT_TRUE(Eventually([&] { return http().Get("/apis/example.dev/v1/widgets").status == 404; }));
   EXPECT_TRUE(Eventually([&] { return http().Get(crds + "/widgets.example.dev").status == 404; }));
   EXPECT_EQ(http().Get("/apis/example.dev/v1").status, 404);
@@ -621,4 +615,4 @@ TEST_F(ApiTest, CrdDeletionRemovesTheResource) {
 }
 
 }  // namespace
-}  // namespace registrar::kts::testing
+}  // namespace registrar::kube_testing

@@ -8,16 +8,16 @@
 #include "gtest/gtest.h"
 #include "tests/fixtures/kube_control_plane.h"
 #include "tests/fixtures/kube_fault_proxy.h"
-#include "tests/kube-test-server/tests/kts_harness.h"
+#include "tests/integration/kube/kube_api_harness.h"
 
 namespace registrar::testing {
 namespace {
 
 using json = nlohmann::json;
-using kts::testing::ApiTarget;
-using kts::testing::Http;
-using kts::testing::HttpResponse;
-using kts::testing::WatchReader;
+using kube_testing::ApiTarget;
+using kube_testing::Http;
+using kube_testing::HttpResponse;
+using kube_testing::WatchReader;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 

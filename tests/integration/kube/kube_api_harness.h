@@ -1,19 +1,14 @@
-// File: tests/kube-test-server/tests/kts_harness.h
+// File: tests/integration/kube/kube_api_harness.h
 //
-// Harness for the Kubernetes API suite, runnable against either backend (one parameter, the
-// environment variable KTS_BACKEND):
-//   - unset / "kube-test-server": a real etcd (EtcdProcess) plus the test server binary
-//     ${ER_BINARY_DIR}/tests/kube-test-server/kube-test-server on a free port, plain HTTP;
-//   - "kube-apiserver": the real kube-apiserver 1.34 of KubeControlPlane::Shared() (one per test
-//     binary), HTTPS trusting only its CA, authenticated with the admin client certificate.
-// An ApiTarget (base URL + credentials: CA file, client cert/key or bearer token) is all the
-// clients need: Http (blocking HTTP/1.1, one connection per request), WatchReader (reads a
-// chunked watch stream line by line on its own thread) and SendAndNeverRead (a stuck consumer).
+// Clients for tests against the real kube-apiserver: an ApiTarget (base URL + credentials: CA
+// file, client cert/key or bearer token) is all they need. Http is a blocking HTTP/1.1 client (one
+// connection per request, TLS through OpenSSL), WatchReader reads a chunked watch stream line by
+// line on its own thread, SendAndNeverRead makes a stuck consumer. Backend wraps
+// KubeControlPlane::Shared() (one control plane per test binary) as admin (client certificate).
 //
 // Thread-safety: Backend and Http are used from the test thread; a WatchReader's Next() from
 // one thread while its reader thread fills the queue.
-// Ownership: a Backend owns the test server and its etcd; the shared control plane belongs to
-// KubeControlPlane::Shared() and outlives every Backend of the binary.
+// Ownership: the control plane belongs to KubeControlPlane::Shared() and outlives every Backend.
 #pragma once
 
 #include <chrono>
@@ -26,16 +21,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
-#include "tests/fixtures/child_process.h"
-#include "tests/fixtures/etcd_process.h"
 #include "tests/fixtures/kube_control_plane.h"
 
 struct ssl_ctx_st;
 
-namespace registrar::kts::testing {
+namespace registrar::kube_testing {
 
 // Where the API is and how to authenticate. `tls` = https; then only `ca_file` is trusted.
 struct ApiTarget {
@@ -148,34 +140,18 @@ class WatchReader {
 // Sends a GET and never reads the answer (a stuck consumer, with a small receive buffer).
 std::unique_ptr<Connection> SendAndNeverRead(const Http& http, const std::string& target);
 
-// True when KTS_BACKEND=kube-apiserver.
-bool RealApiServerSelected();
-
 class Backend {
  public:
-  // Starts the selected backend (`kts_flags` are the test server's extra flags; ignored for the
-  // real server); nullptr plus a test failure on error.
-  static std::unique_ptr<Backend> Start(const std::vector<std::string>& kts_flags = {});
-  bool real() const { return plane_ != nullptr; }
+  // The shared control plane as admin; nullptr plus a test failure when it does not start.
+  static std::unique_ptr<Backend> Start();
   Http http() const { return Http(target_); }
   const ApiTarget& target() const { return target_; }
-  // kubectl flags that reach this backend as admin (kubeconfig, or --server for the test server).
+  // kubectl flags that reach the server as admin.
   std::vector<std::string> KubectlConnectionArgs() const;
-  // Compacts the backing etcd at its current revision (physical); returns that revision.
-  absl::StatusOr<int64_t> CompactEtcd() const;
-  // Test server only: kills the server (not etcd) and starts a new one on the same etcd.
-  bool RestartServer();
-  std::string Describe() const;
-  registrar::testing::KubeControlPlane* plane() const { return plane_; }
+  registrar::testing::KubeControlPlane& plane() const { return *plane_; }
 
  private:
-  bool Launch();
-  const registrar::testing::EtcdProcess& etcd() const;
-
   registrar::testing::KubeControlPlane* plane_ = nullptr;  // not owned
-  std::unique_ptr<registrar::testing::EtcdProcess> etcd_;
-  std::vector<std::string> flags_;
-  std::unique_ptr<registrar::testing::ChildProcess> server_;
   ApiTarget target_;
 };
 
@@ -187,4 +163,4 @@ bool EnsureCrd(const Http& http);
 // Creates namespace `name` with a JSON POST; false plus a test failure otherwise.
 bool CreateNamespace(const Http& http, const std::string& name);
 
-}  // namespace registrar::kts::testing
+}  // namespace registrar::kube_testing

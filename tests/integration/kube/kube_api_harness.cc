@@ -1,4 +1,4 @@
-#include "tests/kube-test-server/tests/kts_harness.h"
+#include "tests/integration/kube/kube_api_harness.h"
 
 #include <arpa/inet.h>
 #include <signal.h>
@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <thread>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -20,7 +19,7 @@
 #include "openssl/ssl.h"
 #include "yaml-cpp/yaml.h"
 
-namespace registrar::kts::testing {
+namespace registrar::kube_testing {
 namespace {
 
 using json = nlohmann::json;
@@ -288,97 +287,24 @@ std::unique_ptr<Connection> SendAndNeverRead(const Http& http, const std::string
   return conn;
 }
 
-bool RealApiServerSelected() {
-  const char* backend = std::getenv("KTS_BACKEND");
-  return backend != nullptr && std::string(backend) == "kube-apiserver";
-}
-
-std::unique_ptr<Backend> Backend::Start(const std::vector<std::string>& kts_flags) {
+std::unique_ptr<Backend> Backend::Start() {
   auto b = std::unique_ptr<Backend>(new Backend());
-  if (RealApiServerSelected()) {
-    auto plane = KubeControlPlane::Shared();
-    if (!plane.ok()) {
-      ADD_FAILURE() << "control plane did not start: " << plane.status();
-      return nullptr;
-    }
-    b->plane_ = *plane;
-    b->target_.port = b->plane_->port();
-    b->target_.tls = true;
-    b->target_.ca_file = b->plane_->ca_file();
-    b->target_.client_cert_file = b->plane_->dir() + "/admin.crt";
-    b->target_.client_key_file = b->plane_->dir() + "/admin.key";
-    return b;
-  }
-  auto etcd = registrar::testing::EtcdProcess::Start();
-  if (!etcd.ok()) {
-    ADD_FAILURE() << "etcd did not start: " << etcd.status();
+  auto plane = KubeControlPlane::Shared();
+  if (!plane.ok()) {
+    ADD_FAILURE() << "control plane did not start: " << plane.status();
     return nullptr;
   }
-  b->etcd_ = std::move(*etcd);
-  b->flags_ = kts_flags;
-  if (!b->Launch()) return nullptr;
+  b->plane_ = *plane;
+  b->target_.port = b->plane_->port();
+  b->target_.tls = true;
+  b->target_.ca_file = b->plane_->ca_file();
+  b->target_.client_cert_file = b->plane_->dir() + "/admin.crt";
+  b->target_.client_key_file = b->plane_->dir() + "/admin.key";
   return b;
 }
 
 std::vector<std::string> Backend::KubectlConnectionArgs() const {
-  if (real()) return {"--kubeconfig", plane_->admin_kubeconfig()};
-  return {"--server", target_.url()};
-}
-
-const registrar::testing::EtcdProcess& Backend::etcd() const {
-  return real() ? plane_->etcd() : *etcd_;
-}
-
-absl::StatusOr<int64_t> Backend::CompactEtcd() const {
-  auto status = etcd().Etcdctl({"endpoint", "status", "-w", "json"});
-  if (!status.ok()) return status.status();
-  json parsed = json::parse(*status, nullptr, false);
-  if (!parsed.is_array() || parsed.empty()) {
-    return absl::InternalError("unexpected etcdctl endpoint status: " + *status);
-  }
-  int64_t rev = parsed[0]["Status"]["header"]["revision"].get<int64_t>();
-  auto compacted = etcd().Etcdctl({"compact", std::to_string(rev), "--physical"});
-  if (!compacted.ok()) return compacted.status();
-  return rev;
-}
-
-bool Backend::RestartServer() {
-  if (real()) {
-    ADD_FAILURE() << "RestartServer is for the test server only";
-    return false;
-  }
-  server_.reset();  // SIGKILL + reap
-  return Launch();
-}
-
-std::string Backend::Describe() const {
-  return real() ? "kube-apiserver at " + target_.url() : server_->Describe();
-}
-
-bool Backend::Launch() {
-  const char* dir = std::getenv("ER_BINARY_DIR");
-  if (dir == nullptr) {
-    ADD_FAILURE() << "ER_BINARY_DIR is not set; run the test through ctest";
-    return false;
-  }
-  std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--etcd-endpoints",
-                                    etcd_->endpoint()};
-  args.insert(args.end(), flags_.begin(), flags_.end());
-  auto child = registrar::testing::ChildProcess::Start(
-      std::string(dir) + "/tests/kube-test-server/kube-test-server", args);
-  if (!child.ok()) {
-    ADD_FAILURE() << "kube-test-server did not start: " << child.status();
-    return false;
-  }
-  server_ = std::move(*child);
-  auto line = server_->WaitForOutputMatching(
-      std::regex("^listening on http://127\\.0\\.0\\.1:[0-9]+$"), std::chrono::seconds(15));
-  if (!line.ok()) {
-    ADD_FAILURE() << "kube-test-server did not print its address: " << line.status();
-    return false;
-  }
-  target_.port = std::stoi(line->substr(line->rfind(':') + 1));
-  return true;
+  return {"--kubeconfig", plane_->admin_kubeconfig()};
 }
 
 json LoadCrd() {
@@ -416,4 +342,4 @@ bool CreateNamespace(const Http& http, const std::string& name) {
   return true;
 }
 
-}  // namespace registrar::kts::testing
+}  // namespace registrar::kube_testing
