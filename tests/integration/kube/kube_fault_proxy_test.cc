@@ -3,6 +3,7 @@
 // exactly the next N matching requests, and closing watches cuts every stream and refuses new
 // watches for a while.
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -152,6 +153,36 @@ TEST_F(FaultProxyTest, CloseWatchesEndsStreamsAndRefusesNewOnesForAWhile) {
     }
   }
   EXPECT_TRUE(seen);
+}
+
+TEST_F(FaultProxyTest, KubectlWorksThroughTheProxyAndSeesInjectedErrors) {
+  // A kubeconfig naming the proxy, trusting the plane's CA, with the ServiceAccount token.
+  const std::string kubeconfig = plane_->dir() + "/proxy-" + std::to_string(proxy_->port()) +
+                                 ".kubeconfig";
+  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\nclusters:\n- name: p\n  cluster:\n"
+                            << "    server: " << proxy_->url() << "\n"
+                            << "    certificate-authority: " << plane_->ca_file() << "\n"
+                            << "users:\n- name: u\n  user:\n    token: " << *token_ << "\n"
+                            << "contexts:\n- name: c\n  context:\n    cluster: p\n    user: u\n"
+                            << "current-context: c\n";
+  auto created = plane_->RunKubectl(
+      {"create", "configmap", "via-proxy", "-n", *ns_, "--from-literal=a=b"}, kubeconfig);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->exit_code, 0) << created->err;
+  bool kubectl_seen = false;
+  for (const ProxiedRequest& r : proxy_->Requests()) {
+    kubectl_seen |= r.method == "POST" && r.status == 201 &&
+                    r.user_agent.rfind("kubectl/", 0) == 0;
+  }
+  EXPECT_TRUE(kubectl_seen);
+  proxy_->Inject({.method = "GET", .path_regex = "/configmaps/via-proxy$", .code = 500,
+                  .count = 100});
+  auto failed = plane_->RunKubectl(
+      {"get", "configmap", "via-proxy", "-n", *ns_, "--request-timeout=10s"}, kubeconfig);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_NE(failed->exit_code, 0);
+  EXPECT_NE(failed->err.find("injected by the test fault proxy"), std::string::npos)
+      << failed->err;
 }
 
 }  // namespace
