@@ -131,9 +131,11 @@ build() {
   mkdir -p "$dir"
   local start tmp
   start=$(date +%s)
-  echo "go-tools: building $name from $package (${cache_name[$folder]}, $(go env GOVERSION)); a cold build takes minutes ..."
+  echo "go-tools: building $name from $package (${cache_name[$folder]}, $(go env GOVERSION));" \
+    "a cold build takes minutes ..."
   tmp="$dir/.$name.partial.$$"
-  if ! (cd "tools/$folder" && go build -ldflags "$ldflags" -o "$tmp" "$package") >"$dir/.$name.log" 2>&1; then
+  if ! (cd "tools/$folder" && go build -ldflags "$ldflags" -o "$tmp" "$package") \
+    >"$dir/.$name.log" 2>&1; then
     tail -n 20 "$dir/.$name.log" >&2
     rm -f "$tmp"
     fail "go build $package in tools/$folder (log: $dir/.$name.log)"

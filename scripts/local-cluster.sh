@@ -51,8 +51,9 @@ free_port() {
 
 make_certs() {
   local d=$1 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes) name subj
-  printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
-    "extendedKeyUsage=serverAuth" >"$d/server.ext"
+  local names=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default
+  names=$names,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+  printf '%s\n' "subjectAltName=$names" "extendedKeyUsage=serverAuth" >"$d/server.ext"
   echo "extendedKeyUsage=clientAuth" >"$d/admin.ext"
   openssl req -x509 "${ec[@]}" -keyout "$d/ca.key" -out "$d/ca.crt" -days 30 \
     -subj "/CN=etcd-registrar local kube CA" 2>/dev/null
@@ -119,10 +120,11 @@ up() {
 
   local start
   start=$(date +%s)
+  local client_url=http://127.0.0.1:$ETCD_PORT peer_url=http://127.0.0.1:$peer_port
   nohup "$etcd" --name=er-local --data-dir="$DIR/etcd" \
-    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls="http://127.0.0.1:$peer_port" --initial-advertise-peer-urls="http://127.0.0.1:$peer_port" \
-    --initial-cluster="er-local=http://127.0.0.1:$peer_port" --logger=zap \
+    --listen-client-urls="$client_url" --advertise-client-urls="$client_url" \
+    --listen-peer-urls="$peer_url" --initial-advertise-peer-urls="$peer_url" \
+    --initial-cluster="er-local=$peer_url" --logger=zap \
     </dev/null >"$DIR/etcd.log" 2>&1 &
   ETCD_PID=$!
   printf 'DIR=%s\nETCD_PID=%s\nETCD_PORT=%s\nPORT=%s\n' "$DIR" "$ETCD_PID" "$ETCD_PORT" "$PORT" >"$state"
@@ -155,7 +157,8 @@ up() {
     sleep 0.2
   done
   [ -n "$ready" ] || fail "kube-apiserver not ready in 90 s; see $DIR/kube-apiserver.log"
-  say "kube-apiserver on https://127.0.0.1:$PORT (pid $APISERVER_PID), ready in $(($(date +%s) - start)) s; data in $DIR"
+  say "kube-apiserver on https://127.0.0.1:$PORT (pid $APISERVER_PID)," \
+    "ready in $(($(date +%s) - start)) s; data in $DIR"
   print_env
 }
 

@@ -7,16 +7,15 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include <boost/asio/ssl.hpp>
 #include <cpprest/http_client.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-#include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 
 #include "tests/fixtures/kube_control_plane.h"
 
@@ -75,16 +74,17 @@ class KubeControlPlaneTest : public ::testing::Test {
   // rules are filled in by kube-controller-manager, which does not run here.)
   static constexpr const char* kReader = "er-test-configmap-reader";
   void ApplyReaderRole() {
-    absl::Status applied = plane_->Apply(absl::StrCat("apiVersion: rbac.authorization.k8s.io/v1\n"
-                                                      "kind: ClusterRole\n"
-                                                      "metadata:\n"
-                                                      "  name: ",
-                                                      kReader,
-                                                      "\n"
-                                                      "rules:\n"
-                                                      "- apiGroups: [\"\"]\n"
-                                                      "  resources: [configmaps]\n"
-                                                      "  verbs: [get, list, watch]\n"));
+    absl::Status applied =
+        plane_->Apply(absl::StrCat("apiVersion: rbac.authorization.k8s.io/v1\n"
+                                   "kind: ClusterRole\n"
+                                   "metadata:\n"
+                                   "  name: ",
+                                   kReader,
+                                   "\n"
+                                   "rules:\n"
+                                   "- apiGroups: [\"\"]\n"
+                                   "  resources: [configmaps]\n"
+                                   "  verbs: [get, list, watch]\n"));
     ASSERT_TRUE(applied.ok()) << applied;
   }
 
@@ -144,17 +144,18 @@ TEST_F(KubeControlPlaneTest, RoleBindingGrantsTheClusterRoleInItsNamespaceOnly) 
   ApplyReaderRole();
   absl::Status bound = plane_->BindClusterRole(*ns, "reader", kReader, /*in_namespace=*/*ns);
   ASSERT_TRUE(bound.ok()) << bound;
-  ASSERT_TRUE(plane_->Kubectl({"create", "configmap", "settings", "-n", *ns,
-                               "--from-literal=colour=teal"})
-                  .ok());
+  ASSERT_TRUE(
+      plane_->Kubectl({"create", "configmap", "settings", "-n", *ns, "--from-literal=colour=teal"})
+          .ok());
   auto kubeconfig = plane_->WriteServiceAccountKubeconfig(*ns, "reader");
   ASSERT_TRUE(kubeconfig.ok()) << kubeconfig.status();
 
-  CommandOutput who = As(*kubeconfig, {"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"});
+  CommandOutput who =
+      As(*kubeconfig, {"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"});
   EXPECT_EQ(who.out, absl::StrCat("system:serviceaccount:", *ns, ":reader")) << who.err;
 
-  CommandOutput read = As(*kubeconfig, {"get", "configmap", "settings", "-n", *ns, "-o",
-                                        "jsonpath={.data.colour}"});
+  CommandOutput read =
+      As(*kubeconfig, {"get", "configmap", "settings", "-n", *ns, "-o", "jsonpath={.data.colour}"});
   EXPECT_EQ(read.exit_code, 0) << read.err;
   EXPECT_EQ(read.out, "teal");
 
