@@ -55,7 +55,7 @@ struct HttpResponse {
 struct RequestOptions {
   std::string content_type = "application/json";
   std::string accept = "application/json";
-  std::string user_agent = "kts-test/1.0";
+  std::string user_agent = "kube-api-test/1.0";
 };
 
 // One connection (plain TCP or TLS) to the target. Closed by the destructor.

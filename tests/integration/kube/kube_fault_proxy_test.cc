@@ -76,7 +76,7 @@ TEST_F(FaultProxyTest, BearerTokenPassesThroughAndRequestsAreLogged) {
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[0].method, "POST");
   EXPECT_EQ(log[0].status, 201);
-  EXPECT_EQ(log[0].user_agent, "kts-test/1.0");
+  EXPECT_EQ(log[0].user_agent, "kube-api-test/1.0");
   EXPECT_EQ(log[1].path, ConfigMaps());
   EXPECT_EQ(log[1].query, "limit=5");
   EXPECT_EQ(log[1].status, 200);

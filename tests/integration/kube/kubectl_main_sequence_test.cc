@@ -41,7 +41,7 @@ class KubectlTest : public ::testing::TestWithParam<std::string> {
     // One real control plane serves both kubectl versions: each gets its own namespace.
     ns_ = GetParam() == "1.34" ? "kubectl134" : "kubectl132";
     ASSERT_TRUE(CreateNamespace(server_->http(), ns_));
-    char tmpl[] = "/tmp/kts-kubectl-XXXXXX";
+    char tmpl[] = "/tmp/er-kubectl-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
   }
