@@ -197,7 +197,7 @@ ApiHandler::Outcome ApiHandler::List(const HttpRequest& req, const ApiTarget& t)
   auto fields = FieldSelector::Parse(req.Query("fieldSelector"), t.type.kind);
   if (!fields.ok()) return Fail(BadRequest(std::string(fields.status().message())));
   int64_t limit = 0;
-  if (req.HasQuery("limit")) absl::SimpleAtoi(req.Query("limit"), &limit);
+  if (req.HasQuery("limit") && !absl::SimpleAtoi(req.Query("limit"), &limit)) limit = 0;
 
   std::string prefix = t.type.NamespacePrefix(t.ns);
   std::string start = prefix;
