@@ -11,8 +11,8 @@
 // Flow: the owning thread calls Bind() before anything asserts (e.g. first thing in its run loop);
 // a role bound to no thread yet fails every AssertCurrent().
 //
-// Thread-safety: Bind() and AssertCurrent() may be called from any thread. Cost: one atomic load
-// and a thread-id compare per AssertCurrent().
+// Thread-safety: Bind() and AssertCurrent() may be called from any thread. Not copyable (it holds
+// an atomic). Cost: one atomic load and a thread-id compare per AssertCurrent().
 #pragma once
 
 #include <atomic>
@@ -25,10 +25,6 @@ namespace registrar {
 
 class ABSL_LOCKABLE ThreadRole {
  public:
-  ThreadRole() = default;
-  ThreadRole(const ThreadRole&) = delete;
-  ThreadRole& operator=(const ThreadRole&) = delete;
-
   // Makes the calling thread the owner.
   void Bind() { owner_.store(std::this_thread::get_id(), std::memory_order_release); }
 

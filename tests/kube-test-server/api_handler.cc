@@ -20,7 +20,9 @@ constexpr int kMaxWriteAttempts = 20;
 constexpr const char* kTableContentType = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
 std::string RvString(const json& obj) {
-  if (!obj.contains("metadata") || !obj["metadata"].contains("resourceVersion")) return "";
+  if (!obj.contains("metadata") || !obj["metadata"].contains("resourceVersion")) {
+    return "";
+  }
   const json& rv = obj["metadata"]["resourceVersion"];
   return rv.is_string() ? rv.get<std::string>() : (rv.is_null() ? "" : rv.dump());
 }
@@ -36,9 +38,13 @@ std::string EncodeContinue(int64_t rv, const std::string& start) {
 
 bool DecodeContinue(const std::string& token, int64_t* rv, std::string* start) {
   std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) return false;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) {
+    return false;
+  }
   json j = json::parse(raw, nullptr, false);
-  if (j.is_discarded() || !j.contains("rv") || !j.contains("start")) return false;
+  if (j.is_discarded() || !j.contains("rv") || !j.contains("start")) {
+    return false;
+  }
   *rv = j["rv"].get<int64_t>();
   *start = j["start"].get<std::string>();
   return true;
@@ -47,7 +53,9 @@ bool DecodeContinue(const std::string& token, int64_t* rv, std::string* start) {
 // Query parameters whose values are checked (W8): bad values give 400, never silence.
 std::optional<ApiError> CheckQuery(const HttpRequest& req) {
   auto int_param = [&](const char* name) -> std::optional<ApiError> {
-    if (!req.HasQuery(name)) return std::nullopt;
+    if (!req.HasQuery(name)) {
+      return std::nullopt;
+    }
     int64_t v;
     if (!absl::SimpleAtoi(req.Query(name), &v) || v < 0) {
       return BadRequest(std::string("invalid value for ") + name + ": \"" + req.Query(name) +
@@ -56,27 +64,47 @@ std::optional<ApiError> CheckQuery(const HttpRequest& req) {
     return std::nullopt;
   };
   for (const char* p : {"limit", "timeoutSeconds"}) {
-    if (auto e = int_param(p)) return e;
+    if (auto e = int_param(p)) {
+      return e;
+    }
   }
   auto one_of = [&](const char* name,
                     std::initializer_list<const char*> allowed) -> std::optional<ApiError> {
-    if (!req.HasQuery(name)) return std::nullopt;
+    if (!req.HasQuery(name)) {
+      return std::nullopt;
+    }
     std::string v = req.Query(name);
     std::string list;
     for (const char* a : allowed) {
-      if (v == a) return std::nullopt;
+      if (v == a) {
+        return std::nullopt;
+      }
       list += std::string(list.empty() ? "" : ", ") + "\"" + a + "\"";
     }
     return BadRequest(std::string("invalid value for ") + name + ": \"" + v +
                       "\"; supported values: " + list);
   };
-  if (auto e = one_of("watch", {"true", "1", "false", "0", ""})) return e;
-  if (auto e = one_of("allowWatchBookmarks", {"true", "1", "false", "0", ""})) return e;
-  if (auto e = one_of("resourceVersionMatch", {"", "NotOlderThan", "Exact"})) return e;
-  if (auto e = one_of("fieldValidation", {"", "Ignore", "Warn", "Strict"})) return e;
-  if (auto e = one_of("dryRun", {"", "All"})) return e;
-  if (auto e = one_of("force", {"true", "false", "1", "0", ""})) return e;
-  if (auto e = one_of("propagationPolicy", {"", "Background", "Foreground", "Orphan"})) return e;
+  if (auto e = one_of("watch", {"true", "1", "false", "0", ""})) {
+    return e;
+  }
+  if (auto e = one_of("allowWatchBookmarks", {"true", "1", "false", "0", ""})) {
+    return e;
+  }
+  if (auto e = one_of("resourceVersionMatch", {"", "NotOlderThan", "Exact"})) {
+    return e;
+  }
+  if (auto e = one_of("fieldValidation", {"", "Ignore", "Warn", "Strict"})) {
+    return e;
+  }
+  if (auto e = one_of("dryRun", {"", "All"})) {
+    return e;
+  }
+  if (auto e = one_of("force", {"true", "false", "1", "0", ""})) {
+    return e;
+  }
+  if (auto e = one_of("propagationPolicy", {"", "Background", "Foreground", "Orphan"})) {
+    return e;
+  }
   if (req.Query("sendInitialEvents") == "true") {
     return BadRequest("sendInitialEvents is not supported by kube-test-server; list, then watch");
   }
@@ -115,17 +143,25 @@ absl::Status ApiHandler::Bootstrap() {
     for (int attempt = 0; attempt < 50; ++attempt) {
       auto rv = storage_.Create(ns_type.Key("", name), ns);
       last = rv.status();
-      if (rv.ok() || rv.status().code() == absl::StatusCode::kAlreadyExists) break;
+      if (rv.ok() || rv.status().code() == absl::StatusCode::kAlreadyExists) {
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (!last.ok() && last.code() != absl::StatusCode::kAlreadyExists) return last;
+    if (!last.ok() && last.code() != absl::StatusCode::kAlreadyExists) {
+      return last;
+    }
   }
   ResourceType crd_type = *registry_.Find("apiextensions.k8s.io", "v1", "customresourcedefinitions");
   auto page = storage_.Range(crd_type.CollectionPrefix(),
                              etcd::PrefixRangeEnd(crd_type.CollectionPrefix()), 0, 0);
-  if (!page.ok()) return page.status();
+  if (!page.ok()) {
+    return page.status();
+  }
   for (const StoredObject& crd : page->items) {
-    if (ResourceRegistry::ValidateCrd(crd.object).empty()) registry_.RegisterCrd(crd.object);
+    if (ResourceRegistry::ValidateCrd(crd.object).empty()) {
+      registry_.RegisterCrd(crd.object);
+    }
   }
   return absl::OkStatus();
 }
@@ -193,11 +229,17 @@ void ApiHandler::Handle(const HttpRequest& req, const ApiTarget& t, ResponseWrit
 
 ApiHandler::Outcome ApiHandler::List(const HttpRequest& req, const ApiTarget& t) {
   auto labels = LabelSelector::Parse(req.Query("labelSelector"));
-  if (!labels.ok()) return Fail(BadRequest(std::string(labels.status().message())));
+  if (!labels.ok()) {
+    return Fail(BadRequest(std::string(labels.status().message())));
+  }
   auto fields = FieldSelector::Parse(req.Query("fieldSelector"), t.type.kind);
-  if (!fields.ok()) return Fail(BadRequest(std::string(fields.status().message())));
+  if (!fields.ok()) {
+    return Fail(BadRequest(std::string(fields.status().message())));
+  }
   int64_t limit = 0;
-  if (req.HasQuery("limit") && !absl::SimpleAtoi(req.Query("limit"), &limit)) limit = 0;
+  if (req.HasQuery("limit") && !absl::SimpleAtoi(req.Query("limit"), &limit)) {
+    limit = 0;
+  }
 
   std::string prefix = t.type.NamespacePrefix(t.ns);
   std::string start = prefix;
@@ -223,8 +265,12 @@ ApiHandler::Outcome ApiHandler::List(const HttpRequest& req, const ApiTarget& t)
     absl::Time give_up = absl::Now() + absl::Seconds(3);
     for (;;) {
       auto current = storage_.CurrentRevision();
-      if (!current.ok()) return Fail(FromStorage(current.status(), t, ""));
-      if (*current >= rv) break;
+      if (!current.ok()) {
+        return Fail(FromStorage(current.status(), t, ""));
+      }
+      if (*current >= rv) {
+        break;
+      }
       if (absl::Now() >= give_up) {
         ApiError e = FromCode(504, "Too large resource version: " + std::to_string(rv) +
                                        ", current: " + std::to_string(*current), 1);
@@ -258,18 +304,24 @@ ApiHandler::Outcome ApiHandler::List(const HttpRequest& req, const ApiTarget& t)
     revision = page->revision;
     for (size_t i = 0; i < page->items.size(); ++i) {
       const StoredObject& so = page->items[i];
-      if (!labels->Matches(so.object) || !fields->Matches(so.object)) continue;
+      if (!labels->Matches(so.object) || !fields->Matches(so.object)) {
+        continue;
+      }
       if (limit > 0 && static_cast<int64_t>(items.size()) == limit) {
         next_start = so.key;
         break;
       }
       items.push_back(so.object);
     }
-    if (!next_start.empty() || !page->more || page->items.empty()) break;
+    if (!next_start.empty() || !page->more || page->items.empty()) {
+      break;
+    }
     start = page->items.back().key + std::string(1, '\0');
   }
   json meta = {{"resourceVersion", std::to_string(revision)}};
-  if (!next_start.empty()) meta["continue"] = EncodeContinue(revision, next_start);
+  if (!next_start.empty()) {
+    meta["continue"] = EncodeContinue(revision, next_start);
+  }
   return Outcome{.body = {{"kind", t.type.list_kind},
                           {"apiVersion", t.type.ApiVersion()},
                           {"metadata", meta},
@@ -279,7 +331,9 @@ ApiHandler::Outcome ApiHandler::List(const HttpRequest& req, const ApiTarget& t)
 void ApiHandler::Watch(const HttpRequest& req, const ApiTarget& t, ResponseWriter& out) {
   auto fail = [&](const ApiError& e) {
     HttpHeaders h;
-    if (e.retry_after_seconds > 0) h.push_back({"Retry-After", std::to_string(e.retry_after_seconds)});
+    if (e.retry_after_seconds > 0) {
+      h.push_back({"Retry-After", std::to_string(e.retry_after_seconds)});
+    }
     out.Send(e.code, "application/json", e.ToStatusJson().dump(), h);
   };
   if (controls_.WatchesRefused()) {
@@ -287,9 +341,13 @@ void ApiHandler::Watch(const HttpRequest& req, const ApiTarget& t, ResponseWrite
     return;
   }
   auto labels = LabelSelector::Parse(req.Query("labelSelector"));
-  if (!labels.ok()) return fail(BadRequest(std::string(labels.status().message())));
+  if (!labels.ok()) {
+    return fail(BadRequest(std::string(labels.status().message())));
+  }
   auto fields = FieldSelector::Parse(req.Query("fieldSelector"), t.type.kind);
-  if (!fields.ok()) return fail(BadRequest(std::string(fields.status().message())));
+  if (!fields.ok()) {
+    return fail(BadRequest(std::string(fields.status().message())));
+  }
 
   WatchSpec spec;
   spec.key_prefix = t.type.NamespacePrefix(t.ns);
@@ -319,8 +377,12 @@ void ApiHandler::Watch(const HttpRequest& req, const ApiTarget& t, ResponseWrite
   std::string rv_text = req.Query("resourceVersion");
   if (rv_text.empty() || rv_text == "0") {
     auto page = storage_.Range(spec.key_prefix, etcd::PrefixRangeEnd(spec.key_prefix), 0, 0);
-    if (!page.ok()) return fail(FromStorage(page.status(), t, ""));
-    for (StoredObject& so : page->items) spec.initial.push_back(std::move(so.object));
+    if (!page.ok()) {
+      return fail(FromStorage(page.status(), t, ""));
+    }
+    for (StoredObject& so : page->items) {
+      spec.initial.push_back(std::move(so.object));
+    }
     spec.start_revision = page->revision + 1;
   } else {
     int64_t rv;
@@ -342,12 +404,16 @@ void ApiHandler::Watch(const HttpRequest& req, const ApiTarget& t, ResponseWrite
 
 ApiHandler::Outcome ApiHandler::Get(const ApiTarget& t) {
   auto so = storage_.Get(t.type.Key(t.ns, t.name));
-  if (!so.ok()) return Fail(FromStorage(so.status(), t, t.name));
+  if (!so.ok()) {
+    return Fail(FromStorage(so.status(), t, t.name));
+  }
   return Outcome{.body = so->object};
 }
 
 std::optional<ApiError> ApiHandler::CheckNamespace(const ApiTarget& t) {
-  if (!t.type.namespaced) return std::nullopt;
+  if (!t.type.namespaced) {
+    return std::nullopt;
+  }
   auto ns = storage_.Get("/registry/core/namespaces/" + t.ns);
   if (ns.ok()) {
     if (IsTerminating(ns->object)) {
@@ -365,11 +431,17 @@ std::optional<ApiError> ApiHandler::CheckNamespace(const ApiTarget& t) {
 
 std::optional<ApiError> ApiHandler::CheckUnknownFields(const HttpRequest& req, const ApiTarget& t,
                                                        json incoming, HttpHeaders* headers) {
-  if (!t.type.custom) return std::nullopt;
+  if (!t.type.custom) {
+    return std::nullopt;
+  }
   std::string mode = req.Query("fieldValidation");
-  if (mode.empty() || mode == "Ignore") return std::nullopt;
+  if (mode.empty() || mode == "Ignore") {
+    return std::nullopt;
+  }
   SchemaResult r = CheckAgainstSchema(t.type, incoming);
-  if (r.unknown_fields.empty()) return std::nullopt;
+  if (r.unknown_fields.empty()) {
+    return std::nullopt;
+  }
   if (mode == "Warn") {
     for (const std::string& f : r.unknown_fields) {
       headers->push_back({"Warning", "299 - \"unknown field \\\"" + f + "\\\"\""});
@@ -387,17 +459,23 @@ std::optional<ApiError> ApiHandler::Validate(const ApiTarget& t, json& object) {
   std::string name = object["metadata"].value("name", "");
   if (t.type.custom) {
     SchemaResult r = CheckAgainstSchema(t.type, object);
-    if (!r.causes.empty()) return Invalid(t.type.kind, t.type.plural, t.type.group, name, r.causes);
+    if (!r.causes.empty()) {
+      return Invalid(t.type.kind, t.type.plural, t.type.group, name, r.causes);
+    }
   }
   if (t.type.kind == "CustomResourceDefinition") {
     auto causes = ResourceRegistry::ValidateCrd(object);
-    if (!causes.empty()) return Invalid(t.type.kind, t.type.plural, t.type.group, name, causes);
+    if (!causes.empty()) {
+      return Invalid(t.type.kind, t.type.plural, t.type.group, name, causes);
+    }
   }
   return std::nullopt;
 }
 
 void ApiHandler::AfterWrite(const ApiTarget& t, const json& object, bool deleted) {
-  if (t.type.kind != "CustomResourceDefinition") return;
+  if (t.type.kind != "CustomResourceDefinition") {
+    return;
+  }
   std::string name = object["metadata"].value("name", "");
   if (deleted) {
     for (const ResourceType& rt : registry_.FindByCrd(name)) {
@@ -410,23 +488,37 @@ void ApiHandler::AfterWrite(const ApiTarget& t, const json& object, bool deleted
 }
 
 ApiHandler::Outcome ApiHandler::Create(const HttpRequest& req, const ApiTarget& t) {
-  if (!t.subresource.empty()) return Fail(MethodNotAllowed("POST is not supported on /status"));
+  if (!t.subresource.empty()) {
+    return Fail(MethodNotAllowed("POST is not supported on /status"));
+  }
   json body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return Fail(BadRequest("the request body is not valid JSON"));
-  if (auto e = CheckIdentity(t.type, t.ns, "", body)) return Fail(*e);
+  if (body.is_discarded()) {
+    return Fail(BadRequest("the request body is not valid JSON"));
+  }
+  if (auto e = CheckIdentity(t.type, t.ns, "", body)) {
+    return Fail(*e);
+  }
   return CreateObject(req, t, std::move(body));
 }
 
 ApiHandler::Outcome ApiHandler::CreateObject(const HttpRequest& req, const ApiTarget& t,
                                              json object) {
   Outcome out{.code = 201};
-  if (auto e = CheckUnknownFields(req, t, object, &out.headers)) return Fail(*e);
-  if (auto e = PrepareCreate(t.type, object)) return Fail(*e);
-  if (auto e = Validate(t, object)) return Fail(*e);
+  if (auto e = CheckUnknownFields(req, t, object, &out.headers)) {
+    return Fail(*e);
+  }
+  if (auto e = PrepareCreate(t.type, object)) {
+    return Fail(*e);
+  }
+  if (auto e = Validate(t, object)) {
+    return Fail(*e);
+  }
   if (t.type.kind == "CustomResourceDefinition") {
     std::string storage_version;
     for (const json& v : object["spec"]["versions"]) {
-      if (v.value("storage", false)) storage_version = v["name"];
+      if (v.value("storage", false)) {
+        storage_version = v["name"];
+      }
     }
     std::string now = NowTimestamp();
     object["status"] = {
@@ -440,13 +532,17 @@ ApiHandler::Outcome ApiHandler::CreateObject(const HttpRequest& req, const ApiTa
   }
   ApiTarget named = t;
   named.name = object["metadata"]["name"];
-  if (auto e = CheckNamespace(named)) return Fail(*e);
+  if (auto e = CheckNamespace(named)) {
+    return Fail(*e);
+  }
   if (req.Query("dryRun") == "All") {
     out.body = object;
     return out;
   }
   auto rv = storage_.Create(t.type.Key(t.ns, named.name), object);
-  if (!rv.ok()) return Fail(FromStorage(rv.status(), t, named.name));
+  if (!rv.ok()) {
+    return Fail(FromStorage(rv.status(), t, named.name));
+  }
   out.body = WithRv(std::move(object), *rv);
   AfterWrite(t, out.body, false);
   return out;
@@ -458,15 +554,21 @@ ApiHandler::Outcome ApiHandler::UpdateLoop(const HttpRequest& req, const ApiTarg
   const bool status = t.subresource == "status";
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
     auto old = storage_.Get(key);
-    if (!old.ok()) return Fail(FromStorage(old.status(), t, t.name));
+    if (!old.ok()) {
+      return Fail(FromStorage(old.status(), t, t.name));
+    }
     json incoming;
-    if (auto e = mutate(*old, &incoming)) return Fail(*e);
+    if (auto e = mutate(*old, &incoming)) {
+      return Fail(*e);
+    }
     std::string rv_in = RvString(incoming);
     if (!rv_in.empty() && rv_in != std::to_string(old->rv)) {
       return Fail(Conflict(t.type.plural, t.type.group, t.name));
     }
     Outcome out;
-    if (auto e = CheckUnknownFields(req, t, incoming, &out.headers)) return Fail(*e);
+    if (auto e = CheckUnknownFields(req, t, incoming, &out.headers)) {
+      return Fail(*e);
+    }
     if (t.type.custom && !status) {
       // Prune and default the request before comparing specs, so defaults do not bump generation.
       CheckAgainstSchema(t.type, incoming);
@@ -474,8 +576,12 @@ ApiHandler::Outcome ApiHandler::UpdateLoop(const HttpRequest& req, const ApiTarg
     json updated = status ? ApplyStatusUpdate(old->object, incoming)
                           : ApplyMainUpdate(t.type, old->object, incoming);
     updated["metadata"].erase("resourceVersion");
-    if (auto e = CheckFinalizers(t.type, old->object, updated)) return Fail(*e);
-    if (auto e = Validate(t, updated)) return Fail(*e);
+    if (auto e = CheckFinalizers(t.type, old->object, updated)) {
+      return Fail(*e);
+    }
+    if (auto e = Validate(t, updated)) {
+      return Fail(*e);
+    }
     if (EncodeForStorage(updated) == EncodeForStorage(old->object)) {
       out.body = old->object;  // R5: no write, no event, same resourceVersion
       return out;
@@ -505,15 +611,21 @@ ApiHandler::Outcome ApiHandler::UpdateLoop(const HttpRequest& req, const ApiTarg
     if (rv.status().code() != absl::StatusCode::kAborted) {
       return Fail(FromStorage(rv.status(), t, t.name));
     }
-    if (!rv_in.empty()) return Fail(Conflict(t.type.plural, t.type.group, t.name));
+    if (!rv_in.empty()) {
+      return Fail(Conflict(t.type.plural, t.type.group, t.name));
+    }
   }
   return Fail(Conflict(t.type.plural, t.type.group, t.name));
 }
 
 ApiHandler::Outcome ApiHandler::Put(const HttpRequest& req, const ApiTarget& t) {
   json body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return Fail(BadRequest("the request body is not valid JSON"));
-  if (auto e = CheckIdentity(t.type, t.ns, t.name, body)) return Fail(*e);
+  if (body.is_discarded()) {
+    return Fail(BadRequest("the request body is not valid JSON"));
+  }
+  if (auto e = CheckIdentity(t.type, t.ns, t.name, body)) {
+    return Fail(*e);
+  }
   if (t.type.custom && RvString(body).empty()) {
     return Fail(Invalid(t.type.kind, t.type.plural, t.type.group, t.name,
                         {{"FieldValueInvalid", "Invalid value: 0x0: must be specified for an update",
@@ -546,7 +658,9 @@ ApiHandler::Outcome ApiHandler::Patch(const HttpRequest& req, const ApiTarget& t
         }
         return BadRequest(std::string(patched.status().message()));
       }
-      if (!patched->is_object()) return BadRequest("the patched object is not a JSON object");
+      if (!patched->is_object()) {
+        return BadRequest("the patched object is not a JSON object");
+      }
       *incoming = std::move(*patched);
       return CheckIdentity(t.type, t.ns, t.name, *incoming);
     });
@@ -561,19 +675,27 @@ ApiHandler::Outcome ApiHandler::Patch(const HttpRequest& req, const ApiTarget& t
     return Fail(BadRequest("apply patch body must be a JSON object (kube-test-server does not "
                            "parse YAML apply bodies)"));
   }
-  if (auto e = CheckIdentity(t.type, t.ns, t.name, body)) return Fail(*e);
+  if (auto e = CheckIdentity(t.type, t.ns, t.name, body)) {
+    return Fail(*e);
+  }
   auto existing = storage_.Get(t.type.Key(t.ns, t.name));
   if (!existing.ok() && existing.status().code() == absl::StatusCode::kNotFound) {
-    if (!t.subresource.empty()) return Fail(NotFound(t.type.plural, t.type.group, t.name));
+    if (!t.subresource.empty()) {
+      return Fail(NotFound(t.type.plural, t.type.group, t.name));
+    }
     Outcome created = CreateObject(req, t, body);
-    if (!created.error || created.error->reason != "AlreadyExists") return created;
+    if (!created.error || created.error->reason != "AlreadyExists") {
+      return created;
+    }
   }
   return UpdateLoop(req, t, [&](const StoredObject& old, json* incoming) -> std::optional<ApiError> {
     *incoming = old.object;
     json patch = body;
     patch["metadata"].erase("resourceVersion");
     incoming->merge_patch(patch);
-    if (RvString(body) != "") (*incoming)["metadata"]["resourceVersion"] = RvString(body);
+    if (RvString(body) != "") {
+      (*incoming)["metadata"]["resourceVersion"] = RvString(body);
+    }
     return std::nullopt;
   });
 }
@@ -595,7 +717,9 @@ ApiHandler::Outcome ApiHandler::Delete(const HttpRequest& req, const ApiTarget& 
   const std::string key = t.type.Key(t.ns, t.name);
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
     auto old = storage_.Get(key);
-    if (!old.ok()) return Fail(FromStorage(old.status(), t, t.name));
+    if (!old.ok()) {
+      return Fail(FromStorage(old.status(), t, t.name));
+    }
     const json& meta = old->object["metadata"];
     if (opts.contains("preconditions") && opts["preconditions"].is_object()) {
       const json& pre = opts["preconditions"];
@@ -615,16 +739,22 @@ ApiHandler::Outcome ApiHandler::Delete(const HttpRequest& req, const ApiTarget& 
       }
     }
     if (HasFinalizers(old->object)) {
-      if (IsTerminating(old->object)) return Outcome{.body = old->object};  // F3
+      if (IsTerminating(old->object)) {
+        return Outcome{.body = old->object};  // F3
+      }
       json updated = old->object;
       updated["metadata"]["deletionTimestamp"] = NowTimestamp();
       updated["metadata"]["deletionGracePeriodSeconds"] = 0;
       if (t.type.has_generation) {
         updated["metadata"]["generation"] = meta.value("generation", 0) + 1;  // G4
       }
-      if (dry_run) return Outcome{.body = updated};
+      if (dry_run) {
+        return Outcome{.body = updated};
+      }
       auto rv = storage_.Update(key, updated, old->rv);
-      if (rv.ok()) return Outcome{.body = WithRv(std::move(updated), *rv)};
+      if (rv.ok()) {
+        return Outcome{.body = WithRv(std::move(updated), *rv)};
+      }
       if (rv.status().code() != absl::StatusCode::kAborted) {
         return Fail(FromStorage(rv.status(), t, t.name));
       }
@@ -637,7 +767,9 @@ ApiHandler::Outcome ApiHandler::Delete(const HttpRequest& req, const ApiTarget& 
                    {"details",
                     {{"name", t.name}, {"group", t.type.group}, {"kind", t.type.plural},
                      {"uid", meta.value("uid", "")}}}};
-    if (dry_run) return Outcome{.body = status};
+    if (dry_run) {
+      return Outcome{.body = status};
+    }
     auto rv = storage_.Delete(key, old->rv);
     if (rv.ok()) {
       AfterWrite(t, old->object, true);
