@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages etcd-registrar needs to build, test and run.
+# Installs the Debian bookworm packages etcd-registrar needs to build, test and run, and the
+# dev tooling `make test` uses (clang for the -Wthread-safety build, clang-tidy, clang-format).
 # Idempotent: packages already present are skipped; apt runs only when something is missing.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   libcpprest-dev libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libboost1.74-dev
   etcd-server etcd-client openssl procps iproute2 curl
+  clang clang-tidy clang-format
 )
 
 missing=()

@@ -1,16 +1,18 @@
 #include "controller/common/backoff.h"
 
 #include <algorithm>
-#include <mutex>
 #include <random>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace registrar {
 
 namespace {
 double DefaultRandom() {
-  static std::mutex mu;
-  static std::mt19937_64 rng{std::random_device{}()};
-  std::lock_guard<std::mutex> lock(mu);
+  static absl::Mutex mu(absl::kConstInit);
+  static std::mt19937_64 rng ABSL_GUARDED_BY(mu){std::random_device{}()};
+  absl::MutexLock lock(&mu);
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 }  // namespace

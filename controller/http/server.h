@@ -58,8 +58,8 @@ class Server {
   struct Listener;  // cpprest's listener, kept out of this header
 
   const std::string addr_;
-  std::map<std::string, Handler> handlers_;  // fixed once started
-  std::unique_ptr<Listener> listener_;
+  std::map<std::string, Handler> handlers_;  // owner thread until Start(), then read-only
+  std::unique_ptr<Listener> listener_;  // owner thread only (Start/Stop); no lock
 };
 
 }  // namespace registrar::http

@@ -157,7 +157,7 @@ class ManifestSource final : public Source {
   bool watch_limit_reached_ ABSL_GUARDED_BY(mu_) = false;
 
   ChangeHandler handler_;  // set by Start() before the thread starts, then only read by it
-  std::jthread thread_;
+  std::jthread thread_;  // owner thread only (Start/Stop/destructor); no lock
 };
 
 }  // namespace registrar::source

@@ -4,8 +4,9 @@
 #pragma once
 
 #include <chrono>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "controller/common/clock.h"
 
 namespace registrar::testing {
@@ -13,22 +14,23 @@ namespace registrar::testing {
 class FakeClock final : public Clock {
  public:
   TimePoint Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return now_;
   }
   std::chrono::system_clock::time_point WallNow() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return wall_ + (now_ - TimePoint{});
   }
   void Advance(Duration d) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     now_ += d;
   }
 
  private:
-  mutable std::mutex mu_;
-  TimePoint now_{std::chrono::hours(1)};
-  std::chrono::system_clock::time_point wall_{std::chrono::seconds(1767225600)};  // 2026-01-01
+  mutable absl::Mutex mu_;
+  TimePoint now_ ABSL_GUARDED_BY(mu_){std::chrono::hours(1)};
+  const std::chrono::system_clock::time_point wall_{
+      std::chrono::seconds(1767225600)};  // 2026-01-01
 };
 
 }  // namespace registrar::testing

@@ -140,11 +140,11 @@ TEST_F(LeaseKeeperTest, KeepsALeaseAlivePastThreeTtls) {
 TEST_F(LeaseKeeperTest, RemovedLeaseExpires) {
   auto [lease, ttl] = Grant(2);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(
-      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+                         std::chrono::milliseconds(3000)));
   keeper_->Remove(lease);
   EXPECT_EQ(keeper_->size(), 0u);
-  ASSERT_TRUE(Eventually([&] { return RemainingTtl(lease) == -1; },
+  ASSERT_TRUE(Eventually([&, lease = lease] { return RemainingTtl(lease) == -1; },
                          std::chrono::milliseconds(ttl * 1000 + 3000)));
   // Removal is not loss.
   EXPECT_TRUE(listener_.lost().empty());
@@ -194,8 +194,8 @@ TEST_F(LeaseKeeperTest, DetectsLossAfterEtcdRestartedWithWipedData) {
 TEST_F(LeaseKeeperTest, CountsUnansweredKeepAlivesAndSaysWhenAllAreAnswered) {
   auto [first, ttl] = Grant(10);
   keeper_->Add(first, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(
-      Eventually([&] { return listener_.renewed(first) >= 1; }, std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(Eventually([&, first = first] { return listener_.renewed(first) >= 1; },
+                         std::chrono::milliseconds(3000)));
   ASSERT_TRUE(Eventually([&] { return listener_.answered() >= 1; }, std::chrono::seconds(1)));
   EXPECT_EQ(keeper_->renewals_outstanding(), 0u);
   const int answered_before = listener_.answered();
@@ -221,13 +221,13 @@ TEST_F(LeaseKeeperTest, CountsUnansweredKeepAlivesAndSaysWhenAllAreAnswered) {
 TEST_F(LeaseKeeperTest, SurvivesEtcdPausedShorterThanTheTtl) {
   auto [lease, ttl] = Grant(5);
   keeper_->Add(lease, ttl);
-  ASSERT_TRUE(
-      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(4000)));
+  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+                         std::chrono::milliseconds(4000)));
   etcd_->Pause();
   std::this_thread::sleep_for(std::chrono::milliseconds(ttl * 1000 / 2));
   etcd_->Resume();
   const int before = listener_.renewed(lease);
-  ASSERT_TRUE(Eventually([&] { return listener_.renewed(lease) > before; },
+  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) > before; },
                          std::chrono::milliseconds(4000)));
   std::this_thread::sleep_for(std::chrono::seconds(ttl));
   EXPECT_TRUE(listener_.lost().empty());
@@ -240,8 +240,8 @@ TEST_F(LeaseKeeperTest, SilentStreamIsReopenedAndLeaseKept) {
   // answered one, so the lease still has >= 2 s left when the silence is noticed.
   auto [lease, ttl] = Grant(9);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(
-      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+                         std::chrono::milliseconds(3000)));
   etcd_->Pause();
   const auto paused = Steady::now();
   ASSERT_TRUE(
@@ -339,8 +339,8 @@ TEST_F(LeaseKeeperTest, KeepsThousandsOfLeasesOnOneStreamWithLittleCpu) {
 TEST_F(LeaseKeeperTest, StopEndsCallbacks) {
   auto [lease, ttl] = Grant(2);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(
-      Eventually([&] { return listener_.renewed(lease) >= 1; }, std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+                         std::chrono::milliseconds(3000)));
   keeper_->Stop();
   EXPECT_FALSE(keeper_->healthy());
   const int after_stop = listener_.renewed(lease);
