@@ -152,7 +152,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   Clock& clock_;
   const bool own_thread_;
   const RecordSpace records_;
-  Listener listener_;
+  Listener listener_;  // set before Start() (Engine::SetListener), then read on the engine thread
 
   EventLoop loop_;
   StateBoard board_;
@@ -165,6 +165,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   std::map<std::string, Reg> regs_;
   Connection* default_conn_ = nullptr;
   uint64_t next_epoch_ = 1;
+  // The owner's thread only: Start() and Stop() are called by the owner, never concurrently.
   bool started_ = false;
   bool stopped_ = false;
 };

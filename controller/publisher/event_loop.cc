@@ -2,38 +2,43 @@
 
 #include <algorithm>
 
+#include "absl/time/time.h"
+
 namespace registrar::publisher {
 
 void EventLoop::Post(Fn fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(fn));
-  }
-  cv_.notify_one();
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(fn));
+  cv_.Signal();
 }
 
 void EventLoop::PostAfter(Clock::Duration delay, Fn fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    timers_.push(Timer{clock_.Now() + delay, seq_++, std::move(fn)});
-  }
-  cv_.notify_one();
+  absl::MutexLock lock(&mu_);
+  timers_.push(Timer{clock_.Now() + delay, seq_++, std::move(fn)});
+  cv_.Signal();
 }
 
 void EventLoop::Start() {
-  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { Run(); });
 }
 
 void EventLoop::Stop() {
   if (!thread_.joinable()) {
     return;
   }
-  thread_.request_stop();
-  cv_.notify_all();
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    cv_.SignalAll();
+  }
   thread_.join();
 }
 
-bool EventLoop::RunOne(std::unique_lock<std::mutex>& lock) {
+bool EventLoop::RunOne() {
   Fn fn;
   if (!queue_.empty()) {
     fn = std::move(queue_.front());
@@ -44,43 +49,43 @@ bool EventLoop::RunOne(std::unique_lock<std::mutex>& lock) {
   } else {
     return false;
   }
-  lock.unlock();
+  mu_.Unlock();
   fn();
-  lock.lock();
+  mu_.Lock();
   return true;
 }
 
 size_t EventLoop::RunUntilIdle() {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   size_t ran = 0;
-  while (RunOne(lock)) {
+  while (RunOne()) {
     ++ran;
   }
   return ran;
 }
 
 size_t EventLoop::queued() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return queue_.size();
 }
 
 size_t EventLoop::timers() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return timers_.size();
 }
 
-void EventLoop::Run(std::stop_token stop) {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop.stop_requested()) {
-    if (RunOne(lock)) {
+void EventLoop::Run() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    if (RunOne()) {
       continue;
     }
     if (timers_.empty()) {
-      cv_.wait(lock, stop, [&] { return !queue_.empty(); });
+      cv_.Wait(&mu_);
     } else {
       auto wait = std::min<Clock::Duration>(timers_.top().when - clock_.Now(),
                                             std::chrono::milliseconds(50));
-      cv_.wait_for(lock, stop, wait, [&] { return !queue_.empty(); });
+      cv_.WaitWithTimeout(&mu_, absl::FromChrono(wait));
     }
   }
 }

@@ -10,14 +10,14 @@
 // started. Ownership: owns its thread and the queued closures.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <queue>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "controller/common/clock.h"
 
 namespace registrar::publisher {
@@ -51,17 +51,18 @@ class EventLoop {
     bool operator>(const Timer& o) const { return when != o.when ? when > o.when : seq > o.seq; }
   };
 
-  // One closure or due timer, with the lock held on entry and exit; false when none was ready.
-  bool RunOne(std::unique_lock<std::mutex>& lock);
-  void Run(std::stop_token stop);
+  // One closure or due timer, run with the lock released; false when none was ready.
+  bool RunOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Run();
 
   Clock& clock_;
-  mutable std::mutex mu_;
-  std::condition_variable_any cv_;
-  std::deque<Fn> queue_;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
-  uint64_t seq_ = 0;
-  std::jthread thread_;
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<Fn> queue_ ABSL_GUARDED_BY(mu_);
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_ ABSL_GUARDED_BY(mu_);
+  uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // the owner's thread only (Start, Stop)
 };
 
 }  // namespace registrar::publisher
