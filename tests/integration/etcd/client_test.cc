@@ -231,9 +231,15 @@ TEST_F(ClientTest, WatchDeliversEventsAndCloseStopsCallbacks) {
   EXPECT_EQ(log.events()[0].type(), pb::Event::PUT);
   EXPECT_EQ(log.events()[0].kv().value(), "a");
   EXPECT_EQ(log.events()[1].type(), pb::Event::DELETE);
+  // A second watch on the same client sees the next event; the closed one must not.
+  WatchLog witness;
+  auto second = client_->Watch(req, witness.Handler());
+  ASSERT_THAT(second, IsOk());
+  ASSERT_TRUE(WaitFor([&] { return witness.created(); }, std::chrono::seconds(10)));
   (*watch)->Close();
   ASSERT_THAT(client_->PutSync(MakePut("w/2", "b")), IsOk());
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(WaitFor([&] { return witness.events().size() == 1; }, std::chrono::seconds(10)));
+  EXPECT_EQ(witness.events()[0].kv().key(), "w/2");
   EXPECT_EQ(log.events().size(), 2u);
   EXPECT_FALSE(log.closed().has_value());
 }
