@@ -1,7 +1,6 @@
 // Integration tests of ClientImpl against a real etcd started by EtcdProcess.
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "controller/etcd/client_impl.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
 
 namespace registrar::etcd {
 namespace {
@@ -20,6 +20,7 @@ namespace {
 using ::registrar::testing::EtcdProcess;
 using ::registrar::testing::IsOk;
 using ::registrar::testing::StatusIs;
+using ::registrar::testing::WaitFor;
 using ::testing::HasSubstr;
 
 pb::PutRequest MakePut(const std::string& key, const std::string& value, int64_t lease = 0) {
@@ -177,18 +178,6 @@ TEST_F(ClientTest, FailsOverFromADeadEndpoint) {
   EXPECT_EQ(*etcd_->Etcdctl({"get", "x", "--print-value-only"}), "2\n");
 }
 
-// Polls `cond` every 10 ms until it holds or 10 s pass.
-bool Eventually(const std::function<bool()>& cond) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 class WatchLog {
  public:
   WatchHandler Handler() {
@@ -233,18 +222,24 @@ TEST_F(ClientTest, WatchDeliversEventsAndCloseStopsCallbacks) {
   req.set_range_end(PrefixRangeEnd("w/"));
   auto watch = client_->Watch(req, log.Handler());
   ASSERT_THAT(watch, IsOk());
-  ASSERT_TRUE(Eventually([&] { return log.created(); }));
+  ASSERT_TRUE(WaitFor([&] { return log.created(); }, std::chrono::seconds(10)));
   ASSERT_THAT(client_->PutSync(MakePut("w/1", "a")), IsOk());
   pb::DeleteRangeRequest del;
   del.set_key("w/1");
   ASSERT_THAT(client_->DeleteRangeSync(del), IsOk());
-  ASSERT_TRUE(Eventually([&] { return log.events().size() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return log.events().size() == 2; }, std::chrono::seconds(10)));
   EXPECT_EQ(log.events()[0].type(), pb::Event::PUT);
   EXPECT_EQ(log.events()[0].kv().value(), "a");
   EXPECT_EQ(log.events()[1].type(), pb::Event::DELETE);
+  // A second watch on the same client sees the next event; the closed one must not.
+  WatchLog witness;
+  auto second = client_->Watch(req, witness.Handler());
+  ASSERT_THAT(second, IsOk());
+  ASSERT_TRUE(WaitFor([&] { return witness.created(); }, std::chrono::seconds(10)));
   (*watch)->Close();
   ASSERT_THAT(client_->PutSync(MakePut("w/2", "b")), IsOk());
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(WaitFor([&] { return witness.events().size() == 1; }, std::chrono::seconds(10)));
+  EXPECT_EQ(witness.events()[0].kv().key(), "w/2");
   EXPECT_EQ(log.events().size(), 2u);
   EXPECT_FALSE(log.closed().has_value());
 }
@@ -267,7 +262,7 @@ TEST_F(ClientTest, WatchFromCompactedRevisionIsOutOfRange) {
   req.set_start_revision(2);
   auto watch = client_->Watch(req, log.Handler());
   ASSERT_THAT(watch, IsOk());
-  ASSERT_TRUE(Eventually([&] { return log.closed().has_value(); }));
+  ASSERT_TRUE(WaitFor([&] { return log.closed().has_value(); }, std::chrono::seconds(10)));
   EXPECT_THAT(*log.closed(), StatusIs(absl::StatusCode::kOutOfRange));
   EXPECT_THAT(std::string(log.closed()->message()),
               HasSubstr("compacted at revision " + std::to_string(last)));
@@ -279,9 +274,9 @@ TEST_F(ClientTest, WatchOnKilledEtcdClosesUnavailable) {
   req.set_key("k");
   auto watch = client_->Watch(req, log.Handler());
   ASSERT_THAT(watch, IsOk());
-  ASSERT_TRUE(Eventually([&] { return log.created(); }));
+  ASSERT_TRUE(WaitFor([&] { return log.created(); }, std::chrono::seconds(10)));
   etcd_->Kill();
-  ASSERT_TRUE(Eventually([&] { return log.closed().has_value(); }));
+  ASSERT_TRUE(WaitFor([&] { return log.closed().has_value(); }, std::chrono::seconds(10)));
   EXPECT_THAT(*log.closed(), StatusIs(absl::StatusCode::kUnavailable));
 }
 

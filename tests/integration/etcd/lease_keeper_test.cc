@@ -18,24 +18,15 @@
 #include "controller/etcd/lease_keeper_impl.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
 
 namespace registrar::etcd {
 namespace {
 
 using ::registrar::testing::EtcdProcess;
 using ::registrar::testing::IsOk;
+using ::registrar::testing::WaitFor;
 using Steady = std::chrono::steady_clock;
-
-bool Eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
-  const auto deadline = Steady::now() + timeout;
-  while (!cond()) {
-    if (Steady::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 class RecordingListener : public LeaseKeeper::Listener {
  public:
@@ -140,11 +131,11 @@ TEST_F(LeaseKeeperTest, KeepsALeaseAlivePastThreeTtls) {
 TEST_F(LeaseKeeperTest, RemovedLeaseExpires) {
   auto [lease, ttl] = Grant(2);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+  ASSERT_TRUE(WaitFor([&, lease = lease] { return listener_.renewed(lease) >= 1; },
                          std::chrono::milliseconds(3000)));
   keeper_->Remove(lease);
   EXPECT_EQ(keeper_->size(), 0u);
-  ASSERT_TRUE(Eventually([&, lease = lease] { return RemainingTtl(lease) == -1; },
+  ASSERT_TRUE(WaitFor([&, lease = lease] { return RemainingTtl(lease) == -1; },
                          std::chrono::milliseconds(ttl * 1000 + 3000)));
   // Removal is not loss.
   EXPECT_TRUE(listener_.lost().empty());
@@ -157,7 +148,7 @@ TEST_F(LeaseKeeperTest, DetectsLossAfterEtcdRestartedWithWipedData) {
     keeper_->Add(lease, ttl);
     leases.push_back(lease);
   }
-  ASSERT_TRUE(Eventually([&] { return keeper_->healthy(); }, std::chrono::milliseconds(5000)));
+  ASSERT_TRUE(WaitFor([&] { return keeper_->healthy(); }, std::chrono::milliseconds(5000)));
   // etcd is down for 3 s (the keeper's reopen backoff and gRPC's reconnect backoff grow to their
   // caps), then comes back with an empty data dir.
   const auto killed = Steady::now();
@@ -165,8 +156,8 @@ TEST_F(LeaseKeeperTest, DetectsLossAfterEtcdRestartedWithWipedData) {
   std::this_thread::sleep_for(std::chrono::seconds(3));
   ASSERT_THAT(etcd_->Restart(/*wipe_data=*/true), IsOk());
   const auto healthy = Steady::now();
-  ASSERT_TRUE(Eventually([&] { return listener_.lost().size() == leases.size(); },
-                         std::chrono::milliseconds(5000)));
+  ASSERT_TRUE(WaitFor([&] { return listener_.lost().size() == leases.size(); },
+                      std::chrono::milliseconds(5000)));
   Steady::time_point last_lost{};
   for (int64_t lease : leases) {
     last_lost = std::max(last_lost, listener_.lost()[lease]);
@@ -194,9 +185,9 @@ TEST_F(LeaseKeeperTest, DetectsLossAfterEtcdRestartedWithWipedData) {
 TEST_F(LeaseKeeperTest, CountsUnansweredKeepAlivesAndSaysWhenAllAreAnswered) {
   auto [first, ttl] = Grant(10);
   keeper_->Add(first, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(Eventually([&, first = first] { return listener_.renewed(first) >= 1; },
+  ASSERT_TRUE(WaitFor([&, first = first] { return listener_.renewed(first) >= 1; },
                          std::chrono::milliseconds(3000)));
-  ASSERT_TRUE(Eventually([&] { return listener_.answered() >= 1; }, std::chrono::seconds(1)));
+  ASSERT_TRUE(WaitFor([&] { return listener_.answered() >= 1; }, std::chrono::seconds(1)));
   EXPECT_EQ(keeper_->renewals_outstanding(), 0u);
   const int answered_before = listener_.answered();
 
@@ -204,30 +195,30 @@ TEST_F(LeaseKeeperTest, CountsUnansweredKeepAlivesAndSaysWhenAllAreAnswered) {
   etcd_->Pause();  // SIGSTOP: nothing is answered now
   keeper_->Add(second, ttl2, /*renew_now=*/true);
   keeper_->Add(first, ttl, /*renew_now=*/true);
-  bool counted = Eventually([&] { return keeper_->renewals_outstanding() == 2; },
-                            std::chrono::milliseconds(2000));
+  bool counted = WaitFor([&] { return keeper_->renewals_outstanding() == 2; },
+                         std::chrono::milliseconds(2000));
   size_t while_paused = keeper_->renewals_outstanding();
   int answered_while_paused = listener_.answered();
   etcd_->Resume();
   EXPECT_TRUE(counted) << while_paused << " outstanding while etcd was stopped";
   EXPECT_EQ(answered_while_paused, answered_before);
   ASSERT_TRUE(
-      Eventually([&] { return keeper_->renewals_outstanding() == 0; }, std::chrono::seconds(3)));
-  EXPECT_TRUE(Eventually([&] { return listener_.answered() == answered_before + 1; },
-                         std::chrono::seconds(1)));
+      WaitFor([&] { return keeper_->renewals_outstanding() == 0; }, std::chrono::seconds(3)));
+  EXPECT_TRUE(WaitFor([&] { return listener_.answered() == answered_before + 1; },
+                      std::chrono::seconds(1)));
   EXPECT_GE(listener_.renewed(second), 1);
 }
 
 TEST_F(LeaseKeeperTest, SurvivesEtcdPausedShorterThanTheTtl) {
   auto [lease, ttl] = Grant(5);
   keeper_->Add(lease, ttl);
-  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+  ASSERT_TRUE(WaitFor([&, lease = lease] { return listener_.renewed(lease) >= 1; },
                          std::chrono::milliseconds(4000)));
   etcd_->Pause();
   std::this_thread::sleep_for(std::chrono::milliseconds(ttl * 1000 / 2));
   etcd_->Resume();
   const int before = listener_.renewed(lease);
-  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) > before; },
+  ASSERT_TRUE(WaitFor([&, lease = lease] { return listener_.renewed(lease) > before; },
                          std::chrono::milliseconds(4000)));
   std::this_thread::sleep_for(std::chrono::seconds(ttl));
   EXPECT_TRUE(listener_.lost().empty());
@@ -240,12 +231,12 @@ TEST_F(LeaseKeeperTest, SilentStreamIsReopenedAndLeaseKept) {
   // answered one, so the lease still has >= 2 s left when the silence is noticed.
   auto [lease, ttl] = Grant(9);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+  ASSERT_TRUE(WaitFor([&, lease = lease] { return listener_.renewed(lease) >= 1; },
                          std::chrono::milliseconds(3000)));
   etcd_->Pause();
   const auto paused = Steady::now();
   ASSERT_TRUE(
-      Eventually([&] { return keeper_->stale_streams() >= 1; }, std::chrono::milliseconds(8000)));
+      WaitFor([&] { return keeper_->stale_streams() >= 1; }, std::chrono::milliseconds(8000)));
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - paused).count();
   std::printf("MEASURED silent stream detected %lld ms after SIGSTOP (TTL %lld)\n",
@@ -253,7 +244,7 @@ TEST_F(LeaseKeeperTest, SilentStreamIsReopenedAndLeaseKept) {
   EXPECT_LE(ms, 2 * ttl * 1000 / 3 + 1000 + 200);
   EXPECT_FALSE(keeper_->healthy());
   etcd_->Resume();
-  ASSERT_TRUE(Eventually([&] { return keeper_->healthy(); }, std::chrono::milliseconds(3000)));
+  ASSERT_TRUE(WaitFor([&] { return keeper_->healthy(); }, std::chrono::milliseconds(3000)));
   EXPECT_GE(keeper_->streams_opened(), 2);
   EXPECT_TRUE(listener_.lost().empty());
   EXPECT_GT(RemainingTtl(lease), 0);
@@ -294,7 +285,7 @@ TEST_F(LeaseKeeperTest, KeepsThousandsOfLeasesOnOneStreamWithLittleCpu) {
   for (int i = 0; i < kInFlight; ++i) {
     grant_next();
   }
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         absl::MutexLock lock(&mu);
         return static_cast<int>(granted.size()) + failed == kLeases;
@@ -339,7 +330,7 @@ TEST_F(LeaseKeeperTest, KeepsThousandsOfLeasesOnOneStreamWithLittleCpu) {
 TEST_F(LeaseKeeperTest, StopEndsCallbacks) {
   auto [lease, ttl] = Grant(2);
   keeper_->Add(lease, ttl, /*renew_now=*/true);
-  ASSERT_TRUE(Eventually([&, lease = lease] { return listener_.renewed(lease) >= 1; },
+  ASSERT_TRUE(WaitFor([&, lease = lease] { return listener_.renewed(lease) >= 1; },
                          std::chrono::milliseconds(3000)));
   keeper_->Stop();
   EXPECT_FALSE(keeper_->healthy());

@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/integration/kube/kube_api_harness.h"
+#include "tests/testing/wait.h"
 
 namespace registrar::kube_testing {
 namespace {
@@ -62,16 +63,11 @@ int ApiTest::counter_ = 0;
 
 constexpr const char* kMerge = "application/merge-patch+json";
 
-// Polls `ready` every 100 ms up to 30 s: the real server publishes CRDs (Established, OpenAPI,
-// serving, cleanup after deletion) asynchronously.
+// The real server publishes CRDs (Established, OpenAPI, serving, cleanup after deletion)
+// asynchronously: up to 30 s.
 template <typename F>
 bool Eventually(F ready) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return ready();
+  return registrar::testing::WaitFor(std::move(ready), std::chrono::seconds(30));
 }
 constexpr const char* kJsonPatch = "application/json-patch+json";
 

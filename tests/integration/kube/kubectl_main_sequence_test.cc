@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/integration/kube/kube_api_harness.h"
+#include "tests/testing/temp_dir.h"
 
 namespace registrar::kube_testing {
 namespace {
@@ -41,12 +42,8 @@ class KubectlTest : public ::testing::TestWithParam<std::string> {
     // One real control plane serves both kubectl versions: each gets its own namespace.
     ns_ = GetParam() == "1.34" ? "kubectl134" : "kubectl132";
     ASSERT_TRUE(CreateNamespace(server_->http(), ns_));
-    char tmpl[] = "/tmp/er-kubectl-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
+    ASSERT_FALSE(temp_.path().empty());
+    dir_ = temp_.path();
   }
 
   std::vector<std::string> Args(std::vector<std::string> args) const {
@@ -89,6 +86,7 @@ class KubectlTest : public ::testing::TestWithParam<std::string> {
 
   std::string binary_;
   std::unique_ptr<Backend> server_;
+  registrar::testing::TempDir temp_{"er-kubectl"};
   std::string dir_;
   std::string ns_;
 };

@@ -18,6 +18,7 @@
 #include "tests/fixtures/tcp_proxy.h"
 #include "tests/integration/publish/publish_harness.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
 
 namespace registrar::testing {
 namespace {
@@ -349,7 +350,22 @@ TEST_F(PublishTest, StartedWhileEtcdIsDownRegistersWithinTwoSecondsOfEtcdComingU
   etcd().Kill();
   auto publish = StartPublish(PublishArgs(etcd().endpoint(), "early.rpc", "10.0.0.14:14"));
   ASSERT_NE(publish, nullptr);
-  std::this_thread::sleep_for(seconds(4));
+  // The engine reports its registration as waiting for etcd, then keeps trying: one failed
+  // grant per attempt (each logs "grant not answered"), with a backoff of 100 ms doubling to
+  // 1 s. The 6th attempt comes after a full 1 s wait, so etcd comes up against a capped backoff.
+  ASSERT_THAT(publish->WaitForOutput("(EtcdUnavailable)", seconds(10)), IsOk())
+      << "publish did not report etcd as unavailable";
+  auto failed_grants = [&] {
+    const std::string output = publish->Output() + publish->Stderr();
+    int count = 0;
+    for (size_t at = output.find("grant not answered"); at != std::string::npos;
+         at = output.find("grant not answered", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  ASSERT_TRUE(WaitFor([&] { return failed_grants() >= 6 || !publish->Running(); }, seconds(15)))
+      << failed_grants() << " failed grants; " << publish->Describe();
   ASSERT_TRUE(publish->Running()) << "publish must wait for etcd, not give up; "
                                   << publish->Describe();
   ASSERT_THAT(etcd().StartAgain(), IsOk());

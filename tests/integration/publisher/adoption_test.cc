@@ -37,13 +37,13 @@ struct Held {
 };
 
 // uid -> (full key, lease) for every record of `owner` whose key exists with the record's lease.
-std::map<std::string, Held> HeldByUid(etcd::Client& client, const std::string& owner) {
+std::map<std::string, Held> HeldByUid(const EtcdInspector& inspector, const std::string& owner) {
   std::map<std::string, Held> out;
   std::string prefix = RecordKeyOf(owner, "");
-  for (const auto& rec : GetPrefix(client, prefix)) {
+  for (const auto& rec : GetPrefix(inspector, prefix)) {
     auto j = nlohmann::json::parse(rec.value(), nullptr, false);
     std::string full_key = rec.key().substr(prefix.size());
-    auto key = GetKey(client, full_key);
+    auto key = GetKey(inspector, full_key);
     if (!j.is_object() || !j.contains("uid") || !key || key->lease() != rec.lease()) {
       continue;
     }
@@ -63,7 +63,7 @@ TEST_F(AdoptionTest, OwnershipRecordIsWrittenWithTheKeysLease) {
   engine->Upsert(with_id);
   engine->Upsert(without_id);
   engine->MarkComplete({});
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         return AllRegistered(*engine, {with_id.id, without_id.id});
       },
@@ -75,14 +75,14 @@ TEST_F(AdoptionTest, OwnershipRecordIsWrittenWithTheKeysLease) {
     ASSERT_TRUE(state.has_value());
     std::string full_key = absl::StrCat("user.rpc/", d.key_id >= 1 ? d.key_id : state->lease_id);
     EXPECT_EQ(state->full_key, full_key);
-    auto key = GetKey(*client_, full_key);
+    auto key = GetKey(*inspector_, full_key);
     ASSERT_TRUE(key.has_value()) << full_key;
     EXPECT_EQ(key->value(), d.value);
     EXPECT_EQ(key->lease(), state->lease_id);
-    EXPECT_GT(LeaseTtl(*client_, state->lease_id), 0);
+    EXPECT_GT(LeaseTtl(*inspector_, state->lease_id), 0);
 
     std::string record_key = "/etcd-registrar/owners/owner-1/" + full_key;
-    auto record = GetKey(*client_, record_key);
+    auto record = GetKey(*inspector_, record_key);
     ASSERT_TRUE(record.has_value()) << record_key;
     EXPECT_EQ(record->lease(), key->lease()) << "record and key must share the lease";
     // Written in the same Txn as the key.
@@ -108,9 +108,9 @@ TEST_F(AdoptionTest, RestartedEngineAdoptsEveryLeaseWithoutADelete) {
   auto host = StartHost(*etcd_, "owner-a", desired, /*mark_complete=*/true, dir_);
   ASSERT_TRUE(host.ok()) << host.status();
   std::map<std::string, Held> before;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
-        before = HeldByUid(*client_, "owner-a");
+        before = HeldByUid(*inspector_, "owner-a");
         return before.size() == desired.size();
       },
       seconds(15)))
@@ -128,7 +128,7 @@ TEST_F(AdoptionTest, RestartedEngineAdoptsEveryLeaseWithoutADelete) {
     engine->Upsert(d);
   }
   engine->MarkComplete({});
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, IdsOf(desired)); }, seconds(10)))
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*engine, IdsOf(desired)); }, seconds(10)))
       << Describe(*engine);
   auto adoption_ms = std::chrono::duration_cast<milliseconds>(Steady::now() - started).count();
   std::printf("[figure] adoption of 20 registrations by a restarted engine: %lld ms\n",
@@ -145,13 +145,13 @@ TEST_F(AdoptionTest, RestartedEngineAdoptsEveryLeaseWithoutADelete) {
 
   // Kept alive by the new engine: still there after three TTLs.
   std::this_thread::sleep_for(seconds(3 * kTtl));
-  auto after = HeldByUid(*client_, "owner-a");
+  auto after = HeldByUid(*inspector_, "owner-a");
   EXPECT_EQ(after.size(), desired.size());
   for (const auto& [uid, held] : before) {
     EXPECT_EQ(after[uid].lease, held.lease) << uid;
-    EXPECT_GT(LeaseTtl(*client_, held.lease), 0) << uid;
+    EXPECT_GT(LeaseTtl(*inspector_, held.lease), 0) << uid;
   }
-  auto leases = Leases(*client_);
+  auto leases = Leases(*inspector_);
   ASSERT_TRUE(leases.has_value());
   EXPECT_EQ(leases->size(), desired.size()) << "no registration may hold a second lease";
   EXPECT_TRUE((*recorder)->status().ok()) << (*recorder)->status();
@@ -165,9 +165,9 @@ TEST_F(AdoptionTest, OrphanIsRevokedOnlyAfterMarkComplete) {
   auto host = StartHost(*etcd_, "owner-o", desired, /*mark_complete=*/true, dir_);
   ASSERT_TRUE(host.ok()) << host.status();
   std::map<std::string, Held> before;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
-        before = HeldByUid(*client_, "owner-o");
+        before = HeldByUid(*inspector_, "owner-o");
         return before.size() == 3;
       },
       seconds(10)))
@@ -178,7 +178,7 @@ TEST_F(AdoptionTest, OrphanIsRevokedOnlyAfterMarkComplete) {
   ASSERT_NE(engine, nullptr);
   engine->Upsert(desired[1]);
   engine->Upsert(desired[2]);
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         return AllRegistered(*engine, {desired[1].id, desired[2].id});
       },
@@ -188,20 +188,20 @@ TEST_F(AdoptionTest, OrphanIsRevokedOnlyAfterMarkComplete) {
   // Longer than the TTL (so the new engine must be renewing it) and than a keep-alive period.
   std::this_thread::sleep_for(seconds(kTtl + 2));
   const Held orphan = before["uid-orphan"];
-  auto key = GetKey(*client_, orphan.full_key);
+  auto key = GetKey(*inspector_, orphan.full_key);
   ASSERT_TRUE(key.has_value()) << "the orphan was dropped before the view was complete";
   EXPECT_EQ(key->lease(), orphan.lease);
-  EXPECT_GT(LeaseTtl(*client_, orphan.lease), 0);
+  EXPECT_GT(LeaseTtl(*inspector_, orphan.lease), 0);
   EXPECT_EQ(engine->stats().orphans_revoked, 0);
 
   engine->MarkComplete({});
-  ASSERT_TRUE(Eventually([&] { return LeaseTtl(*client_, orphan.lease) == -1; }, seconds(3)))
+  ASSERT_TRUE(WaitFor([&] { return LeaseTtl(*inspector_, orphan.lease) == -1; }, seconds(3)))
       << "orphan lease " << orphan.lease << " not revoked after MarkComplete";
-  EXPECT_FALSE(GetKey(*client_, orphan.full_key).has_value());
-  EXPECT_FALSE(GetKey(*client_, RecordKeyOf("owner-o", orphan.full_key)).has_value());
-  EXPECT_TRUE(Eventually([&] { return engine->stats().orphans_revoked == 1; }, seconds(2)));
+  EXPECT_FALSE(GetKey(*inspector_, orphan.full_key).has_value());
+  EXPECT_FALSE(GetKey(*inspector_, RecordKeyOf("owner-o", orphan.full_key)).has_value());
+  EXPECT_TRUE(WaitFor([&] { return engine->stats().orphans_revoked == 1; }, seconds(2)));
   for (const char* uid : {"uid-keep-b", "uid-keep-c"}) {
-    auto kept = GetKey(*client_, before[uid].full_key);
+    auto kept = GetKey(*inspector_, before[uid].full_key);
     ASSERT_TRUE(kept.has_value()) << uid;
     EXPECT_EQ(kept->lease(), before[uid].lease) << uid;
   }
@@ -219,19 +219,19 @@ TEST_F(AdoptionTest, PublishModeStopWithRevokeLeavesNoLease) {
                                   absl::StrCat("10.0.3.", i, ":80"), kTtl));
     engine->Upsert(desired.back());
   }
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, IdsOf(desired)); }, seconds(10)))
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*engine, IdsOf(desired)); }, seconds(10)))
       << Describe(*engine);
-  EXPECT_EQ(GetPrefix(*client_, "pub.rpc/").size(), 5u);
-  EXPECT_TRUE(GetPrefix(*client_, kOwnerPrefix).empty()) << "publish mode writes no records";
-  auto leases = Leases(*client_);
+  EXPECT_EQ(GetPrefix(*inspector_, "pub.rpc/").size(), 5u);
+  EXPECT_TRUE(GetPrefix(*inspector_, kOwnerPrefix).empty()) << "publish mode writes no records";
+  auto leases = Leases(*inspector_);
   ASSERT_TRUE(leases.has_value());
   EXPECT_EQ(leases->size(), 5u);
 
   engine->Stop(/*revoke=*/true);
-  leases = Leases(*client_);
+  leases = Leases(*inspector_);
   ASSERT_TRUE(leases.has_value());
   EXPECT_TRUE(leases->empty()) << leases->size() << " lease(s) left after Stop(revoke=true)";
-  EXPECT_TRUE(GetPrefix(*client_, "pub.rpc/").empty());
+  EXPECT_TRUE(GetPrefix(*inspector_, "pub.rpc/").empty());
 }
 
 TEST_F(AdoptionTest, ControllerStopKeepsLeasesForTheNextEngine) {
@@ -244,7 +244,7 @@ TEST_F(AdoptionTest, ControllerStopKeepsLeasesForTheNextEngine) {
     first->Upsert(desired.back());
   }
   first->MarkComplete({});
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*first, IdsOf(desired)); }, seconds(10)))
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*first, IdsOf(desired)); }, seconds(10)))
       << Describe(*first);
   std::vector<int64_t> held;
   for (const auto& d : desired) {
@@ -253,13 +253,13 @@ TEST_F(AdoptionTest, ControllerStopKeepsLeasesForTheNextEngine) {
 
   first->Stop(/*revoke=*/false);
   std::this_thread::sleep_for(seconds(1));
-  auto leases = Leases(*client_);
+  auto leases = Leases(*inspector_);
   ASSERT_TRUE(leases.has_value());
   EXPECT_THAT(*leases, UnorderedElementsAreArray(held));
   for (int64_t lease : held) {
-    EXPECT_GT(LeaseTtl(*client_, lease), 0) << lease;
+    EXPECT_GT(LeaseTtl(*inspector_, lease), 0) << lease;
   }
-  EXPECT_EQ(GetPrefix(*client_, "ctl.rpc/").size(), 5u);
+  EXPECT_EQ(GetPrefix(*inspector_, "ctl.rpc/").size(), 5u);
 
   Engine* second = NewStartedEngine(ControllerOptions(*etcd_, "owner-s"));
   ASSERT_NE(second, nullptr);
@@ -267,7 +267,7 @@ TEST_F(AdoptionTest, ControllerStopKeepsLeasesForTheNextEngine) {
     second->Upsert(d);
   }
   second->MarkComplete({});
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*second, IdsOf(desired)); }, seconds(10)))
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*second, IdsOf(desired)); }, seconds(10)))
       << Describe(*second);
   for (size_t i = 0; i < desired.size(); ++i) {
     EXPECT_EQ(second->Get(desired[i].id)->lease_id, held[i]) << desired[i].id;

@@ -29,13 +29,13 @@ bool IsConflict(const Engine& engine, const std::string& id) {
   return s && s->phase == Phase::kFailed && s->cause == Cause::kKeyConflict;
 }
 
-bool HoldsKey(etcd::Client& client, const Engine& engine, const Desired& d,
+bool HoldsKey(const EtcdInspector& inspector, const Engine& engine, const Desired& d,
               const std::string& full_key) {
   auto s = engine.Get(d.id);
   if (!s || s->phase != Phase::kRegistered) {
     return false;
   }
-  auto kv = GetKey(client, full_key);
+  auto kv = GetKey(inspector, full_key);
   return kv && kv->value() == d.value && kv->lease() == s->lease_id && s->lease_id != 0;
 }
 
@@ -49,30 +49,29 @@ TEST_F(ConflictTest, ForeignKeyIsLeftAloneUntilItGoesAway) {
   engine->Upsert(d);
   engine->MarkComplete({});
 
-  ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, d.id); }, seconds(5)))
-      << Describe(*engine);
+  ASSERT_TRUE(WaitFor([&] { return IsConflict(*engine, d.id); }, seconds(5))) << Describe(*engine);
   auto state = engine->Get(d.id);
   EXPECT_THAT(state->message, HasSubstr("svc/7"));
   EXPECT_THAT(state->message, HasSubstr("held by"));
   // Still conflicting a moment later, and the foreign key is untouched.
   std::this_thread::sleep_for(seconds(1));
   EXPECT_TRUE(IsConflict(*engine, d.id)) << Describe(*engine);
-  auto foreign = GetKey(*client_, "svc/7");
+  auto foreign = GetKey(*inspector_, "svc/7");
   ASSERT_TRUE(foreign.has_value());
   EXPECT_EQ(foreign->value(), "foreign");
   EXPECT_EQ(foreign->lease(), 0);
   EXPECT_EQ(foreign->version(), 1);
-  EXPECT_FALSE(GetKey(*client_, RecordKeyOf("owner-c", "svc/7")).has_value());
+  EXPECT_FALSE(GetKey(*inspector_, RecordKeyOf("owner-c", "svc/7")).has_value());
 
   ASSERT_TRUE(etcd_->Etcdctl({"del", "svc/7"}).ok());
   auto deleted = Steady::now();
-  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *engine, d, "svc/7"); }, seconds(2)))
+  ASSERT_TRUE(WaitFor([&] { return HoldsKey(*inspector_, *engine, d, "svc/7"); }, seconds(2)))
       << "not taken within 2 s of the foreign key going away\n"
       << Describe(*engine);
   std::printf("[figure] foreign key deleted -> registration holds it: %lld ms\n",
               static_cast<long long>(
                   std::chrono::duration_cast<milliseconds>(Steady::now() - deleted).count()));
-  EXPECT_TRUE(GetKey(*client_, RecordKeyOf("owner-c", "svc/7")).has_value());
+  EXPECT_TRUE(GetKey(*inspector_, RecordKeyOf("owner-c", "svc/7")).has_value());
 }
 
 // New keys are written many to a Txn; one conflicting key fails its whole batch, and the others
@@ -91,12 +90,12 @@ TEST_F(ConflictTest, AConflictInABatchedTxnDoesNotHoldBackTheOthers) {
     engine->Upsert(d);
   }
   engine->MarkComplete({});
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         for (const auto& d : all) {
           if (d.key_id == 7
                   ? !IsConflict(*engine, d.id)
-                  : !HoldsKey(*client_, *engine, d, absl::StrCat("batch.rpc/", d.key_id))) {
+                  : !HoldsKey(*inspector_, *engine, d, absl::StrCat("batch.rpc/", d.key_id))) {
             return false;
           }
         }
@@ -104,7 +103,7 @@ TEST_F(ConflictTest, AConflictInABatchedTxnDoesNotHoldBackTheOthers) {
       },
       seconds(5)))
       << Describe(*engine);
-  auto foreign = GetKey(*client_, "batch.rpc/7");
+  auto foreign = GetKey(*inspector_, "batch.rpc/7");
   ASSERT_TRUE(foreign.has_value());
   EXPECT_EQ(foreign->value(), "foreign");
   EXPECT_EQ(foreign->lease(), 0);
@@ -119,12 +118,12 @@ TEST_F(ConflictTest, TheResourceAlreadyHoldingAnIdKeyKeepsIt) {
   engine->Upsert(first);
   engine->MarkComplete({});
   ASSERT_TRUE(
-      Eventually([&] { return HoldsKey(*client_, *engine, first, "dup.rpc/1"); }, seconds(5)))
+      WaitFor([&] { return HoldsKey(*inspector_, *engine, first, "dup.rpc/1"); }, seconds(5)))
       << Describe(*engine);
   int64_t first_lease = engine->Get(first.id)->lease_id;
 
   engine->Upsert(second);
-  ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, second.id); }, seconds(5)))
+  ASSERT_TRUE(WaitFor([&] { return IsConflict(*engine, second.id); }, seconds(5)))
       << Describe(*engine);
   auto state = engine->Get(second.id);
   EXPECT_THAT(state->message, HasSubstr("dup.rpc/1"));
@@ -132,9 +131,9 @@ TEST_F(ConflictTest, TheResourceAlreadyHoldingAnIdKeyKeepsIt) {
   EXPECT_THAT(state->message, HasSubstr("uid-first"));
 
   std::this_thread::sleep_for(seconds(1));
-  EXPECT_TRUE(HoldsKey(*client_, *engine, first, "dup.rpc/1")) << Describe(*engine);
+  EXPECT_TRUE(HoldsKey(*inspector_, *engine, first, "dup.rpc/1")) << Describe(*engine);
   EXPECT_EQ(engine->Get(first.id)->lease_id, first_lease);
-  auto record = GetKey(*client_, RecordKeyOf("owner-c", "dup.rpc/1"));
+  auto record = GetKey(*inspector_, RecordKeyOf("owner-c", "dup.rpc/1"));
   ASSERT_TRUE(record.has_value());
   EXPECT_EQ(nlohmann::json::parse(record->value()).value("uid", ""), "uid-first");
   EXPECT_TRUE(IsConflict(*engine, second.id)) << Describe(*engine);
@@ -142,16 +141,16 @@ TEST_F(ConflictTest, TheResourceAlreadyHoldingAnIdKeyKeepsIt) {
   // The holder goes away: the other resource takes the key.
   // (Within the engine's periodic conflict recheck of 5 s; see the figure for the latency.)
   engine->Remove(first.id);
-  ASSERT_TRUE(Eventually([&] { return !engine->Get(first.id).has_value(); }, seconds(3)));
+  ASSERT_TRUE(WaitFor([&] { return !engine->Get(first.id).has_value(); }, seconds(3)));
   auto removed = Steady::now();
-  EXPECT_EQ(LeaseTtl(*client_, first_lease), -1);
+  EXPECT_EQ(LeaseTtl(*inspector_, first_lease), -1);
   ASSERT_TRUE(
-      Eventually([&] { return HoldsKey(*client_, *engine, second, "dup.rpc/1"); }, seconds(7)))
+      WaitFor([&] { return HoldsKey(*inspector_, *engine, second, "dup.rpc/1"); }, seconds(7)))
       << Describe(*engine);
   std::printf("[figure] holder removed -> the other resource holds the id key: %lld ms\n",
               static_cast<long long>(
                   std::chrono::duration_cast<milliseconds>(Steady::now() - removed).count()));
-  record = GetKey(*client_, RecordKeyOf("owner-c", "dup.rpc/1"));
+  record = GetKey(*inspector_, RecordKeyOf("owner-c", "dup.rpc/1"));
   ASSERT_TRUE(record.has_value());
   EXPECT_EQ(nlohmann::json::parse(record->value()).value("uid", ""), "uid-second");
 }
@@ -164,7 +163,7 @@ TEST_F(ConflictTest, AfterARestartTheHolderKeepsTheIdKeyWhateverTheOrder) {
   before->Upsert(first);
   before->MarkComplete({});
   ASSERT_TRUE(
-      Eventually([&] { return HoldsKey(*client_, *before, first, "rst.rpc/1"); }, seconds(5)))
+      WaitFor([&] { return HoldsKey(*inspector_, *before, first, "rst.rpc/1"); }, seconds(5)))
       << Describe(*before);
   int64_t lease = before->Get(first.id)->lease_id;
   before->Stop(/*revoke=*/false);
@@ -176,10 +175,10 @@ TEST_F(ConflictTest, AfterARestartTheHolderKeepsTheIdKeyWhateverTheOrder) {
   after->Upsert(first);
   after->MarkComplete({});
   ASSERT_TRUE(
-      Eventually([&] { return HoldsKey(*client_, *after, first, "rst.rpc/1"); }, seconds(5)))
+      WaitFor([&] { return HoldsKey(*inspector_, *after, first, "rst.rpc/1"); }, seconds(5)))
       << Describe(*after);
   EXPECT_EQ(after->Get(first.id)->lease_id, lease) << "the holder must keep its adopted lease";
-  ASSERT_TRUE(Eventually([&] { return IsConflict(*after, second.id); }, seconds(5)))
+  ASSERT_TRUE(WaitFor([&] { return IsConflict(*after, second.id); }, seconds(5)))
       << Describe(*after);
   EXPECT_THAT(after->Get(second.id)->message, HasSubstr("ns/first"));
 }
@@ -193,9 +192,9 @@ TEST_F(ConflictTest, GoZeroPublisherHoldingTheIdKeyIsAConflictUntilItStops) {
                            "--value", "10.0.6.1:80", "--id", "4", "--ttl", "5"});
   ASSERT_TRUE(publisher.ok()) << publisher.status();
   std::optional<etcd::pb::KeyValue> held;
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
-        held = GetKey(*client_, "gz.rpc/4");
+        held = GetKey(*inspector_, "gz.rpc/4");
         return held.has_value();
       },
       seconds(10)))
@@ -208,13 +207,12 @@ TEST_F(ConflictTest, GoZeroPublisherHoldingTheIdKeyIsAConflictUntilItStops) {
   Desired d = MakeDesired("gz", "gz.rpc", 4, "10.0.6.2:80", kTtl);
   engine->Upsert(d);
   engine->MarkComplete({});
-  ASSERT_TRUE(Eventually([&] { return IsConflict(*engine, d.id); }, seconds(5)))
-      << Describe(*engine);
+  ASSERT_TRUE(WaitFor([&] { return IsConflict(*engine, d.id); }, seconds(5))) << Describe(*engine);
   auto state = engine->Get(d.id);
   EXPECT_THAT(state->message, HasSubstr("gz.rpc/4"));
   EXPECT_THAT(state->message, HasSubstr(absl::StrCat(held->lease()))) << "must name the holder";
   std::this_thread::sleep_for(seconds(1));
-  auto still = GetKey(*client_, "gz.rpc/4");
+  auto still = GetKey(*inspector_, "gz.rpc/4");
   ASSERT_TRUE(still.has_value());
   EXPECT_EQ(still->value(), "10.0.6.1:80");
   EXPECT_EQ(still->lease(), held->lease());
@@ -223,7 +221,7 @@ TEST_F(ConflictTest, GoZeroPublisherHoldingTheIdKeyIsAConflictUntilItStops) {
   ASSERT_TRUE((*publisher)->Signal(SIGTERM).ok());
   auto stopped = Steady::now();
   EXPECT_EQ((*publisher)->Wait(seconds(10)), 0) << (*publisher)->Describe();
-  ASSERT_TRUE(Eventually([&] { return HoldsKey(*client_, *engine, d, "gz.rpc/4"); }, seconds(3)))
+  ASSERT_TRUE(WaitFor([&] { return HoldsKey(*inspector_, *engine, d, "gz.rpc/4"); }, seconds(3)))
       << Describe(*engine);
   std::printf("[figure] publisher SIGTERMed -> registration holds its key: %lld ms\n",
               static_cast<long long>(

@@ -1,10 +1,7 @@
 #include "tests/integration/publisher/engine_testing.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
+#include <cstdlib>
 #include <fstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -15,18 +12,6 @@
 namespace registrar::publisher::testing {
 
 namespace pb = etcd::pb;
-
-bool Eventually(const std::function<bool()>& cond, Steady::duration timeout,
-                Steady::duration step) {
-  const auto deadline = Steady::now() + timeout;
-  while (!cond()) {
-    if (Steady::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(step);
-  }
-  return true;
-}
 
 Desired MakeDesired(const std::string& name, const std::string& key, int64_t key_id,
                     const std::string& value, int64_t ttl) {
@@ -62,48 +47,56 @@ etcd::ClientPtr OpenClient(const registrar::testing::EtcdProcess& etcd) {
   return *std::move(client);
 }
 
-std::optional<pb::KeyValue> GetKey(etcd::Client& client, const std::string& key) {
-  pb::RangeRequest req;
-  req.set_key(key);
-  auto r = client.RangeSync(std::move(req));
-  if (!r.ok() || r->kvs_size() == 0) {
-    return std::nullopt;
-  }
-  return r->kvs(0);
+namespace {
+
+pb::KeyValue ToKeyValue(const registrar::testing::StoredKv& stored) {
+  pb::KeyValue kv;
+  kv.set_key(stored.key);
+  kv.set_value(stored.value);
+  kv.set_lease(stored.lease);
+  kv.set_create_revision(stored.create_revision);
+  kv.set_mod_revision(stored.mod_revision);
+  kv.set_version(stored.version);
+  return kv;
 }
 
-std::vector<pb::KeyValue> GetPrefix(etcd::Client& client, const std::string& prefix) {
-  pb::RangeRequest req;
-  req.set_key(prefix);
-  req.set_range_end(etcd::PrefixRangeEnd(prefix));
-  auto r = client.RangeSync(std::move(req));
-  if (!r.ok()) {
-    ADD_FAILURE() << "range " << prefix << ": " << r.status();
+}  // namespace
+
+std::optional<pb::KeyValue> GetKey(const EtcdInspector& etcd, const std::string& key) {
+  auto stored = etcd.GetKey(key);
+  if (!stored.ok() || !stored->has_value()) {
+    return std::nullopt;
+  }
+  return ToKeyValue(**stored);
+}
+
+std::vector<pb::KeyValue> GetPrefix(const EtcdInspector& etcd, const std::string& prefix) {
+  auto stored = etcd.Get(prefix);
+  if (!stored.ok()) {
+    ADD_FAILURE() << "get --prefix " << prefix << ": " << stored.status();
     return {};
   }
-  return {r->kvs().begin(), r->kvs().end()};
-}
-
-int64_t LeaseTtl(etcd::Client& client, int64_t lease) {
-  pb::LeaseTimeToLiveRequest req;
-  req.set_id(lease);
-  auto r = client.LeaseTimeToLiveSync(std::move(req));
-  if (!r.ok()) {
-    return absl::IsNotFound(r.status()) ? -1 : -2;
-  }
-  return r->ttl() <= 0 ? -1 : r->ttl();
-}
-
-std::optional<std::vector<int64_t>> Leases(etcd::Client& client) {
-  auto r = client.LeaseLeasesSync(pb::LeaseLeasesRequest{});
-  if (!r.ok()) {
-    return std::nullopt;
-  }
-  std::vector<int64_t> out;
-  for (const auto& l : r->leases()) {
-    out.push_back(l.id());
+  std::vector<pb::KeyValue> out;
+  for (const auto& kv : *stored) {
+    out.push_back(ToKeyValue(kv));
   }
   return out;
+}
+
+int64_t LeaseTtl(const EtcdInspector& etcd, int64_t lease) {
+  auto info = etcd.TimeToLive(lease);
+  if (!info.ok()) {
+    return -2;
+  }
+  return info->ttl <= 0 ? -1 : info->ttl;
+}
+
+std::optional<std::vector<int64_t>> Leases(const EtcdInspector& etcd) {
+  auto leases = etcd.Leases();
+  if (!leases.ok()) {
+    return std::nullopt;
+  }
+  return *std::move(leases);
 }
 
 std::string RecordKeyOf(const std::string& owner_id, const std::string& full_key) {
@@ -113,8 +106,8 @@ std::string RecordKeyOf(const std::string& owner_id, const std::string& full_key
 std::string Describe(const Engine& engine) {
   std::string out;
   for (const State& s : engine.List()) {
-    absl::StrAppend(&out, s.id, " ", PhaseName(s.phase), " ", CauseName(s.cause), " lease=", s.lease_id,
-                    " key=", s.full_key, " ttl=", s.granted_ttl,
+    absl::StrAppend(&out, s.id, " ", PhaseName(s.phase), " ", CauseName(s.cause),
+                    " lease=", s.lease_id, " key=", s.full_key, " ttl=", s.granted_ttl,
                     s.message.empty() ? "" : " msg=", s.message, "\n");
   }
   return out;
@@ -152,29 +145,22 @@ absl::StatusOr<std::unique_ptr<registrar::testing::ChildProcess>> StartHost(
   if (mark_complete) {
     args.push_back("--mark-complete");
   }
-  return registrar::testing::ChildProcess::Start(ER_ENGINE_HOST, args);
-}
-
-std::string MakeTempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "er-engine-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed";
-  }
-  return tmpl;
-}
-
-void RemoveDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  // Found through the build dir ctest passes (a compile-time absolute path would keep ccache
+  // from hitting in a clone in another folder).
+  const char* build_dir = std::getenv("ER_BINARY_DIR");
+  return registrar::testing::ChildProcess::Start(
+      absl::StrCat(build_dir == nullptr ? "." : build_dir, "/tests/integration/publisher/engine_host"),
+      args);
 }
 
 void EngineIntegrationTest::SetUp() {
   auto etcd = registrar::testing::EtcdProcess::Start();
   ASSERT_TRUE(etcd.ok()) << etcd.status();
   etcd_ = *std::move(etcd);
+  inspector_ = std::make_unique<EtcdInspector>(*etcd_);
   client_ = OpenClient(*etcd_);
   ASSERT_NE(client_, nullptr);
-  dir_ = MakeTempDir();
+  ASSERT_FALSE(dir_.empty());
 }
 
 void EngineIntegrationTest::TearDown() {
@@ -183,8 +169,8 @@ void EngineIntegrationTest::TearDown() {
   }
   engines_.clear();
   client_.reset();
+  inspector_.reset();
   etcd_.reset();
-  RemoveDir(dir_);
 }
 
 Engine* EngineIntegrationTest::NewStartedEngine(EngineOptions options) {

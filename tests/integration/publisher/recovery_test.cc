@@ -19,13 +19,10 @@ namespace {
 constexpr int64_t kTtl = 5;
 constexpr char kOwner[] = "owner-r";
 
-int64_t CountPrefix(etcd::Client& client, const std::string& prefix) {
-  etcd::pb::RangeRequest req;
-  req.set_key(prefix);
-  req.set_range_end(etcd::PrefixRangeEnd(prefix));
-  req.set_count_only(true);
-  auto r = client.RangeSync(std::move(req));
-  return r.ok() ? r->count() : -1;
+// The number of keys under `prefix`; -1 when the read failed.
+int64_t CountPrefix(const EtcdInspector& inspector, const std::string& prefix) {
+  auto kvs = inspector.Get(prefix);
+  return kvs.ok() ? static_cast<int64_t>(kvs->size()) : -1;
 }
 
 int64_t Ms(Steady::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
@@ -47,11 +44,10 @@ TEST_F(RecoveryTest, EtcdDataLossRegistersAllThousandAnewWithOneLeaseEach) {
     engine->Upsert(std::move(d));
   }
   engine->MarkComplete({});
-  ASSERT_TRUE(
-      Eventually([&] { return AllRegistered(*engine, ids); }, seconds(60), milliseconds(50)));
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*engine, ids); }, seconds(60), milliseconds(50)));
   std::printf("[figure] cold start of %d registrations: %lld ms\n", kCount,
               static_cast<long long>(Ms(Steady::now() - started)));
-  ASSERT_EQ(CountPrefix(*client_, "dl.rpc/") + CountPrefix(*client_, "dl0.rpc/"), kCount);
+  ASSERT_EQ(CountPrefix(*inspector_, "dl.rpc/") + CountPrefix(*inspector_, "dl0.rpc/"), kCount);
 
   std::set<int64_t> old_leases;
   for (const auto& id : ids) {
@@ -62,48 +58,48 @@ TEST_F(RecoveryTest, EtcdDataLossRegistersAllThousandAnewWithOneLeaseEach) {
   auto restarted = Steady::now();
   std::printf("[figure] etcd wiped restart (kill to healthy): %lld ms\n",
               static_cast<long long>(Ms(restarted - restarting)));
-  bool recovered = Eventually(
+  bool recovered = WaitFor(
       [&] {
-        return CountPrefix(*client_, "dl.rpc/") == kCount / 2 &&
-               CountPrefix(*client_, "dl0.rpc/") == kCount / 2 &&
-               CountPrefix(*client_, RecordKeyOf(kOwner, "")) == kCount;
+        return CountPrefix(*inspector_, "dl.rpc/") == kCount / 2 &&
+               CountPrefix(*inspector_, "dl0.rpc/") == kCount / 2 &&
+               CountPrefix(*inspector_, RecordKeyOf(kOwner, "")) == kCount;
       },
       seconds(30), milliseconds(50));
   auto recovery_ms = Ms(Steady::now() - restarted);
-  ASSERT_TRUE(recovered) << "after 30 s: " << CountPrefix(*client_, "dl.rpc/") << " + "
-                         << CountPrefix(*client_, "dl0.rpc/") << " keys, "
-                         << CountPrefix(*client_, RecordKeyOf(kOwner, "")) << " records";
+  ASSERT_TRUE(recovered) << "after 30 s: " << CountPrefix(*inspector_, "dl.rpc/") << " + "
+                         << CountPrefix(*inspector_, "dl0.rpc/") << " keys, "
+                         << CountPrefix(*inspector_, RecordKeyOf(kOwner, "")) << " records";
   std::printf(
       "[figure] data-loss recovery of %d registrations (keys + records back): %lld ms after "
       "etcd was healthy, %lld ms after the restart began\n",
       kCount, static_cast<long long>(recovery_ms),
       static_cast<long long>(Ms(Steady::now() - restarting)));
   // etcd shows a batched Txn's keys a moment before the engine has handled its answer.
-  EXPECT_TRUE(Eventually([&] { return engine->stats().reregistrations >= kCount; }, seconds(5)))
+  EXPECT_TRUE(WaitFor([&] { return engine->stats().reregistrations >= kCount; }, seconds(5)))
       << engine->stats().reregistrations << " re-registrations counted";
 
   // Settle: exactly one lease per registration, every one of them the key's and record's lease.
   std::optional<std::vector<int64_t>> leases;
-  EXPECT_TRUE(Eventually(
+  EXPECT_TRUE(WaitFor(
       [&] {
-        leases = Leases(*client_);
+        leases = Leases(*inspector_);
         return leases && leases->size() == static_cast<size_t>(kCount);
       },
       seconds(10), milliseconds(200)))
       << (leases ? leases->size() : 0) << " leases";
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, ids); }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*engine, ids); }, seconds(10)));
   std::this_thread::sleep_for(seconds(2));
-  leases = Leases(*client_);
+  leases = Leases(*inspector_);
   ASSERT_TRUE(leases.has_value());
   EXPECT_EQ(leases->size(), static_cast<size_t>(kCount)) << "a registration holds two leases";
 
   std::map<std::string, int64_t> key_lease;
   for (const char* prefix : {"dl.rpc/", "dl0.rpc/"}) {
-    for (const auto& kv : GetPrefix(*client_, prefix)) {
+    for (const auto& kv : GetPrefix(*inspector_, prefix)) {
       key_lease[kv.key()] = kv.lease();
     }
   }
-  for (const auto& kv : GetPrefix(*client_, RecordKeyOf(kOwner, ""))) {
+  for (const auto& kv : GetPrefix(*inspector_, RecordKeyOf(kOwner, ""))) {
     std::string full_key = kv.key().substr(RecordKeyOf(kOwner, "").size());
     EXPECT_EQ(key_lease[full_key], kv.lease()) << full_key;
   }
@@ -126,7 +122,7 @@ TEST_F(RecoveryTest, RevokedLeaseIsRegisteredAnewQuickly) {
   engine->Upsert(with_id);
   engine->Upsert(without_id);
   engine->MarkComplete({});
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         return AllRegistered(*engine, {with_id.id, without_id.id});
       },
@@ -139,14 +135,14 @@ TEST_F(RecoveryTest, RevokedLeaseIsRegisteredAnewQuickly) {
     ASSERT_TRUE(etcd_->Etcdctl({"lease", "revoke", absl::StrCat(absl::Hex(before.lease_id))}).ok());
     auto revoked = Steady::now();
     std::optional<State> after;
-    ASSERT_TRUE(Eventually(
+    ASSERT_TRUE(WaitFor(
         [&] {
           after = engine->Get(d.id);
           if (!after || after->phase != Phase::kRegistered || after->lease_id == 0 ||
               after->lease_id == before.lease_id) {
             return false;
           }
-          auto kv = GetKey(*client_, after->full_key);
+          auto kv = GetKey(*inspector_, after->full_key);
           return kv && kv->lease() == after->lease_id && kv->value() == d.value;
         },
         seconds(3)))
@@ -156,13 +152,13 @@ TEST_F(RecoveryTest, RevokedLeaseIsRegisteredAnewQuickly) {
                 static_cast<long long>(Ms(Steady::now() - revoked)));
     EXPECT_GE(after->reregistrations, 1);
     EXPECT_EQ(after->full_key, FullKey(d.key, d.key_id, after->lease_id));
-    auto record = GetKey(*client_, RecordKeyOf(kOwner, after->full_key));
+    auto record = GetKey(*inspector_, RecordKeyOf(kOwner, after->full_key));
     ASSERT_TRUE(record.has_value());
     EXPECT_EQ(record->lease(), after->lease_id);
-    EXPECT_EQ(LeaseTtl(*client_, before.lease_id), -1);
+    EXPECT_EQ(LeaseTtl(*inspector_, before.lease_id), -1);
   }
   std::this_thread::sleep_for(milliseconds(500));
-  EXPECT_EQ(Leases(*client_).value_or(std::vector<int64_t>{}).size(), 2u);
+  EXPECT_EQ(Leases(*inspector_).value_or(std::vector<int64_t>{}).size(), 2u);
 }
 
 TEST_F(RecoveryTest, DeletedKeyIsPutBackWithinASecondOnTheSameLease) {
@@ -173,7 +169,7 @@ TEST_F(RecoveryTest, DeletedKeyIsPutBackWithinASecondOnTheSameLease) {
   engine->Upsert(with_id);
   engine->Upsert(without_id);
   engine->MarkComplete({});
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         return AllRegistered(*engine, {with_id.id, without_id.id});
       },
@@ -189,9 +185,9 @@ TEST_F(RecoveryTest, DeletedKeyIsPutBackWithinASecondOnTheSameLease) {
     ASSERT_TRUE(deleted.ok()) << deleted.status();
     ASSERT_EQ(deleted->deleted(), 1);
     auto at = Steady::now();
-    ASSERT_TRUE(Eventually(
+    ASSERT_TRUE(WaitFor(
         [&] {
-          auto kv = GetKey(*client_, before.full_key);
+          auto kv = GetKey(*inspector_, before.full_key);
           return kv && kv->lease() == before.lease_id && kv->value() == d.value;
         },
         seconds(1), milliseconds(5)))
@@ -199,10 +195,10 @@ TEST_F(RecoveryTest, DeletedKeyIsPutBackWithinASecondOnTheSameLease) {
         << Describe(*engine);
     std::printf("[figure] %s: key deleted externally -> put back: %lld ms\n", d.id.c_str(),
                 static_cast<long long>(Ms(Steady::now() - at)));
-    EXPECT_TRUE(Eventually([&] { return engine->Get(d.id)->key_reputs >= 1; }, seconds(1)));
+    EXPECT_TRUE(WaitFor([&] { return engine->Get(d.id)->key_reputs >= 1; }, seconds(1)));
     EXPECT_EQ(engine->Get(d.id)->lease_id, before.lease_id);
   }
-  EXPECT_EQ(Leases(*client_).value_or(std::vector<int64_t>{}).size(), 2u);
+  EXPECT_EQ(Leases(*inspector_).value_or(std::vector<int64_t>{}).size(), 2u);
 }
 
 }  // namespace

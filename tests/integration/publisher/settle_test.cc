@@ -2,10 +2,10 @@
 // 4): after a burst of key writes on a connection holding at least 1 000 leases, one record is
 // rewritten with the same value and lease, then — in a later etcd commit — a throwaway lease is
 // granted and revoked. Nothing else may change: no DELETE, no value change, no extra lease left.
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "controller/publisher/write_scheduler.h"
 #include "tests/fixtures/etcd_watch_recorder.h"
 #include "tests/integration/publisher/engine_testing.h"
 
@@ -32,6 +33,7 @@ struct RequestLog {
     std::string method;
     Steady::time_point at;
     bool ok = false;
+    std::chrono::system_clock::time_point wall;  // `at` on the clock of State::last_renewal
   };
   absl::Mutex mu;
   std::vector<Entry> entries ABSL_GUARDED_BY(mu);
@@ -39,7 +41,8 @@ struct RequestLog {
   void Attach(EngineOptions& options) {
     options.on_request = [this](const char* method, double, const absl::Status& status) {
       absl::MutexLock lock(&mu);
-      entries.push_back(Entry{method, Steady::now(), status.ok()});
+      entries.push_back(
+          Entry{method, Steady::now(), status.ok(), std::chrono::system_clock::now()});
     };
   }
   std::vector<Entry> Of(const std::string& method) {
@@ -51,6 +54,11 @@ struct RequestLog {
       }
     }
     return out;
+  }
+  // When the last request finished (wall clock); the epoch when there was none.
+  std::chrono::system_clock::time_point LastWall() {
+    absl::MutexLock lock(&mu);
+    return entries.empty() ? std::chrono::system_clock::time_point{} : entries.back().wall;
   }
 };
 
@@ -78,13 +86,13 @@ TEST_F(SettleTest, AfterABurstOneRecordIsRewrittenThenAThrowawayLeaseComesAndGoe
   Engine* engine = NewStartedEngine(std::move(options));
   ASSERT_NE(engine, nullptr);
   std::vector<std::string> ids = Register(*engine, kCount);
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, ids); }, seconds(60)))
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*engine, ids); }, seconds(60)))
       << Describe(*engine);
 
   // The key write: a Put of one of our records, same value, same lease.
   const std::string records = RecordKeyOf(kOwner, "");
   std::optional<WatchEvent> rewrite;
-  Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         std::vector<WatchEvent> events = (*recorder)->events();
         for (const WatchEvent& e : events) {
@@ -101,12 +109,12 @@ TEST_F(SettleTest, AfterABurstOneRecordIsRewrittenThenAThrowawayLeaseComesAndGoe
         }
         return false;
       },
-      seconds(5), milliseconds(100));
-  ASSERT_TRUE(rewrite.has_value()) << "no record was rewritten after the burst";
+      seconds(5), milliseconds(100)))
+      << "no record was rewritten after the burst";
 
   // The lease write: one more LeaseGrant than registrations, at least one commit interval
   // (100 ms) after the Put, and its lease revoked.
-  ASSERT_TRUE(Eventually([&] { return log.Of("LeaseGrant").size() == kCount + 1u; }, seconds(5)))
+  ASSERT_TRUE(WaitFor([&] { return log.Of("LeaseGrant").size() == kCount + 1u; }, seconds(5)))
       << log.Of("LeaseGrant").size() << " grants";
   auto puts = log.Of("Put");
   ASSERT_EQ(puts.size(), 1u);
@@ -118,9 +126,9 @@ TEST_F(SettleTest, AfterABurstOneRecordIsRewrittenThenAThrowawayLeaseComesAndGoe
   std::printf("[figure] settle: throwaway lease granted %lld ms after the record rewrite\n",
               static_cast<long long>(gap));
   EXPECT_GE(gap, 100) << "the two settle writes must land in different etcd commits";
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
-        auto leases = Leases(*client_);
+        auto leases = Leases(*inspector_);
         return leases.has_value() && leases->size() == static_cast<size_t>(kCount);
       },
       seconds(5)))
@@ -131,7 +139,7 @@ TEST_F(SettleTest, AfterABurstOneRecordIsRewrittenThenAThrowawayLeaseComesAndGoe
   for (const auto& id : ids) {
     auto state = engine->Get(id);
     ASSERT_TRUE(state.has_value());
-    auto record = GetKey(*client_, RecordKeyOf(kOwner, state->full_key));
+    auto record = GetKey(*inspector_, RecordKeyOf(kOwner, state->full_key));
     ASSERT_TRUE(record.has_value()) << id;
     EXPECT_EQ(record->lease(), state->lease_id) << id;
   }
@@ -145,9 +153,25 @@ TEST_F(SettleTest, FewLeasesAreNotWorthASettle) {
   Engine* engine = NewStartedEngine(std::move(options));
   ASSERT_NE(engine, nullptr);
   std::vector<std::string> ids = Register(*engine, 20);
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine, ids); }, seconds(20)))
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*engine, ids); }, seconds(20)))
       << Describe(*engine);
-  std::this_thread::sleep_for(milliseconds(800));  // well past the 150 ms quiet period, twice
+  // The engine checks for a settle write kSettleAfter after the last write, and for the second
+  // one kSettleAfter later. Wait for proof that it went past both: every lease renewed (its
+  // keep-alive answered) after them. Only then is "no settle write" an observation.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto checked = log.LastWall() + 2 * WriteScheduler::kSettleAfter;
+        for (const auto& id : ids) {
+          auto state = engine->Get(id);
+          if (!state || !state->last_renewal || *state->last_renewal < checked) {
+            return false;
+          }
+        }
+        return true;
+      },
+      seconds(20)))
+      << "no keep-alive answered after the settle checks were due\n"
+      << Describe(*engine);
   EXPECT_EQ(log.Of("Put").size(), 0u);
   EXPECT_EQ(log.Of("LeaseGrant").size(), 20u);
 }

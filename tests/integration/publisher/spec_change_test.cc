@@ -36,10 +36,11 @@ class SpecChangeTest : public EngineIntegrationTest {
   }
 
   // Upserts `d` and waits until it is Registered with `full_key` holding `d.value`.
-  State Converge(const Desired& d, const std::string& full_key, etcd::Client* client = nullptr) {
+  State Converge(const Desired& d, const std::string& full_key,
+                 const EtcdInspector* inspector = nullptr) {
     engine_->Upsert(d);
-    etcd::Client& c = client != nullptr ? *client : *client_;
-    bool ok = Eventually(
+    const EtcdInspector& c = inspector != nullptr ? *inspector : *inspector_;
+    bool ok = WaitFor(
         [&] {
           auto s = engine_->Get(d.id);
           if (!s || s->phase != Phase::kRegistered || s->full_key != full_key ||
@@ -89,8 +90,8 @@ TEST_F(SpecChangeTest, NewValueIsAPutOnTheSameLeaseAndKey) {
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_TRUE(recorder->status().ok()) << recorder->status();
   EXPECT_EQ(recorder->CountDeletes(), 0) << "a value change deletes nothing";
-  EXPECT_GT(LeaseTtl(*client_, before.lease_id), 0);
-  EXPECT_EQ(Leases(*client_).value_or(std::vector<int64_t>{}).size(), 1u);
+  EXPECT_GT(LeaseTtl(*inspector_, before.lease_id), 0);
+  EXPECT_EQ(Leases(*inspector_).value_or(std::vector<int64_t>{}).size(), 1u);
 }
 
 TEST_F(SpecChangeTest, NewIdOrKeyIsPutOnTheSameLeaseBeforeTheOldKeyGoes) {
@@ -124,13 +125,13 @@ TEST_F(SpecChangeTest, NewIdOrKeyIsPutOnTheSameLeaseBeforeTheOldKeyGoes) {
     ASSERT_TRUE(del.has_value()) << "old key " << m.from << " not deleted";
     EXPECT_EQ(put->lease, lease);
     EXPECT_LE(put->mod_revision, del->mod_revision) << "the old key went before the new came";
-    EXPECT_FALSE(GetKey(*client_, m.from).has_value());
-    EXPECT_FALSE(GetKey(*client_, RecordKeyOf(kOwner, m.from)).has_value());
-    auto record = GetKey(*client_, RecordKeyOf(kOwner, m.to));
+    EXPECT_FALSE(GetKey(*inspector_, m.from).has_value());
+    EXPECT_FALSE(GetKey(*inspector_, RecordKeyOf(kOwner, m.from)).has_value());
+    auto record = GetKey(*inspector_, RecordKeyOf(kOwner, m.to));
     ASSERT_TRUE(record.has_value());
     EXPECT_EQ(record->lease(), lease);
   }
-  EXPECT_EQ(Leases(*client_).value_or(std::vector<int64_t>{}).size(), 1u);
+  EXPECT_EQ(Leases(*inspector_).value_or(std::vector<int64_t>{}).size(), 1u);
 }
 
 TEST_F(SpecChangeTest, NewTtlOnAnIdKeyRePutsTheKeyWithoutADelete) {
@@ -151,28 +152,28 @@ TEST_F(SpecChangeTest, NewTtlOnAnIdKeyRePutsTheKeyWithoutADelete) {
       },
       seconds(3));
   EXPECT_TRUE(put.has_value()) << "key not re-put on the new lease";
-  ASSERT_TRUE(Eventually([&] { return LeaseTtl(*client_, before.lease_id) == -1; }, seconds(3)))
+  ASSERT_TRUE(WaitFor([&] { return LeaseTtl(*inspector_, before.lease_id) == -1; }, seconds(3)))
       << "old lease " << before.lease_id << " not revoked";
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_TRUE(recorder->status().ok()) << recorder->status();
   EXPECT_EQ(recorder->CountDeletes(), 0) << "the id key must never disappear";
-  auto kv = GetKey(*client_, "ttl.rpc/1");
+  auto kv = GetKey(*inspector_, "ttl.rpc/1");
   ASSERT_TRUE(kv.has_value());
   EXPECT_EQ(kv->lease(), after.lease_id);
-  EXPECT_EQ(Leases(*client_).value_or(std::vector<int64_t>{}).size(), 1u);
+  EXPECT_EQ(Leases(*inspector_).value_or(std::vector<int64_t>{}).size(), 1u);
 }
 
 TEST_F(SpecChangeTest, NewTtlWithoutIdPutsTheNewKeyBeforeTheOldLeaseGoes) {
   Desired d = MakeDesired("ttl0", "ttl0.rpc", 0, "10.0.9.2:80", kTtl);
   engine_->Upsert(d);
-  ASSERT_TRUE(Eventually([&] { return AllRegistered(*engine_, {d.id}); }, seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return AllRegistered(*engine_, {d.id}); }, seconds(5)));
   State before = *engine_->Get(d.id);
   auto recorder = Record("ttl0.rpc/");
   ASSERT_NE(recorder, nullptr);
 
   d.ttl = 8;
   engine_->Upsert(d);
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         auto s = engine_->Get(d.id);
         return s && s->phase == Phase::kRegistered && s->granted_ttl == 8;
@@ -188,22 +189,24 @@ TEST_F(SpecChangeTest, NewTtlWithoutIdPutsTheNewKeyBeforeTheOldLeaseGoes) {
   ASSERT_TRUE(del.has_value()) << "old key not removed";
   EXPECT_EQ(put->lease, after.lease_id);
   EXPECT_LT(put->mod_revision, del->mod_revision) << "the old key went before the new came";
-  EXPECT_EQ(LeaseTtl(*client_, before.lease_id), -1);
-  EXPECT_EQ(Leases(*client_).value_or(std::vector<int64_t>{}).size(), 1u);
+  EXPECT_EQ(LeaseTtl(*inspector_, before.lease_id), -1);
+  EXPECT_EQ(Leases(*inspector_).value_or(std::vector<int64_t>{}).size(), 1u);
 }
 
 TEST_F(SpecChangeTest, NewEtcdTargetIsRegisteredThereBeforeTheOldIsRevoked) {
   auto second = EtcdProcess::Start();
   ASSERT_TRUE(second.ok()) << second.status();
-  etcd::ClientPtr client2 = OpenClient(**second);
+  etcd::ClientPtr client2 = OpenClient(**second);  // for the poller below (see there)
   ASSERT_NE(client2, nullptr);
+  EtcdInspector inspector2(**second);
 
   Desired d = MakeDesired("tgt", "tgt.rpc", 1, "10.0.10.1:80", kTtl);
   State before = Converge(d, "tgt.rpc/1");
   ASSERT_NE(before.lease_id, 0);
 
   // Reads the first etcd, then the second: if neither has the key, there was a moment without it
-  // (once on the second it stays; once gone from the first it stays gone).
+  // (once on the second it stays; once gone from the first it stays gone). This poller reads
+  // through gRPC clients, not etcdctl: a process start per read would leave wide windows unseen.
   std::atomic<bool> gap{false};
   std::jthread poller([&](std::stop_token stop) {
     while (!stop.stop_requested()) {
@@ -222,19 +225,19 @@ TEST_F(SpecChangeTest, NewEtcdTargetIsRegisteredThereBeforeTheOldIsRevoked) {
   });
 
   d.target = (*second)->client_options();
-  State after = Converge(d, "tgt.rpc/1", client2.get());
-  ASSERT_TRUE(Eventually([&] { return LeaseTtl(*client_, before.lease_id) == -1; }, seconds(3)))
+  State after = Converge(d, "tgt.rpc/1", &inspector2);
+  ASSERT_TRUE(WaitFor([&] { return LeaseTtl(*inspector_, before.lease_id) == -1; }, seconds(3)))
       << "lease on the old etcd not revoked";
-  EXPECT_FALSE(GetKey(*client_, "tgt.rpc/1").has_value());
-  EXPECT_FALSE(GetKey(*client_, RecordKeyOf(kOwner, "tgt.rpc/1")).has_value());
-  auto record = GetKey(*client2, RecordKeyOf(kOwner, "tgt.rpc/1"));
+  EXPECT_FALSE(GetKey(*inspector_, "tgt.rpc/1").has_value());
+  EXPECT_FALSE(GetKey(*inspector_, RecordKeyOf(kOwner, "tgt.rpc/1")).has_value());
+  auto record = GetKey(inspector2, RecordKeyOf(kOwner, "tgt.rpc/1"));
   ASSERT_TRUE(record.has_value());
   EXPECT_EQ(record->lease(), after.lease_id);
   poller.request_stop();
   poller.join();
   EXPECT_FALSE(gap) << "there was a moment when neither etcd had the key";
-  EXPECT_TRUE(Leases(*client_).value_or(std::vector<int64_t>{1}).empty());
-  EXPECT_EQ(Leases(*client2).value_or(std::vector<int64_t>{}).size(), 1u);
+  EXPECT_TRUE(Leases(*inspector_).value_or(std::vector<int64_t>{1}).empty());
+  EXPECT_EQ(Leases(inspector2).value_or(std::vector<int64_t>{}).size(), 1u);
   // Stop before the second etcd goes away.
   for (auto& engine : engines_) {
     engine->Stop(false);
@@ -248,7 +251,7 @@ TEST_F(SpecChangeTest, PauseRevokesResumeRegistersAnewRemoveRevokes) {
 
   d.paused = true;
   engine_->Upsert(d);
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] {
         auto s = engine_->Get(d.id);
         return s && s->phase == Phase::kPaused;
@@ -256,22 +259,22 @@ TEST_F(SpecChangeTest, PauseRevokesResumeRegistersAnewRemoveRevokes) {
       seconds(3)))
       << Describe(*engine_);
   EXPECT_EQ(engine_->Get(d.id)->cause, Cause::kPaused);
-  EXPECT_EQ(LeaseTtl(*client_, live.lease_id), -1);
-  EXPECT_FALSE(GetKey(*client_, "pz.rpc/1").has_value());
-  EXPECT_FALSE(GetKey(*client_, RecordKeyOf(kOwner, "pz.rpc/1")).has_value());
+  EXPECT_EQ(LeaseTtl(*inspector_, live.lease_id), -1);
+  EXPECT_FALSE(GetKey(*inspector_, "pz.rpc/1").has_value());
+  EXPECT_FALSE(GetKey(*inspector_, RecordKeyOf(kOwner, "pz.rpc/1")).has_value());
 
   d.paused = false;
   State resumed = Converge(d, "pz.rpc/1");
   EXPECT_NE(resumed.lease_id, 0);
   EXPECT_NE(resumed.lease_id, live.lease_id) << "resume registers anew";
-  EXPECT_TRUE(GetKey(*client_, RecordKeyOf(kOwner, "pz.rpc/1")).has_value());
+  EXPECT_TRUE(GetKey(*inspector_, RecordKeyOf(kOwner, "pz.rpc/1")).has_value());
 
   engine_->Remove(d.id);
-  ASSERT_TRUE(Eventually([&] { return !engine_->Get(d.id).has_value(); }, seconds(3)))
+  ASSERT_TRUE(WaitFor([&] { return !engine_->Get(d.id).has_value(); }, seconds(3)))
       << Describe(*engine_);
-  EXPECT_EQ(LeaseTtl(*client_, resumed.lease_id), -1);
-  EXPECT_FALSE(GetKey(*client_, "pz.rpc/1").has_value());
-  EXPECT_TRUE(Leases(*client_).value_or(std::vector<int64_t>{1}).empty());
+  EXPECT_EQ(LeaseTtl(*inspector_, resumed.lease_id), -1);
+  EXPECT_FALSE(GetKey(*inspector_, "pz.rpc/1").has_value());
+  EXPECT_TRUE(Leases(*inspector_).value_or(std::vector<int64_t>{1}).empty());
 }
 
 TEST_F(SpecChangeTest, RemoveWhileEtcdIsUnreachableLetsGoWithinOneTtl) {
@@ -282,8 +285,8 @@ TEST_F(SpecChangeTest, RemoveWhileEtcdIsUnreachableLetsGoWithinOneTtl) {
   etcd_->Pause();  // SIGSTOP: nothing answers
   auto removed = Steady::now();
   engine_->Remove(d.id);
-  bool let_go = Eventually([&] { return !engine_->Get(d.id).has_value(); },
-                           seconds(kTtl) + milliseconds(1500));
+  bool let_go =
+      WaitFor([&] { return !engine_->Get(d.id).has_value(); }, seconds(kTtl) + milliseconds(1500));
   auto waited = std::chrono::duration_cast<milliseconds>(Steady::now() - removed).count();
   etcd_->Resume();
   EXPECT_TRUE(let_go) << "Remove hung for " << waited << " ms while etcd was unreachable\n"
@@ -292,9 +295,9 @@ TEST_F(SpecChangeTest, RemoveWhileEtcdIsUnreachableLetsGoWithinOneTtl) {
               static_cast<long long>(waited));
   // Not renewed any more: the lease expires by itself (or was revoked once etcd answered).
   EXPECT_TRUE(
-      Eventually([&] { return LeaseTtl(*client_, live.lease_id) == -1; }, seconds(kTtl + 3)))
+      WaitFor([&] { return LeaseTtl(*inspector_, live.lease_id) == -1; }, seconds(kTtl + 3)))
       << "lease " << live.lease_id << " still alive";
-  EXPECT_FALSE(GetKey(*client_, "gone.rpc/1").has_value());
+  EXPECT_FALSE(GetKey(*inspector_, "gone.rpc/1").has_value());
 }
 
 }  // namespace
