@@ -54,26 +54,6 @@ bool HasType(const std::string& type, const json& v) {
   return true;
 }
 
-std::string DataType(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "integer";
-    case json::value_t::number_float:
-      return "number";
-    case json::value_t::string:
-      return "string";
-    case json::value_t::array:
-      return "array";
-    default:
-      return "object";
-  }
-}
-
 // apimachinery field.Error value rendering: strings quoted, scalars bare, the rest as JSON.
 std::string Render(const json& v) {
   if (v.is_string()) {
@@ -234,7 +214,7 @@ void CrdSchema::Check(const json& s, const json& v, const std::string& path,
     out.push_back(
         Cause{path, "FieldValueTypeInvalid",
               absl::StrCat("Invalid value: ", Render(v), ": ", Name(path),
-                           " in body must be of type ", want, ": \"", DataType(v), "\"")});
+                           " in body must be of type ", want, ": \"", JsonTypeName(v), "\"")});
   };
   if (v.is_null()) {
     if (s.value("nullable", false)) {
