@@ -235,6 +235,35 @@ void AddLogFlags(CLI::App& app, std::string& level, std::string& format) {
       ->capture_default_str();
 }
 
+// "600", "600s", "10m", "1h" -> seconds; a negative or unknown unit is an error.
+absl::StatusOr<int64_t> ParseSeconds(const std::string& text) {
+  int64_t value = 0;
+  size_t used = 0;
+  while (used < text.size() && text[used] >= '0' && text[used] <= '9') {
+    if (value > (int64_t{1} << 40)) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is too long"));
+    }
+    value = value * 10 + (text[used] - '0');
+    ++used;
+  }
+  std::string unit = text.substr(used);
+  if (used == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a duration (e.g. 600, 600s, 10m, 1h)"));
+  }
+  if (unit.empty() || unit == "s") {
+    return value;
+  }
+  if (unit == "m") {
+    return value * 60;
+  }
+  if (unit == "h") {
+    return value * 3600;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", text, "\": unknown unit \"", unit, "\" (use s, m or h)"));
+}
+
 absl::Status FinishEtcd(EtcdOptions& etcd) {
   if (etcd.endpoints.empty()) {
     return absl::InvalidArgumentError("--etcd-endpoints: at least one endpoint is needed");
@@ -315,6 +344,19 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
                  "instead of Kubernetes (a folder missing at start is waited for: leases of "
                  "this owner are kept alive meanwhile)")
       ->excludes(kubeconfig);
+  app.add_option("--context", o.context, "kubeconfig context (default: current-context)")
+      ->excludes(app.get_option("--manifests"));
+  app.add_option("--kube-api-qps", o.kube_api_qps,
+                 "Kubernetes API requests per second (client-side rate limit)")
+      ->capture_default_str();
+  app.add_option("--kube-api-burst", o.kube_api_burst,
+                 "Kubernetes API requests allowed at once above --kube-api-qps")
+      ->capture_default_str();
+  std::string resync = "10m";
+  app.add_option("--resync-period", resync,
+                 "Re-queue every ServiceRegistration this often, changed or not "
+                 "(e.g. 600, 600s, 10m, 1h; 0 = never)")
+      ->capture_default_str();
   app.add_option("--namespace", o.watch_namespace, "Only this namespace (default: all)");
   app.add_option("--selector", o.selector,
                  "Only ServiceRegistrations matching this label selector");
@@ -342,9 +384,22 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
     return command;
   }
   absl::Status checked = absl::OkStatus();
+  absl::StatusOr<int64_t> resync_seconds = ParseSeconds(resync);
+  if (resync_seconds.ok()) {
+    o.resync_seconds = *resync_seconds;
+  }
   if (o.workers < 1) {
     checked =
         absl::InvalidArgumentError(absl::StrCat("--workers: must be at least 1, got ", o.workers));
+  } else if (!resync_seconds.ok()) {
+    checked = absl::InvalidArgumentError(
+        absl::StrCat("--resync-period: ", resync_seconds.status().message()));
+  } else if (!(o.kube_api_qps > 0)) {
+    checked = absl::InvalidArgumentError(
+        absl::StrCat("--kube-api-qps: must be more than 0, got ", o.kube_api_qps));
+  } else if (o.kube_api_burst < 1) {
+    checked = absl::InvalidArgumentError(
+        absl::StrCat("--kube-api-burst: must be at least 1, got ", o.kube_api_burst));
   } else if (o.owner_prefix.empty()) {
     checked = absl::InvalidArgumentError("--owner-prefix: must not be empty");
   } else {

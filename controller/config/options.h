@@ -42,6 +42,10 @@ struct EtcdOptions {
 // The controller's settings (the default command).
 struct Options {
   std::string kubeconfig;
+  std::string context;  // --context: a kubeconfig context other than current-context
+  double kube_api_qps = 50;    // client-side rate limit of API requests (token bucket)
+  int kube_api_burst = 100;    // its burst
+  int64_t resync_seconds = 600;  // --resync-period: every object re-queued this often (0: never)
   std::string manifests;        // a directory; set = manifest-folder mode
   std::string watch_namespace;  // --namespace; empty = all namespaces
   std::string selector;         // label selector

@@ -1,6 +1,7 @@
 // File: tests/testing/status_matchers.h
 //
 // gmock matchers for absl::Status / StatusOr: EXPECT_THAT(s, IsOk()), StatusIs(code),
+// StatusIs(code, message matcher),
 // IsOkAndHolds(matcher) (an OK StatusOr whose value matches).
 #pragma once
 
@@ -28,6 +29,15 @@ MATCHER_P(StatusIs, code, "has status code " + absl::StatusCodeToString(code)) {
   const absl::Status& s = GetStatus(arg);
   *result_listener << s.ToString();
   return s.code() == code;
+}
+
+// StatusIs(code, message_matcher): the code, and the message matching e.g. HasSubstr("...").
+MATCHER_P2(StatusIs, code, message_matcher,
+           "has status code " + absl::StatusCodeToString(code) + " and a matching message") {
+  const absl::Status& s = GetStatus(arg);
+  *result_listener << s.ToString();
+  return s.code() == code &&
+         ::testing::Matches(message_matcher)(std::string(s.message()));
 }
 
 MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a matching value") {

@@ -146,6 +146,46 @@ TEST_F(OptionsTest, KubeconfigFlag) {
   EXPECT_EQ(command->controller.kubeconfig, kubeconfig);
 }
 
+TEST_F(OptionsTest, KubernetesClientFlags) {
+  auto command = Parse({"--context", "staging", "--kube-api-qps", "20", "--kube-api-burst", "40",
+                        "--resync-period", "5m"});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->controller.context, "staging");
+  EXPECT_EQ(command->controller.kube_api_qps, 20);
+  EXPECT_EQ(command->controller.kube_api_burst, 40);
+  EXPECT_EQ(command->controller.resync_seconds, 300);
+}
+
+TEST_F(OptionsTest, KubernetesClientDefaults) {
+  auto command = Parse({});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->controller.context, "");
+  EXPECT_EQ(command->controller.kube_api_qps, 50);
+  EXPECT_EQ(command->controller.kube_api_burst, 100);
+  EXPECT_EQ(command->controller.resync_seconds, 600);
+}
+
+TEST_F(OptionsTest, ResyncPeriodForms) {
+  for (const auto& [text, seconds] : std::vector<std::pair<std::string, int64_t>>{
+           {"0", 0}, {"90", 90}, {"90s", 90}, {"2m", 120}, {"1h", 3600}}) {
+    auto command = Parse({"--resync-period", text});
+    ASSERT_THAT(command, IsOk()) << text;
+    EXPECT_EQ(command->controller.resync_seconds, seconds) << text;
+  }
+}
+
+TEST_F(OptionsTest, BadKubernetesClientFlagsNameTheFlag) {
+  EXPECT_THAT(Parse({"--resync-period", "10d"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--resync-period")));
+  EXPECT_THAT(Parse({"--resync-period", "soon"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--resync-period")));
+  EXPECT_THAT(Parse({"--kube-api-qps", "0"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--kube-api-qps")));
+  EXPECT_THAT(Parse({"--kube-api-burst", "0"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--kube-api-burst")));
+  EXPECT_THAT(Parse({"--manifests", "/tmp", "--context", "x"}), Not(IsOk()));
+}
+
 TEST_F(OptionsTest, ConfigFileMergesAndFlagWins) {
   const std::string config = Write("config.yaml",
                                    "workers: 9\n"
