@@ -1,20 +1,18 @@
 // The controller command: a source of ServiceRegistrations -> work queue -> reconciler -> engine,
-// with the HTTP endpoints beside it. Only wiring lives here: the first-sync handshake is
+// with the HTTP endpoints beside it. Only wiring lives here: what differs between the manifest
+// folder and Kubernetes is a SourceKit (source_kit.h), the first-sync handshake is
 // runtime/sourced_controller.h, what the endpoints show is http/registrations_view.h.
-#include <unistd.h>
-
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 
 #include "controller/app/app.h"
 #include "controller/app/etcd_options.h"
 #include "controller/app/signals.h"
+#include "controller/app/source_kit.h"
 #include "controller/common/clock.h"
 #include "controller/common/format.h"
 #include "controller/common/logging.h"
@@ -29,7 +27,6 @@
 #include "controller/runtime/controller_loop.h"
 #include "controller/runtime/sourced_controller.h"
 #include "controller/runtime/work_queue.h"
-#include "controller/source/manifest_source.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::app {
@@ -38,21 +35,6 @@ namespace {
 
 constexpr char kControllerName[] = "serviceregistration";
 
-// `local-<machine-id>` (DESIGN §2), falling back to the host name.
-std::string DefaultLocalOwnerId() {
-  std::ifstream in("/etc/machine-id");
-  std::string id;
-  if (in && std::getline(in, id)) {
-    id = std::string(absl::StripAsciiWhitespace(id));
-  }
-  if (id.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    id = host;
-  }
-  return "local-" + id;
-}
-
 }  // namespace
 
 int RunController(const config::Options& options) {
@@ -60,12 +42,6 @@ int RunController(const config::Options& options) {
                               options.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
   if (!logging.ok()) {
     spdlog::error("{}", logging.message());
-    return 2;
-  }
-  if (options.manifests.empty()) {
-    spdlog::error(
-        "the Kubernetes source is not part of this build yet: run with --manifests DIR (see "
-        "README.md)");
     return 2;
   }
   config::Policy policy;
@@ -79,19 +55,37 @@ int RunController(const config::Options& options) {
   }
   BlockTerminationSignals();
   Clock& clock = RealClock::Get();
+  http::Registry registry;
+  http::RegistrarMetrics metrics(registry);
+
+  auto made = options.manifests.empty() ? NewKubeKit(options, metrics, clock)
+                                        : NewManifestKit(options, clock);
+  if (!made.ok()) {
+    spdlog::error("{}", made.status().message());
+    return 2;
+  }
+  SourceKit& kit = **made;
+  source::Source& src = kit.source();
 
   publisher::EngineOptions engine_options;
   engine_options.default_target = ToClientOptions(options.etcd);
   engine_options.ownership_records = true;
   engine_options.owner_prefix = options.owner_prefix;
-  engine_options.owner_id = options.owner_id.empty() ? DefaultLocalOwnerId() : options.owner_id;
+  if (options.owner_id.empty()) {
+    auto owner_id = kit.DefaultOwnerId([] { return TerminationRequested(); });
+    if (!owner_id.ok()) {
+      spdlog::info("stopping: {}", owner_id.status().message());
+      return 0;
+    }
+    engine_options.owner_id = *owner_id;
+  } else {
+    engine_options.owner_id = options.owner_id;
+  }
   engine_options.cluster = engine_options.owner_id;
   engine_options.dry_run = options.dry_run;
-  spdlog::info("etcd-registrar {}: manifests {}, etcd {}, owner id {}", config::Version(),
-               options.manifests, absl::StrJoin(options.etcd.endpoints, ","),
+  spdlog::info("etcd-registrar {}: {}, etcd {}, owner id {}", config::Version(),
+               kit.description(), absl::StrJoin(options.etcd.endpoints, ","),
                engine_options.owner_id);
-  http::Registry registry;
-  http::RegistrarMetrics metrics(registry);
   engine_options.on_request = [&metrics](const char* method, double seconds,
                                          const absl::Status& status) {
     metrics.etcd_request_duration_seconds.Observe({method}, seconds);
@@ -101,15 +95,6 @@ int RunController(const config::Options& options) {
   };
   auto engine = publisher::NewEngine(engine_options, clock);
 
-  source::ManifestSourceOptions source_options;
-  source_options.dir = options.manifests;
-  source_options.owner_prefix = options.owner_prefix;
-  auto source = source::ManifestSource::Create(source_options, clock);
-  if (!source.ok()) {
-    spdlog::error("{}", source.status().message());
-    return 2;
-  }
-
   http::RegistrationMetrics registration_metrics(metrics);
   runtime::WorkQueue::Hooks queue_hooks;
   queue_hooks.depth = [&](int64_t depth) {
@@ -118,11 +103,15 @@ int RunController(const config::Options& options) {
   queue_hooks.add = [&] { metrics.workqueue_adds_total.Inc({kControllerName}); };
   queue_hooks.retry = [&] { metrics.workqueue_retries_total.Inc({kControllerName}); };
   runtime::WorkQueue queue(clock, runtime::WorkQueue::Options{}, queue_hooks);
+  if (kit.requeue_on_engine_change()) {
+    // The status follows the engine: every state change re-queues its registration.
+    engine->SetListener([&queue](const std::string& id) { queue.Add(id); });
+  }
 
-  registration::ReconcilerOptions reconciler_options;
-  reconciler_options.mode = registration::SourceMode::kManifests;
-  reconciler_options.owner_prefix = options.owner_prefix;
-  source::ManifestSource& src = **source;
+  registration::ReconcilerOptions reconciler_options = kit.reconciler_options();
+  if (options.resync_seconds > 0) {
+    reconciler_options.resync = std::chrono::seconds(options.resync_seconds);
+  }
   registration::RegistrationReconciler reconciler(
       registration::DesiredView{[&src](const std::string& id) { return src.store().Get(id); },
                                 [&src] { return src.synced(); }},
@@ -133,9 +122,10 @@ int RunController(const config::Options& options) {
     metrics.reconcile_time_seconds.Observe({kControllerName}, seconds);
   };
   // The source's change handler queues identities; at the first complete listing the engine
-  // learns every listed id, and keeps their records until a worker hands each one over (no
-  // adopted registration is revoked because a worker had not reached it yet, and only workers
-  // reconcile: one key by one worker at a time).
+  // learns every id to keep (the listed ones, and what the kit's orphan rule keeps), and keeps
+  // their records until a worker hands each one over (no adopted registration is revoked
+  // because a worker had not reached it yet, and only workers reconcile: one key by one worker
+  // at a time).
   runtime::SourcedController controller(
       queue, reconciler, clock,
       {.name = kControllerName, .workers = options.workers, .hooks = std::move(loop_hooks)},
@@ -148,9 +138,9 @@ int RunController(const config::Options& options) {
              }
              return ids;
            }},
-      [&engine](std::vector<std::string> known) {
-        spdlog::info("manifest folder read: {} registration(s)", known.size());
-        engine->MarkComplete(std::move(known));
+      [&engine, &kit](std::vector<std::string> listed) {
+        spdlog::info("first complete listing: {} registration(s)", listed.size());
+        engine->MarkComplete(kit.KnownIds(std::move(listed), *engine));
       });
   auto views = [&] {
     return http::CollectViews(
@@ -162,10 +152,7 @@ int RunController(const config::Options& options) {
   http::HealthChecks healthz("healthz");
   healthz.Add("ping", [] { return absl::OkStatus(); });
   http::HealthChecks readyz("readyz");
-  readyz.Add("source-synced", [&src] {
-    return src.synced() ? absl::OkStatus()
-                        : absl::UnavailableError("the manifest folder has not been read yet");
-  });
+  readyz.Add("source-synced", [&kit] { return kit.SourceHealth(); });
   readyz.Add("etcd", [&] {
     return options.dry_run || engine->stats().etcd_reachable
                ? absl::OkStatus()
@@ -183,7 +170,7 @@ int RunController(const config::Options& options) {
                           http::RegistrationsJson(views(), src.errors())};
   });
 
-  // Adopt first: every lease of our owner id is kept alive before the folder is read.
+  // Adopt first: every lease of our owner id is kept alive before the source is read.
   if (auto started = engine->Start(); !started.ok()) {
     spdlog::error("{}", started.message());
     return 2;
@@ -201,7 +188,7 @@ int RunController(const config::Options& options) {
   int sig = WaitForTermination(nullptr, std::chrono::milliseconds(500));
   spdlog::info("signal {}: stopping (leases are not revoked; the next controller adopts them)",
                sig);
-  src.Stop();
+  kit.Stop();
   controller.Stop();
   server.Stop();
   engine->Stop(/*revoke=*/false);

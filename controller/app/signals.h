@@ -12,6 +12,8 @@ namespace registrar::app {
 void BlockTerminationSignals();
 // Waits until SIGINT/SIGTERM arrives (returns the signal) or `stop()` returns true when polled
 // every `poll` (returns 0).
+// True once SIGINT/SIGTERM arrived (does not wait; a later WaitForTermination returns it).
+bool TerminationRequested();
 int WaitForTermination(const std::function<bool()>& stop, std::chrono::milliseconds poll);
 
 }  // namespace registrar::app

@@ -30,6 +30,21 @@ RegistrarMetrics::RegistrarMetrics(Registry& registry)
                                 "Latency of etcd requests by method", {"method"})),
       etcd_request_errors_total(registry.AddCounter("etcd_registrar_etcd_request_errors_total",
                                                     "Failed etcd requests by method and code",
-                                                    {"method", "code"})) {}
+                                                    {"method", "code"})),
+      kube_api_request_duration_seconds(registry.AddHistogram(
+          "etcd_registrar_kube_api_request_duration_seconds",
+          "Latency of Kubernetes API requests by verb, resource and HTTP code",
+          {"verb", "resource", "code"})),
+      kube_api_request_errors_total(registry.AddCounter(
+          "etcd_registrar_kube_api_request_errors_total",
+          "Kubernetes API requests answered with an error (or not at all: code 0)",
+          {"verb", "resource", "code"})),
+      kube_relists_total(registry.AddCounter(
+          "etcd_registrar_kube_relists_total",
+          "Complete lists of ServiceRegistrations (the first, and after a 410 or a failed "
+          "watch)")),
+      kube_watch_restarts_total(
+          registry.AddCounter("etcd_registrar_kube_watch_restarts_total",
+                              "Watches of ServiceRegistrations opened again after one ended")) {}
 
 }  // namespace registrar::http

@@ -14,6 +14,11 @@
 //   etcd_registrar_key_reputs_total                          counter
 //   etcd_registrar_etcd_request_duration_seconds{method}     histogram
 //   etcd_registrar_etcd_request_errors_total{method,code}    counter  code: gRPC code name
+//   etcd_registrar_kube_api_request_duration_seconds{verb,resource,code}  histogram
+//                                                            code: HTTP code, "0" = no answer
+//   etcd_registrar_kube_api_request_errors_total{verb,resource,code}      counter  non-2xx
+//   etcd_registrar_kube_relists_total                        counter  complete lists (first too)
+//   etcd_registrar_kube_watch_restarts_total                 counter  watches opened again
 //
 // Thread-safety: the families are thread-safe; the struct is built once and then only read.
 #pragma once
@@ -37,6 +42,10 @@ struct RegistrarMetrics {
   Counter& key_reputs_total;
   Histogram& etcd_request_duration_seconds;
   Counter& etcd_request_errors_total;
+  Histogram& kube_api_request_duration_seconds;
+  Counter& kube_api_request_errors_total;
+  Counter& kube_relists_total;
+  Counter& kube_watch_restarts_total;
 };
 
 }  // namespace registrar::http
