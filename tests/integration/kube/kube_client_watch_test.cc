@@ -96,27 +96,35 @@ TEST_F(KubeClientWatchTest, EventsArriveAsLinesAndTheServersTimeoutEndsTheStream
   EXPECT_FALSE(after->has_value());
 }
 
-TEST_F(KubeClientWatchTest, BookmarkArrivesBeforeTheServersTimeout) {
-  // The watch cache sends a bookmark shortly before a watch's timeoutSeconds deadline when the
-  // client allows bookmarks.
+TEST_F(KubeClientWatchTest, BookmarkEndsTheInitialEventsOfAStreamingList) {
+  // A watch with sendInitialEvents (the streaming list) sends the current objects as ADDED
+  // events and then a BOOKMARK annotated k8s.io/initial-events-end.
   Create("bm-a");
-  auto stream = MustWatch({.resource_version = ListRv(), .timeout_seconds = 5});
-  ASSERT_NE(stream, nullptr);
-  bool bookmark = false;
+  Create("bm-b");
+  Request request{.path = CollectionPath(kServiceRegistrations, *ns_),
+                  .query = {{"watch", "true"},
+                            {"sendInitialEvents", "true"},
+                            {"resourceVersionMatch", "NotOlderThan"},
+                            {"allowWatchBookmarks", "true"},
+                            {"timeoutSeconds", "30"}},
+                  .verb = "watch",
+                  .resource = "serviceregistrations"};
+  auto stream = client_->Watch(request, milliseconds(10'000));
+  ASSERT_THAT(stream, IsOk());
+  std::vector<std::string> added;
+  std::optional<WatchEvent> event;
   while (true) {
-    absl::StatusOr<std::optional<std::string>> line = stream->Next();
-    ASSERT_THAT(line, IsOk());
-    if (!line->has_value()) {
+    event = NextEvent(**stream);
+    ASSERT_TRUE(event.has_value());
+    if (event->type != EventType::kAdded) {
       break;
     }
-    auto event = ParseWatchEvent(**line);
-    ASSERT_THAT(event, IsOk());
-    if (event->type == EventType::kBookmark) {
-      bookmark = true;
-      EXPECT_FALSE(event->object["metadata"]["resourceVersion"].get<std::string>().empty());
-    }
+    added.push_back(event->object["metadata"]["name"]);
   }
-  EXPECT_TRUE(bookmark);
+  EXPECT_EQ(event->type, EventType::kBookmark) << event->object.dump();
+  EXPECT_EQ(event->object["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+  EXPECT_FALSE(event->object["metadata"]["resourceVersion"].get<std::string>().empty());
+  EXPECT_THAT(added, ::testing::UnorderedElementsAre("bm-a", "bm-b"));
 }
 
 TEST_F(KubeClientWatchTest, IdleTimeoutEndsAQuietStream) {
