@@ -1,8 +1,8 @@
 // Watch streams of the REST client (controller/kube/client_impl.h) against the real
 // kube-apiserver 1.34: events arrive as lines, bookmarks, the server's timeoutSeconds end as
-// nullopt, the idle timeout, Cancel() from another thread, a too-old resourceVersion, a refused
-// watch; and what cpprest's own http_client_config timeout does to a streaming body (the reason
-// the client sets it to a day and keeps its own deadlines).
+// nullopt, the idle timeout, Cancel() from another thread, a too-old resourceVersion (410) and a
+// compacted one (served), a refused watch; and what cpprest's own http_client_config timeout does
+// to a streaming body (the reason the client sets it to a day and keeps its own deadlines).
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -177,6 +177,25 @@ TEST_F(KubeClientWatchTest, TooOldResourceVersionArrivesAsAnErrorEventWith410) {
   auto end = stream->Next();
   ASSERT_THAT(end, IsOk());
   EXPECT_FALSE(end->has_value());
+}
+
+TEST_F(KubeClientWatchTest, ACompactedEtcdRevisionIsStillServedByTheWatchCache) {
+  // Compacting etcd past a resourceVersion does not make the API server answer 410 for it: the
+  // watch cache still holds those events, so the watch resumes with nothing lost.
+  json a = Create("cmp-a");
+  auto changed = Api(*client_).Patch(kServiceRegistrations, *ns_, "cmp-a", PatchType::kMerge,
+                                     {{"spec", {{"value", "c1"}}}});
+  ASSERT_THAT(changed, IsOk());
+  auto status = plane_->etcd().Etcdctl({"endpoint", "status", "-w", "json"});
+  ASSERT_TRUE(status.ok()) << status.status();
+  const int64_t revision = json::parse(*status)[0]["Status"]["header"]["revision"];
+  ASSERT_TRUE(plane_->etcd().Etcdctl({"compact", std::to_string(revision), "--physical"}).ok());
+  auto stream = MustWatch({.resource_version = Rv(a), .timeout_seconds = 30});
+  ASSERT_NE(stream, nullptr);
+  std::optional<WatchEvent> event = NextEvent(*stream);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->type, EventType::kModified) << event->object.dump();
+  EXPECT_EQ(Rv(event->object), Rv(*changed));
 }
 
 TEST_F(KubeClientWatchTest, ARefusedWatchIsTheDecodedStatusFromWatchItself) {
