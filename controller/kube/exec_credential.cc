@@ -39,14 +39,15 @@ std::string Who(const ExecConfig& exec) {
   return absl::StrCat("exec plugin \"", exec.command, "\" (", exec.origin, ")");
 }
 
-// An RFC 3339 time, kept within years 1970..9999 (earlier is simply expired).
+// An RFC 3339 time, kept within 1970..2200: earlier is simply expired, and system_clock counts
+// nanoseconds in 64 bits, which end in 2262.
 std::optional<std::chrono::system_clock::time_point> ParseRfc3339(const std::string& text) {
   absl::Time t;
   std::string error;
   if (!absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
     return std::nullopt;
   }
-  const absl::Time latest = absl::FromUnixSeconds(253402300799);  // 9999-12-31T23:59:59Z
+  const absl::Time latest = absl::FromUnixSeconds(7258118400);  // 2200-01-01T00:00:00Z
   t = std::clamp(t, absl::UnixEpoch(), latest);
   return std::chrono::system_clock::time_point(
       std::chrono::seconds(absl::ToUnixSeconds(t)));

@@ -409,20 +409,23 @@ Kubeconfig MergeKubeconfigs(std::vector<Kubeconfig> configs) {
 
 absl::StatusOr<std::string> NormalizeServer(std::string_view server, bool tls_hint) {
   std::string url(server);
-  while (!url.empty() && url.back() == '/') {
+  size_t scheme_end = url.find("://");
+  if (scheme_end != std::string::npos) {
+    std::string scheme = url.substr(0, scheme_end);
+    if (scheme != "https" && scheme != "http") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("scheme \"", scheme, "\" is not supported (use https:// or http://)"));
+    }
+  }
+  while (!url.empty() && url.back() == '/' &&
+         (scheme_end == std::string::npos || url.size() > scheme_end + 3)) {
     url.pop_back();
   }
   if (url.empty()) {
     return absl::InvalidArgumentError("must be set (the API server's URL, e.g. https://host:6443)");
   }
-  size_t scheme_end = url.find("://");
   if (scheme_end == std::string::npos) {
     return absl::StrCat(tls_hint ? "https://" : "http://", url);
-  }
-  std::string_view scheme(url.data(), scheme_end);
-  if (scheme != "https" && scheme != "http") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("scheme \"", std::string(scheme), "\" is not supported (use https:// or http://)"));
   }
   if (url.size() == scheme_end + 3) {
     return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" has no host"));
