@@ -224,6 +224,18 @@ TEST_F(ReflectorTest, AGoneErrorEventRelistsAndTheNextListingReplacesEverything)
   EXPECT_EQ(EventsOfType("ERROR"), 1);
 }
 
+TEST_F(ReflectorTest, AGoneBeforeAnyEventRightAfterAListBacksOffBeforeListingAgain) {
+  client_.AnswerList(ListBody({}, "10"));
+  client_.FailWatch(410, StatusBody(410, "Gone", "too old resource version"));
+  StartReflector();
+  ASSERT_TRUE(::registrar::testing::WaitFor([&] { return !reflector_->last_error().ok(); }, 10s));
+  EXPECT_EQ(client_.calls().size(), 1u) << "no second list before the backoff passed";
+  client_.AnswerList(ListBody({}, "20"));
+  ASSERT_TRUE(Eventually([&] { return client_.watch_count() >= 1; }));
+  EXPECT_EQ(client_.calls().size(), 2u);
+  EXPECT_EQ(QueryValue(client_.watch_requests().back(), "resourceVersion"), "20");
+}
+
 TEST_F(ReflectorTest, AGoneAnswerToTheWatchRequestRelists) {
   client_.AnswerList(ListBody({}, "10"));
   StartReflector();
