@@ -1,4 +1,6 @@
 // The etcd operations of one registration (engine_impl.h) and what their answers change.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 #include "controller/common/format.h"
@@ -31,8 +33,10 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
                lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
                 Reg* reg = Find(id);
                 if (reg == nullptr || reg->epoch != epoch) {
-                  if (r.ok()) {
-                    pool_.Revoke(conn, lease, absl::StrCat(id, ": granted for nobody"));
+                  if (r.ok() || IsTransient(r.status())) {
+                    pool_.Revoke(conn, {.lease = lease,
+                                        .reason = RevokeReason::kGrantedForNobody,
+                                        .owner = id});
                   }
                   return;
                 }
@@ -41,7 +45,9 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
                   if (IsTransient(r.status())) {
                     // The grant may still have happened: we chose the ID, so make sure it does not
                     // linger (a lease without a key, go-zero #5260's seed).
-                    pool_.Revoke(conn, lease, absl::StrCat(id, ": grant not answered"));
+                    pool_.Revoke(conn, {.lease = lease,
+                                        .reason = RevokeReason::kUnansweredGrant,
+                                        .owner = id});
                   }
                   Failed(*reg, r.status(), "granting a lease");
                   return;
@@ -217,6 +223,8 @@ void EngineImpl::KeyTxnFailed(Reg& reg, const KeyWrite& w, const pb::TxnResponse
   }
 }
 
+// Not renewed from here on; a failed revoke waits in the connection's revoke debt
+// (revoke_debt.h) and the registration awaits it (Plan: kAwaitRevoke).
 void EngineImpl::RevokeCurrent(Reg& reg) {
   reg.activity = Activity::kInFlight;
   Connection* conn = reg.conn;
@@ -225,28 +233,42 @@ void EngineImpl::RevokeCurrent(Reg& reg) {
   if (reg.removed) {
     SetState(reg, Phase::kTerminating, Cause::kRevoking);
   }
-  pb::LeaseRevokeRequest req;
-  req.set_id(lease);
-  pool_.Write(conn, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
-              ForReg<pb::LeaseRevokeResponse>(
-                  reg,
-                  [this, lease](Reg& reg, absl::StatusOr<pb::LeaseRevokeResponse> r) {
-                    if (!r.ok() && !IsLeaseNotFound(r.status())) {
-                      if (!reg.removed || clock_.Now() < reg.remove_deadline) {
-                        Failed(reg, r.status(), "revoking the lease");
-                        return;
-                      }
-                      spdlog::warn(
-                          "{}: could not revoke lease {} within one TTL ({}); letting it expire",
-                          reg.desired.id, lease, r.status().message());
-                    } else {
-                      spdlog::info("{}: revoked lease {} ({} removed)", reg.desired.id, lease,
-                                   reg.full_key);
-                    }
-                    Forget(reg);
-                    Step(reg);
-                  }),
-              {.first = true, .cost = kRevokeCost});
+  PendingRevoke revoke{.lease = lease,
+                       .reason = reg.removed ? RevokeReason::kRemoved : RevokeReason::kPaused,
+                       .owner = reg.desired.id,
+                       .full_key = reg.full_key};
+  pool_.Revoke(conn, std::move(revoke),
+               [this, id = reg.desired.id, epoch = reg.epoch, lease](const absl::Status& status) {
+                 Reg* reg = Find(id);
+                 if (reg == nullptr || reg->epoch != epoch) {
+                   return;
+                 }
+                 reg->activity = Activity::kIdle;
+                 if (status.ok()) {
+                   spdlog::info("{}: revoked lease {} ({} removed)", id, lease, reg->full_key);
+                 } else {
+                   reg->pending_revoke = lease;
+                   reg->pending_revoke_status = status;
+                 }
+                 if (reg->lease == lease) {
+                   Forget(*reg);
+                 }
+                 Step(*reg);
+               });
+}
+
+// Removed or paused, and the revoke of its lease is owed: say so; a removed registration is let
+// go one TTL after Remove (the debt goes on revoking).
+void EngineImpl::AwaitRevoke(Reg& reg) {
+  Failure failure = FailureFor(reg.pending_revoke_status, reg.removed, Cause::kEtcdUnavailable);
+  SetState(reg, failure.phase, failure.cause,
+           absl::StrCat("revoking lease ", reg.pending_revoke, ": ",
+                        reg.pending_revoke_status.message(),
+                        "; retried whenever etcd answers again"));
+  if (reg.removed) {
+    RetryLater(reg, std::max<Clock::Duration>(reg.remove_deadline - clock_.Now(),
+                                              Clock::Duration::zero()));
+  }
 }
 
 void EngineImpl::RevokeOld(Reg& reg) {
@@ -256,29 +278,24 @@ void EngineImpl::RevokeOld(Reg& reg) {
   if (old.full_key != reg.full_key || old.conn != reg.conn) {
     old.conn->key_owner.erase(old.full_key);
   }
-  pb::LeaseRevokeRequest req;
-  req.set_id(old.lease);
-  pool_.Write(old.conn, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
-              [this, old, id = reg.desired.id,
-               epoch = reg.epoch](absl::StatusOr<pb::LeaseRevokeResponse> r) {
-                old.conn->lease_owner.erase(old.lease);
-                Reg* reg = Find(id);
-                if (reg == nullptr || reg->epoch != epoch) {
-                  return;
-                }
-                reg->activity = Activity::kIdle;
-                if (!r.ok() && !IsLeaseNotFound(r.status())) {
-                  // Not renewed any more: it expires by itself within its TTL.
-                  spdlog::warn(
-                      "{}: revoking replaced lease {} failed: {} (it expires after its TTL)", id,
-                      old.lease, r.status().message());
-                } else {
-                  spdlog::info("{}: replaced lease {} revoked", id, old.lease);
-                }
-                reg->old.reset();
-                Step(*reg);
-              },
-              {.first = true, .cost = kRevokeCost});
+  PendingRevoke revoke{.lease = old.lease,
+                       .reason = RevokeReason::kReplaced,
+                       .owner = reg.desired.id,
+                       .full_key = old.full_key};
+  pool_.Revoke(old.conn, std::move(revoke),
+               [this, old, id = reg.desired.id, epoch = reg.epoch](const absl::Status& status) {
+                 old.conn->lease_owner.erase(old.lease);
+                 Reg* reg = Find(id);
+                 if (reg == nullptr || reg->epoch != epoch) {
+                   return;
+                 }
+                 reg->activity = Activity::kIdle;
+                 if (status.ok()) {
+                   spdlog::info("{}: replaced lease {} revoked", id, old.lease);
+                 }  // else: in the revoke debt, logged there
+                 reg->old.reset();
+                 Step(*reg);
+               });
 }
 
 void EngineImpl::HandleLeaseLost(Reg& reg, std::string_view why) {
