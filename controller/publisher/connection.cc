@@ -106,7 +106,9 @@ void ConnectionPool::Release(Connection* conn, const char* method, Clock::TimePo
   if (on_request_) {
     on_request_(method, std::chrono::duration<double>(clock_.Now() - started).count(), status);
   }
-  if (IsTransient(status)) {
+  // Only "could not reach etcd" counts: an overloaded etcd (too many requests) that answers
+  // other writes must not make the owed revokes skip their backoff.
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     conn->write_unreachable = true;
   } else if (status.ok() && conn->write_unreachable) {
     conn->write_unreachable = false;

@@ -188,6 +188,9 @@ void EngineImpl::Upsert(Desired desired) {
       it->second.state.value = d.value;
     }
     Reg& reg = it->second;
+    if (reg.removed && reg.pending_revoke != 0 && reg.activity == Activity::kBackingOff) {
+      reg.activity = Activity::kIdle;  // it was waiting to be let go (AwaitRevoke): wanted now
+    }
     reg.removed = false;  // recreated before the revoke finished: converge to the new spec
     reg.desired = std::move(d);
     if (adoption_.done()) {

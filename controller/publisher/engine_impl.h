@@ -7,6 +7,7 @@
 //   registration_plan.h the next action of one registration (pure)
 //   txn.h               the Txns it writes and how a failed one is read (pure)
 //   etcd_errors.h       what a failure means for a registration (pure)
+//   revoke_debt.h       a connection's owed revokes and when each is retried (pure)
 //   adoption.h          records found at start, claims, orphans
 //   prefix_watches.h    delete-only watches per key prefix
 //   state_board.h       what readers see: states, renewals, counters

@@ -427,6 +427,21 @@ TEST_F(EngineTest, AWriteAnsweredAfterATransientFailureCountsAsAReconnect) {
   ASSERT_EQ(client_->revokes.size(), 1u) << "retried at once, not after its backoff";
 }
 
+TEST_F(EngineTest, RecreatedWhileAwaitingAnOwedRevokeRegistersAtOnce) {
+  Make();
+  AnswerAdoption({});
+  RegisterA();
+  engine_->Remove("ns/a");
+  Run();
+  AnswerRevoke(absl::UnavailableError("down"));
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(engine_->Get("ns/a")->phase, Phase::kTerminating);
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(client_->grants.size(), 1u) << "not held back until the removal would be let go";
+  EXPECT_EQ(engine_->stats().pending_revokes, 1) << "the old lease is still owed";
+}
+
 TEST_F(EngineTest, UnclaimedListsAdoptedRecordsNobodyClaimedOnceAdoptionIsDone) {
   Make();
   EXPECT_EQ(engine_->Unclaimed(), std::nullopt) << "adoption not done";
