@@ -140,8 +140,8 @@ void ConnectionPool::Revoke(Connection* conn, PendingRevoke revoke,
                   "etcd {}: revoking lease {} ({}{}{}{}{}) failed: {}; it is not renewed, and the "
                   "revoke is retried on every reconnect until etcd answers",
                   conn->client->target(), revoke.lease, RevokeReasonName(revoke.reason),
-                  revoke.owner.empty() ? "" : " ", revoke.owner,
-                  revoke.full_key.empty() ? "" : " ", revoke.full_key, r.status().message());
+                  revoke.owner.empty() ? "" : " ", revoke.owner, revoke.full_key.empty() ? "" : " ",
+                  revoke.full_key, r.status().message());
               events_.OnRevokeDeferred(conn, revoke);
             }
             ScheduleDebt(conn);

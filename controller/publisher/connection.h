@@ -72,8 +72,8 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   std::unordered_map<int64_t, std::string> lease_owner;    // lease -> registration id
   // Registrations in KeyConflict, by the full key they wait for.
   std::unordered_map<std::string, std::set<std::string>> conflict_waiters;
-  bool healthy = false;  // the keep-alive stream is up
-  bool down = false;     // the keeper said the stream went down (and not up again since)
+  bool healthy = false;            // the keep-alive stream is up
+  bool down = false;               // the keeper said the stream went down (and not up again since)
   bool write_unreachable = false;  // a write failed unreachable (no OK answer since)
   RevokeDebt debt;                 // leases whose revoke failed, retried until done
   std::optional<Clock::TimePoint> debt_at;  // a PayDebt is posted for then

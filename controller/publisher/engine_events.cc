@@ -101,11 +101,10 @@ void EngineImpl::RevokeOrphans() {
                  a.record.name);
     board_.Unclaim(a.full_key);
     default_conn_->keeper->Remove(a.lease);
-    pool_.Revoke(default_conn_,
-                 {.lease = a.lease,
-                  .reason = RevokeReason::kOrphan,
-                  .owner = absl::StrCat(a.record.namespace_, "/", a.record.name),
-                  .full_key = a.full_key});
+    pool_.Revoke(default_conn_, {.lease = a.lease,
+                                 .reason = RevokeReason::kOrphan,
+                                 .owner = absl::StrCat(a.record.namespace_, "/", a.record.name),
+                                 .full_key = a.full_key});
   }
 }
 

@@ -28,47 +28,46 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
   req.set_id(pool_.NewLeaseId());
   int64_t lease = req.id();
   int64_t ttl = reg.desired.ttl;
-  pool_.Write(conn, "LeaseGrant", std::move(req), &etcd::Client::LeaseGrant,
-              [this, conn, id = reg.desired.id, epoch = reg.epoch, ttl,
-               lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
-                Reg* reg = Find(id);
-                if (reg == nullptr || reg->epoch != epoch) {
-                  if (r.ok() || IsTransient(r.status())) {
-                    pool_.Revoke(conn, {.lease = lease,
-                                        .reason = RevokeReason::kGrantedForNobody,
-                                        .owner = id});
-                  }
-                  return;
-                }
-                reg->activity = Activity::kIdle;
-                if (!r.ok()) {
-                  if (IsTransient(r.status())) {
-                    // The grant may still have happened: we chose the ID, so make sure it does not
-                    // linger (a lease without a key, go-zero #5260's seed).
-                    pool_.Revoke(conn, {.lease = lease,
-                                        .reason = RevokeReason::kUnansweredGrant,
-                                        .owner = id});
-                  }
-                  Failed(*reg, r.status(), "granting a lease");
-                  return;
-                }
-                if (!r->error().empty()) {
-                  Failed(*reg, absl::UnavailableError(r->error()), "granting a lease");
-                  return;
-                }
-                reg->conn = conn;
-                reg->lease = r->id();
-                reg->granted_ttl = r->ttl();
-                reg->requested_ttl = ttl;
-                reg->key_present = false;
-                reg->written_value.clear();
-                reg->written_record.clear();
-                conn->lease_owner[reg->lease] = id;
-                conn->keeper->Add(reg->lease, reg->granted_ttl);
-                reg->backoff.Reset();
-                Step(*reg);
-              },
-              {.first = false});
+  pool_.Write(
+      conn, "LeaseGrant", std::move(req), &etcd::Client::LeaseGrant,
+      [this, conn, id = reg.desired.id, epoch = reg.epoch, ttl,
+       lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
+        Reg* reg = Find(id);
+        if (reg == nullptr || reg->epoch != epoch) {
+          if (r.ok() || IsTransient(r.status())) {
+            pool_.Revoke(conn,
+                         {.lease = lease, .reason = RevokeReason::kGrantedForNobody, .owner = id});
+          }
+          return;
+        }
+        reg->activity = Activity::kIdle;
+        if (!r.ok()) {
+          if (IsTransient(r.status())) {
+            // The grant may still have happened: we chose the ID, so make sure it does not
+            // linger (a lease without a key, go-zero #5260's seed).
+            pool_.Revoke(conn,
+                         {.lease = lease, .reason = RevokeReason::kUnansweredGrant, .owner = id});
+          }
+          Failed(*reg, r.status(), "granting a lease");
+          return;
+        }
+        if (!r->error().empty()) {
+          Failed(*reg, absl::UnavailableError(r->error()), "granting a lease");
+          return;
+        }
+        reg->conn = conn;
+        reg->lease = r->id();
+        reg->granted_ttl = r->ttl();
+        reg->requested_ttl = ttl;
+        reg->key_present = false;
+        reg->written_value.clear();
+        reg->written_record.clear();
+        conn->lease_owner[reg->lease] = id;
+        conn->keeper->Add(reg->lease, reg->granted_ttl);
+        reg->backoff.Reset();
+        Step(*reg);
+      },
+      {.first = false});
 }
 
 // The Txn that wrote `w` (and its record) with the registration's lease succeeded.
@@ -261,10 +260,10 @@ void EngineImpl::RevokeCurrent(Reg& reg) {
 // go one TTL after Remove (the debt goes on revoking).
 void EngineImpl::AwaitRevoke(Reg& reg) {
   Failure failure = FailureFor(reg.pending_revoke_status, reg.removed, Cause::kEtcdUnavailable);
-  SetState(reg, failure.phase, failure.cause,
-           absl::StrCat("revoking lease ", reg.pending_revoke, ": ",
-                        reg.pending_revoke_status.message(),
-                        "; retried whenever etcd answers again"));
+  SetState(
+      reg, failure.phase, failure.cause,
+      absl::StrCat("revoking lease ", reg.pending_revoke, ": ", reg.pending_revoke_status.message(),
+                   "; retried whenever etcd answers again"));
   if (reg.removed) {
     RetryLater(reg, std::max<Clock::Duration>(reg.remove_deadline - clock_.Now(),
                                               Clock::Duration::zero()));

@@ -39,9 +39,9 @@ struct PlanInput {
   bool connectable = true;  // its target's connection exists or could be made
   bool has_old = false;     // a lease is being replaced (make before break)
   bool has_lease = false;
-  bool lease_fits = false;   // the lease is on the wanted connection with the wanted TTL
-  bool key_current = false;  // key present with the wanted full key, value and record
-  bool conn_down = false;    // the keep-alive stream of its connection is down
+  bool lease_fits = false;      // the lease is on the wanted connection with the wanted TTL
+  bool key_current = false;     // key present with the wanted full key, value and record
+  bool conn_down = false;       // the keep-alive stream of its connection is down
   bool revoke_pending = false;  // its lease's revoke failed and waits in the revoke debt
   bool let_go = false;          // removed, and one TTL has passed since Remove
 };

@@ -92,10 +92,10 @@ class RevokeDebt {
  private:
   struct Entry {
     PendingRevoke revoke;
-    int failures = 0;             // since it entered, or since the last reconnect
+    int failures = 0;  // since it entered, or since the last reconnect
     bool in_flight = false;
-    bool retry_at_once = false;   // a reconnect came while its attempt was in flight
-    TimePoint next{};             // when not in flight
+    bool retry_at_once = false;  // a reconnect came while its attempt was in flight
+    TimePoint next{};            // when not in flight
   };
   void Schedule(Entry& entry, TimePoint when);
 

@@ -1,8 +1,9 @@
 // File: controller/publisher/state_board.h
 //
 // What readers see of the engine: the published State of every registration, the last renewal
-// time of every lease, the counters (EngineStats) and the adopted records nobody claimed yet. The engine thread writes it; Get, List
-// and stats read it from any thread. Renewals come from the keeper threads, one map write each.
+// time of every lease, the counters (EngineStats) and the adopted records nobody claimed yet. The
+// engine thread writes it; Get, List and stats read it from any thread. Renewals come from the
+// keeper threads, one map write each.
 //
 // Thread-safety: every method is safe from any thread (one absl::Mutex). Ownership: copies.
 #pragma once

@@ -55,25 +55,31 @@ TEST(RevokeDebt, Table) {
     bool due;
   };
   const std::vector<Row> rows = {
-      {"failed once: not before one second", {{Step::kFail, seconds(0)}}, milliseconds(999),
-       false},
+      {"failed once: not before one second", {{Step::kFail, seconds(0)}}, milliseconds(999), false},
       {"failed once: due after one second", {{Step::kFail, seconds(0)}}, seconds(1), true},
       {"failed twice: due two seconds after the second failure",
        {{Step::kFail, seconds(0)}, {Step::kDue, seconds(1)}, {Step::kFail, seconds(1)}},
-       seconds(2), false},
+       seconds(2),
+       false},
       {"failed twice: due at three seconds",
        {{Step::kFail, seconds(0)}, {Step::kDue, seconds(1)}, {Step::kFail, seconds(1)}},
-       seconds(3), true},
-      {"reconnect: due at once", {{Step::kFail, seconds(0)}, {Step::kReconnect, milliseconds(10)}},
-       milliseconds(10), true},
+       seconds(3),
+       true},
+      {"reconnect: due at once",
+       {{Step::kFail, seconds(0)}, {Step::kReconnect, milliseconds(10)}},
+       milliseconds(10),
+       true},
       {"in flight: not handed out twice",
-       {{Step::kFail, seconds(0)}, {Step::kDue, seconds(1)}}, seconds(100), false},
+       {{Step::kFail, seconds(0)}, {Step::kDue, seconds(1)}},
+       seconds(100),
+       false},
       {"reconnect while in flight: due at once when that attempt fails",
        {{Step::kFail, seconds(0)},
         {Step::kDue, seconds(1)},
         {Step::kReconnect, seconds(2)},
         {Step::kFail, seconds(5)}},
-       seconds(5), true},
+       seconds(5),
+       true},
       {"reconnect resets the backoff: one second after the next failure",
        {{Step::kFail, seconds(0)},
         {Step::kDue, seconds(1)},
@@ -83,12 +89,16 @@ TEST(RevokeDebt, Table) {
         {Step::kReconnect, seconds(4)},
         {Step::kDue, seconds(4)},
         {Step::kFail, seconds(4)}},
-       seconds(5), true},
-      {"paid: never again", {{Step::kFail, seconds(0)}, {Step::kPaid, milliseconds(1)}},
-       seconds(100), false},
+       seconds(5),
+       true},
+      {"paid: never again",
+       {{Step::kFail, seconds(0)}, {Step::kPaid, milliseconds(1)}},
+       seconds(100),
+       false},
       {"paid while in flight: never again",
        {{Step::kFail, seconds(0)}, {Step::kDue, seconds(1)}, {Step::kPaid, seconds(2)}},
-       seconds(100), false},
+       seconds(100),
+       false},
   };
   for (const Row& row : rows) {
     FakeClock clock;
@@ -141,8 +151,8 @@ TEST(RevokeDebt, NextCheckIsTheEarliestEntryNotInFlight) {
   FakeClock clock;
   RevokeDebt debt;
   const auto t0 = clock.Now();
-  debt.Failed(Owed(1), t0);                // due t0 + 1 s
-  debt.Failed(Owed(2), t0 + seconds(5));   // due t0 + 6 s
+  debt.Failed(Owed(1), t0);               // due t0 + 1 s
+  debt.Failed(Owed(2), t0 + seconds(5));  // due t0 + 6 s
   EXPECT_THAT(debt.NextCheck(), Optional(t0 + seconds(1)));
   EXPECT_THAT(Leases(debt.Due(t0 + seconds(1))), ElementsAre(1));
   EXPECT_THAT(debt.NextCheck(), Optional(t0 + seconds(6))) << "1 is in flight";
