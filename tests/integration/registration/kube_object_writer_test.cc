@@ -2,9 +2,7 @@
 // applied), through the product's REST client (kube::NewClient): finalizers never clobber
 // another controller's, no finalizer on an object being deleted, the conditional status write,
 // and Events aggregated as `kubectl describe` shows them.
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -12,10 +10,10 @@
 
 #include "controller/kube/api.h"
 #include "controller/kube/api_status.h"
-#include "controller/kube/client.h"
 #include "controller/registration/conditions.h"
 #include "controller/registration/kube_object_writer.h"
 #include "tests/integration/kube/kube_api_harness.h"
+#include "tests/integration/registration/admin_client.h"
 #include "tests/testing/wait.h"
 
 namespace registrar::registration {
@@ -29,34 +27,13 @@ using ::testing::HasSubstr;
 
 constexpr char kMerge[] = "application/merge-patch+json";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// The admin authenticates by client certificate: no bearer token.
-class NoToken final : public kube::Credentials {
- public:
-  absl::StatusOr<std::string> Token() override { return std::string(); }
-  void Invalidate() override {}
-};
-
 class ObjectWriterTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     backend_ = Backend::Start().release();
     ASSERT_NE(backend_, nullptr);
     ASSERT_TRUE(kube_testing::EnsureCrd(backend_->http()));
-    kube::ClusterConfig config;
-    config.server = backend_->plane().server();
-    config.ca_pem = ReadFile(backend_->target().ca_file);
-    config.client_cert_pem = ReadFile(backend_->target().client_cert_file);
-    config.client_key_pem = ReadFile(backend_->target().client_key_file);
-    config.origin = "test";
-    auto client =
-        kube::NewClient(config, std::make_unique<NoToken>(), kube::ClientOptions{}, RealClock::Get());
+    auto client = testing::AdminClient(*backend_);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = client->release();
   }
