@@ -28,7 +28,52 @@ std::string Hostname() {
   return buf;
 }
 
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629 table), 0 when it is not one.
+size_t SequenceLength(std::string_view s, size_t i) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char b = at(i);
+  size_t n = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3
+             : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) {
+    return 0;
+  }
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (b == 0xE0) {
+    lo = 0xA0;
+  } else if (b == 0xED) {
+    hi = 0x9F;
+  } else if (b == 0xF0) {
+    lo = 0x90;
+  } else if (b == 0xF4) {
+    hi = 0x8F;
+  }
+  for (size_t k = 1; k < n; ++k) {
+    unsigned char c = at(i + k);
+    if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) {
+      return 0;
+    }
+  }
+  return n;
+}
+
 }  // namespace
+
+std::string ValidUtf8(std::string_view s, size_t max_bytes) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(std::min(s.size(), max_bytes));
+  for (size_t i = 0; i < s.size();) {
+    size_t n = SequenceLength(s, i);
+    std::string_view piece = n == 0 ? kReplacement : s.substr(i, n);
+    if (out.size() + piece.size() > max_bytes) {
+      break;
+    }
+    out += piece;
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
 
 KubeEventRecorder::KubeEventRecorder(kube::Api& api, Clock& clock, EventRecorderOptions options)
     : api_(api),
@@ -56,7 +101,8 @@ void KubeEventRecorder::Record(const ServiceRegistration& object, EventType type
                                const std::string& reason, const std::string& message) {
   Queued q;
   q.occurrence = {object.metadata.namespace_, object.metadata.name, object.metadata.uid,
-                  EventTypeName(type), reason, message.substr(0, kMaxMessageLength)};
+                  EventTypeName(type), ValidUtf8(reason, 128),
+                  ValidUtf8(message, kMaxMessageLength)};
   q.resource_version = object.metadata.resource_version;
   {
     absl::MutexLock lock(&mu_);

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -35,6 +36,10 @@
 #include "controller/registration/types.h"
 
 namespace registrar::registration {
+
+// `s` as valid UTF-8 of at most `max_bytes` bytes: invalid bytes become U+FFFD and a sequence
+// that would cross the limit is left out (nlohmann::json::dump throws on invalid UTF-8).
+std::string ValidUtf8(std::string_view s, size_t max_bytes = std::string::npos);
 
 struct EventRecorderOptions {
   std::string component = "etcd-registrar";  // source.component, reportingComponent

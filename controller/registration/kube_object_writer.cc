@@ -25,7 +25,11 @@ bool Stale(const absl::Status& status) {
 }  // namespace
 
 nlohmann::json StatusPatch(const std::string& resource_version, const Status& status) {
-  json s = StatusToJson(status);
+  Status clean = status;
+  for (Condition& c : clean.conditions) {
+    c.message = ValidUtf8(c.message, 32768);  // the CRD's maxLength
+  }
+  json s = StatusToJson(clean);
   for (const char* field : {"observedGeneration", "phase", "fullKey", "leaseID", "grantedTTL",
                             "value", "endpoints", "conditions"}) {
     if (!s.contains(field)) {
