@@ -34,7 +34,9 @@
 //   - events (status_events.h) from the status transition and the engine's counters.
 //   Our own writes are remembered per identity (the object each write returned), so a reconcile
 //   that reads a cache still behind them works from what was written rather than writing it
-//   again.
+//   again. Cost: per identity a uid, two counters and at most 8 resource versions, plus one copy
+//   of the object until the cache has caught up with our last write; forgotten when the object
+//   is gone.
 // WHAT THE CALLER MUST DO in Kubernetes mode: wire publisher::Engine::SetListener to re-queue the
 // identity it names (WorkQueue::Add), so status and events follow the engine's state changes
 // (registered, lease lost, key re-put, revoked) instead of waiting for `resync`; and feed
