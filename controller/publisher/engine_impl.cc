@@ -360,7 +360,9 @@ std::string EngineImpl::RecordFor(const Reg& reg) const {
   return EncodeRecord(r);
 }
 
-void EngineImpl::Erase(const std::string& id) {
+void EngineImpl::Erase(const std::string& id_ref) {
+  // A copy: callers pass the registration's own desired.id, which regs_.erase() destroys.
+  const std::string id = id_ref;
   auto it = regs_.find(id);
   if (it == regs_.end()) {
     return;
