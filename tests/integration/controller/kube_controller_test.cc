@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
 
@@ -565,6 +566,46 @@ TEST_F(KubeControllerTest, ClusterRbacGrantsExactlyTheControllersRules) {
   EXPECT_EQ(CanI(plane(), *rbac, "get", "namespace/default", ""), "no");
   EXPECT_EQ(CanI(plane(), *rbac, "list", "namespaces", ""), "no");
   EXPECT_EQ(CanI(plane(), *rbac, "get", "configmaps", ""), "no");
+}
+
+// The plumbing the pod and proxy tests rely on (runs without the Kubernetes mode): the pod's files
+// authenticate as the deploy/rbac ServiceAccount, and a token kubeconfig works through the proxy.
+TEST_F(KubeControllerTest, PodIdentityAndProxyTokenAuthenticateAsTheServiceAccount) {
+  auto rbac = ApplyRbac(plane(), RbacVariant::kCluster, ns(), tmp() + "/rbac");
+  ASSERT_THAT(rbac, IsOk());
+  auto pod = plane().WritePodIdentity(ns(), rbac->service_account);
+  ASSERT_THAT(pod, IsOk());
+  std::vector<std::string> env = PodEnv(*pod);
+  EXPECT_THAT(env, ::testing::Contains("ER_KUBE_IN_CLUSTER_DIR=" + pod->dir));
+  EXPECT_THAT(env, ::testing::Contains(absl::StrCat("KUBERNETES_SERVICE_PORT=", plane().port())));
+  EXPECT_THAT(PodEnv(*pod, 4242), ::testing::Contains("KUBERNETES_SERVICE_PORT=4242"));
+  std::ifstream token_file(pod->dir + "/token");
+  std::string token((std::istreambuf_iterator<char>(token_file)), {});
+  std::ifstream namespace_file(pod->dir + "/namespace");
+  std::string pod_ns((std::istreambuf_iterator<char>(namespace_file)), {});
+  EXPECT_EQ(pod_ns, ns());
+  const std::string as_pod = tmp() + "/as-pod.kubeconfig";
+  ASSERT_THAT(WriteTokenKubeconfig(as_pod, plane().server(), pod->dir + "/ca.crt", token), IsOk());
+  auto who = plane().RunKubectl(
+      {"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"}, as_pod);
+  ASSERT_THAT(who, IsOk());
+  EXPECT_EQ(who->out, "system:serviceaccount:" + ns() + ":" + rbac->service_account) << who->err;
+
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  const std::string through_proxy = TokenKubeconfig(proxy->url());
+  ASSERT_FALSE(through_proxy.empty());
+  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  auto listed = plane().RunKubectl({"get", "sreg", "-n", ns(), "-o", "name"}, through_proxy);
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->exit_code, 0) << listed->err;
+  EXPECT_EQ(listed->out, "serviceregistration.registrar.dev/a\n");
+  const std::string path = "/apis/registrar.dev/v1alpha1/namespaces/" + ns() +
+                           "/serviceregistrations";
+  std::vector<ProxiedRequest> log = proxy->Requests();
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(), [&](const ProxiedRequest& r) {
+    return r.method == "GET" && r.path == path && r.status == 200;
+  })) << "the list went through the proxy";
 }
 
 TEST_F(KubeControllerTest, NamespacedRbacGrantsOnlyItsNamespaceAndNoOwnerIdFallback) {
