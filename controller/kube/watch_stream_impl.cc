@@ -63,14 +63,15 @@ class WatchStreamImpl final : public WatchStream {
       if (signal_->Cancelled()) {
         return absl::CancelledError(absl::StrCat(what_, ": cancelled"));
       }
-      if (!broken_.ok()) {
-        return broken_;
-      }
+      // Complete lines that arrived before the stream broke are still delivered.
       if (std::optional<std::string> line = PopLine(pending_)) {
         if (line->empty()) {
           continue;
         }
         return line;
+      }
+      if (!broken_.ok()) {
+        return broken_;
       }
       if (ended_) {
         if (!pending_.empty()) {
@@ -140,27 +141,32 @@ class WatchStreamImpl final : public WatchStream {
     return true;
   }
 
-  // Moves what cpprest has buffered into pending_ without blocking. True when bytes came.
+  // Moves what cpprest has buffered into pending_ without blocking, a block at a time
+  // (acquire/release of the producer-consumer buffer: no copy inside cpprest, no task). True
+  // when bytes came. At the end of the body: ended_, or broken_ when the body was closed with an
+  // error (the connection broke); bytes buffered before the error are still delivered.
   bool Drain() {
     bool got = false;
-    try {
-      while (true) {
-        const auto c = body_.sbumpc();
-        if (c == Traits::eof()) {
-          ended_ = true;
-          break;
-        }
-        if (c == Traits::requires_async()) {
-          break;
-        }
-        pending_.push_back(static_cast<char>(c));
-        got = true;
+    while (true) {
+      uint8_t* ptr = nullptr;
+      size_t count = 0;
+      const bool readable = body_.acquire(ptr, count);
+      if (ptr != nullptr) {
+        pending_.append(reinterpret_cast<const char*>(ptr), count);
+        body_.release(ptr, count);  // with count 0 this drops an empty block
+        got = got || count > 0;
+        continue;
       }
-    } catch (...) {
-      broken_ = absl::UnavailableError(
-          absl::StrCat(what_, ": stream broke: ", DescribeException(std::current_exception())));
+      if (readable || !body_.can_read()) {
+        if (std::exception_ptr error = body_.exception()) {
+          broken_ = absl::UnavailableError(
+              absl::StrCat(what_, ": stream broke: ", DescribeException(error)));
+        } else {
+          ended_ = true;
+        }
+      }
+      return got;
     }
-    return got;
   }
 
   // An asynchronous one-byte peek whose continuation only signals (never blocks or throws).
