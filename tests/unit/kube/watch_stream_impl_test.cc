@@ -94,6 +94,25 @@ TEST_F(WatchStreamTest, LargeLinesArrivingInSmallPiecesAreReadWhole) {
   EXPECT_EQ(lines, 200);
 }
 
+TEST_F(WatchStreamTest, ManySmallLinesBufferedAtOnceComeOutInOrder) {
+  // 20 000 events of ~500 bytes already buffered (10 MB): each Next() takes one line without
+  // moving the rest of the buffer.
+  auto stream = Open();
+  std::string all;
+  for (int i = 0; i < 20'000; ++i) {
+    all += std::to_string(i) + ":" + std::string(490, 'y') + "\n";
+  }
+  Write(all);
+  End();
+  for (int i = 0; i < 20'000; ++i) {
+    auto next = stream->Next();
+    ASSERT_THAT(next, IsOk());
+    ASSERT_TRUE(next->has_value());
+    ASSERT_EQ((*next)->substr(0, (*next)->find(':')), std::to_string(i));
+  }
+  EXPECT_THAT(stream->Next(), IsOkAndHolds(std::nullopt));
+}
+
 TEST_F(WatchStreamTest, ABrokenBodyIsUnavailableAndStaysSo) {
   auto stream = Open();
   Write("{\"a\":1}\n");
