@@ -31,18 +31,13 @@
 // The client therefore sets it to kTransportTimeout (a day) and enforces Request::timeout and the
 // watch's idle timeout itself.
 //
-// WatchStream: Next() takes the bytes cpprest already buffered (synchronous reads that never
-// block), and returns the next complete non-empty line. When none is buffered it waits for one
-// byte with an asynchronous getc() whose continuation only signals the caller; the caller waits
-// for that signal, Cancel() or the idle timeout. The clean end of the chunked body is nullopt; a
-// broken connection is kUnavailable, silence for `idle_timeout` kDeadlineExceeded (the request is
-// cancelled), Cancel() kCancelled — and every later Next() says the same.
+// The WatchStream is watch_stream_impl.h.
 //
 // Thread-safety: Call() and Watch() from any thread at once (the rate limiter is behind a mutex;
 // http_client is thread-safe). A WatchStream is read by one thread; Cancel() from any thread.
 // Ownership: the client owns the Credentials and the http_client; a WatchStream holds the
-// response body and its cancellation source, not the client, but it counts its request through
-// the client's on_request, so it must not outlive the client.
+// response body, its cancellation source and a reference to the Clock, not the client (its
+// request was counted when it opened); client.h still asks callers not to outlive the client.
 #pragma once
 
 #include <chrono>
