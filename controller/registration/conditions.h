@@ -16,7 +16,7 @@
 //   Pending      False  True         False    Registering, EtcdUnavailable, LeaseLost, DryRun
 //   Failed       False  False        True     InvalidSpec, KeyConflict, KeyNotAllowed,
 //                                             EndpointNotAllowed, AuthFailed, SecretNotFound,
-//                                             EtcdTargetUnsupported
+//                                             EtcdTargetUnsupported, ValueFromUnsupported
 //   Terminating  False  True         False    Revoking
 //
 // Plain constants: thread-safe, no ownership.
@@ -60,6 +60,9 @@ inline constexpr char kReasonRevoking[] = "Revoking";
 // Kubernetes mode: spec.etcd (a per-registration etcd target) is not implemented yet; such a
 // resource is refused rather than registered on the controller's own etcd.
 inline constexpr char kReasonEtcdTargetUnsupported[] = "EtcdTargetUnsupported";
+// Kubernetes mode: spec.valueFrom (every ready endpoint of a Service) is not implemented yet;
+// such a resource is refused rather than registered with an empty value.
+inline constexpr char kReasonValueFromUnsupported[] = "ValueFromUnsupported";
 
 // Event reasons (core/v1 Events in Kubernetes mode) besides the condition reasons above.
 inline constexpr char kEventResumed[] = "Resumed";

@@ -37,6 +37,11 @@ std::optional<Refusal> RegistrationReconciler::Decide(const ServiceRegistration&
                    "controller version; remove spec.etcd to register on the controller's own "
                    "etcd (--etcd-endpoints)"};
   }
+  if (object.spec.value_from) {  // valid only in Kubernetes mode; not implemented yet
+    return Refusal{kReasonValueFromUnsupported,
+                   "spec.valueFrom (publishing the endpoints of a Service) is not supported by "
+                   "this controller version; set spec.value to the address to publish instead"};
+  }
   if (PolicyDecision decision = DecidePolicy(policy_, object); !decision.allowed) {
     return Refusal{std::move(decision.reason), std::move(decision.message)};
   }

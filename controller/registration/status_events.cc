@@ -47,7 +47,8 @@ std::string LeaseText(const Status& s) {
 bool IsFailureReason(const std::string& reason) {
   for (const char* r : {kReasonInvalidSpec, kReasonKeyConflict, kReasonKeyNotAllowed,
                         kReasonEndpointNotAllowed, kReasonAuthFailed, kReasonEtcdUnavailable,
-                        kReasonEtcdTargetUnsupported, kReasonSecretNotFound}) {
+                        kReasonEtcdTargetUnsupported, kReasonValueFromUnsupported,
+                        kReasonSecretNotFound}) {
     if (reason == r) {
       return true;
     }

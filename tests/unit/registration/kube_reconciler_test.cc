@@ -366,6 +366,22 @@ TEST_F(KubeReconcilerTest, EtcdTargetIsRefusedAndNeverUpserted) {
   EXPECT_EQ(writer_.events.size(), 1u);
 }
 
+TEST_F(KubeReconcilerTest, ValueFromIsRefusedAndNeverUpserted) {
+  ServiceRegistration o = Valid();
+  o.spec.value.reset();
+  o.spec.value_from.emplace();
+  o.spec.value_from->service_ref = {"order", "grpc"};
+  Create(o);
+  EXPECT_THAT(Reconcile(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(log_, ElementsAre("Remove shop/order-rpc", "WriteStatus Failed"));
+  const Status& s = writer_.stored->status;
+  ASSERT_EQ(s.conditions.size(), 3u);
+  EXPECT_EQ(s.conditions[2].type, "Stalled");
+  EXPECT_EQ(s.conditions[2].reason, "ValueFromUnsupported");
+  EXPECT_THAT(s.conditions[2].message, HasSubstr("set spec.value"));
+  EXPECT_THAT(writer_.EventReasons(), ElementsAre("Warning/ValueFromUnsupported"));
+}
+
 TEST_F(KubeReconcilerTest, PolicyDenialIsKeyNotAllowedOnTheObject) {
   config::PolicyRule rule;
   rule.namespaces = {"shop"};
