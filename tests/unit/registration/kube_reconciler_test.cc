@@ -371,6 +371,7 @@ TEST_F(KubeReconcilerTest, ValueFromIsRefusedAndNeverUpserted) {
   o.spec.value.reset();
   o.spec.value_from.emplace();
   o.spec.value_from->service_ref = {"order", "grpc"};
+  o.spec.id = 0;  // valueFrom gives every endpoint key/<leaseID>
   Create(o);
   EXPECT_THAT(Reconcile(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(log_, ElementsAre("Remove shop/order-rpc", "WriteStatus Failed"));
