@@ -73,7 +73,7 @@ void RegistrationReconciler::Wrote(const std::string& identity, const std::strin
 }
 
 absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::ReconcileKube(
-    const std::string& identity, std::shared_ptr<const ServiceRegistration> object) {
+    const std::string& identity, const std::shared_ptr<const ServiceRegistration>& object) {
   if (object == nullptr) {
     engine_.Remove(identity);
     Forget(identity);
