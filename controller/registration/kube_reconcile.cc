@@ -173,6 +173,9 @@ absl::Status RegistrationReconciler::PublishStatus(const std::string& identity,
     }
     absl::StatusOr<ServiceRegistration> written = options_.writer->WriteStatus(base, desired);
     if (written.ok()) {
+      if (object.metadata.resource_version != base.metadata.resource_version) {
+        Wrote(identity, object.metadata.resource_version, *written);  // the view that got a 409
+      }
       Wrote(identity, base.metadata.resource_version, *written);
       before = base.status;
       after = desired;
