@@ -85,7 +85,7 @@ KubeEventRecorder::KubeEventRecorder(kube::Api& api, Clock& clock, EventRecorder
         return options;
       }()),
       aggregator_(options_.cache_entries),
-      thread_([this](std::stop_token stop) { Run(stop); }) {}
+      thread_([this](const std::stop_token& stop) { Run(stop); }) {}
 
 KubeEventRecorder::~KubeEventRecorder() {
   {
@@ -130,7 +130,7 @@ int64_t KubeEventRecorder::dropped() const {
   return dropped_;
 }
 
-void KubeEventRecorder::Run(std::stop_token stop) {
+void KubeEventRecorder::Run(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     Queued q;
     {

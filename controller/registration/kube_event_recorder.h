@@ -54,6 +54,8 @@ class KubeEventRecorder {
   ~KubeEventRecorder();
   KubeEventRecorder(const KubeEventRecorder&) = delete;
   KubeEventRecorder& operator=(const KubeEventRecorder&) = delete;
+  KubeEventRecorder(KubeEventRecorder&&) = delete;
+  KubeEventRecorder& operator=(KubeEventRecorder&&) = delete;
 
   void Record(const ServiceRegistration& object, EventType type, const std::string& reason,
               const std::string& message);
@@ -68,7 +70,7 @@ class KubeEventRecorder {
     EventOccurrence occurrence;
     std::string resource_version;
   };
-  void Run(std::stop_token stop);
+  void Run(const std::stop_token& stop);
   void Write(const Queued& q);
   std::string NewName(const std::string& object_name);
   void Failed(const std::string& what);

@@ -73,7 +73,7 @@ void RegistrationReconciler::Wrote(const std::string& identity, const std::strin
 }
 
 absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::ReconcileKube(
-    const std::string& identity, std::shared_ptr<const ServiceRegistration> object) {
+    const std::string& identity, const std::shared_ptr<const ServiceRegistration>& object) {
   if (object == nullptr) {
     engine_.Remove(identity);
     Forget(identity);
@@ -173,6 +173,9 @@ absl::Status RegistrationReconciler::PublishStatus(const std::string& identity,
     }
     absl::StatusOr<ServiceRegistration> written = options_.writer->WriteStatus(base, desired);
     if (written.ok()) {
+      if (object.metadata.resource_version != base.metadata.resource_version) {
+        Wrote(identity, object.metadata.resource_version, *written);  // the view that got a 409
+      }
       Wrote(identity, base.metadata.resource_version, *written);
       before = base.status;
       after = desired;

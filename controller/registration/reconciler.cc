@@ -73,7 +73,7 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Reconcile(
     return Result{};  // not known yet is not deleted
   }
   if (options_.writer != nullptr) {
-    return ReconcileKube(identity, std::move(object));
+    return ReconcileKube(identity, object);
   }
   if (object == nullptr || object->metadata.deletion_timestamp) {
     KeepRefusal(identity, std::nullopt);

@@ -121,7 +121,7 @@ class RegistrationReconciler final : public runtime::Reconciler {
   std::optional<Refusal> Decide(const ServiceRegistration& object) const;
   void KeepRefusal(const std::string& identity, const std::optional<Refusal>& refusal);
   absl::StatusOr<Result> ReconcileKube(const std::string& identity,
-                                       std::shared_ptr<const ServiceRegistration> object);
+                                       const std::shared_ptr<const ServiceRegistration>& object);
   absl::StatusOr<Result> Finalize(const std::string& identity, const ServiceRegistration& object);
   // Writes the status when it changed and records the events; `object` is the newest view.
   absl::Status PublishStatus(const std::string& identity, const ServiceRegistration& object,

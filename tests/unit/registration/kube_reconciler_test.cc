@@ -327,6 +327,9 @@ TEST_F(KubeReconcilerTest, ConflictOnStatusReReadsAndRetries) {
                                 "WriteStatus Registered"));
   EXPECT_EQ(writer_.stored->status.phase, "Registered");
   EXPECT_EQ(writer_.stored->metadata.labels["team"], "shop");
+  // The cache still has the view that got the 409: nothing is tried again.
+  ASSERT_THAT(Reconcile(), IsOk());
+  EXPECT_THAT(log_, ElementsAre("Upsert shop/order-rpc"));
 }
 
 TEST_F(KubeReconcilerTest, ConflictWithANewerSpecWritesNothing) {
