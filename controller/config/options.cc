@@ -347,7 +347,7 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
   app.add_option("--context", o.context, "kubeconfig context (default: current-context)")
       ->excludes(app.get_option("--manifests"));
   app.add_option("--kube-api-qps", o.kube_api_qps,
-                 "Kubernetes API requests per second (client-side rate limit)")
+                 "Kubernetes API requests per second (client-side rate limit; 0: none)")
       ->capture_default_str();
   app.add_option("--kube-api-burst", o.kube_api_burst,
                  "Kubernetes API requests allowed at once above --kube-api-qps")
@@ -394,9 +394,9 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
   } else if (!resync_seconds.ok()) {
     checked = absl::InvalidArgumentError(
         absl::StrCat("--resync-period: ", resync_seconds.status().message()));
-  } else if (!(o.kube_api_qps > 0)) {
+  } else if (!(o.kube_api_qps >= 0)) {
     checked = absl::InvalidArgumentError(
-        absl::StrCat("--kube-api-qps: must be more than 0, got ", o.kube_api_qps));
+        absl::StrCat("--kube-api-qps: must be 0 (no limit) or more, got ", o.kube_api_qps));
   } else if (o.kube_api_burst < 1) {
     checked = absl::InvalidArgumentError(
         absl::StrCat("--kube-api-burst: must be at least 1, got ", o.kube_api_burst));

@@ -179,7 +179,8 @@ TEST_F(OptionsTest, BadKubernetesClientFlagsNameTheFlag) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--resync-period")));
   EXPECT_THAT(Parse({"--resync-period", "soon"}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--resync-period")));
-  EXPECT_THAT(Parse({"--kube-api-qps", "0"}),
+  EXPECT_THAT(Parse({"--kube-api-qps", "0"}), IsOk());  // no limit
+  EXPECT_THAT(Parse({"--kube-api-qps", "-1"}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--kube-api-qps")));
   EXPECT_THAT(Parse({"--kube-api-burst", "0"}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--kube-api-burst")));
