@@ -20,6 +20,16 @@ constexpr int64_t kSettleTtl = 10;
 constexpr size_t kPacedLeases = 20000;
 constexpr int kPacedEntriesPerSecond = 4000;
 
+// "<owner>: <reason>, <full key>" for logs; the parts not known are left out.
+std::string Describe(const PendingRevoke& revoke) {
+  std::string out = revoke.owner.empty() ? "" : revoke.owner + ": ";
+  out += RevokeReasonName(revoke.reason);
+  if (!revoke.full_key.empty()) {
+    out += ", " + revoke.full_key;
+  }
+  return out;
+}
+
 }  // namespace
 
 void Connection::OnRenewed(int64_t lease, int64_t /*ttl*/) { pool->events_.OnRenewed(this, lease); }
@@ -129,19 +139,16 @@ void ConnectionPool::Revoke(Connection* conn, PendingRevoke revoke,
           if (revoked) {
             bool from_debt = conn->debt.Paid(revoke.lease).has_value();
             if (from_debt) {
-              spdlog::info("etcd {}: lease {} ({}{}{}) revoked: revoke debt paid",
-                           conn->client->target(), revoke.lease, RevokeReasonName(revoke.reason),
-                           revoke.owner.empty() ? "" : " ", revoke.owner);
+              spdlog::info("etcd {}: lease {} ({}) revoked: revoke debt paid",
+                           conn->client->target(), revoke.lease, Describe(revoke));
             }
             events_.OnRevoked(conn, revoke, from_debt);
           } else {
             if (conn->debt.Failed(revoke, clock_.Now())) {
               spdlog::warn(
-                  "etcd {}: revoking lease {} ({}{}{}{}{}) failed: {}; it is not renewed, and the "
-                  "revoke is retried on every reconnect until etcd answers",
-                  conn->client->target(), revoke.lease, RevokeReasonName(revoke.reason),
-                  revoke.owner.empty() ? "" : " ", revoke.owner, revoke.full_key.empty() ? "" : " ",
-                  revoke.full_key, r.status().message());
+                  "etcd {}: revoking lease {} ({}) failed: {}; it is not renewed, and the revoke "
+                  "is retried on every reconnect until etcd answers",
+                  conn->client->target(), revoke.lease, Describe(revoke), r.status().message());
               events_.OnRevokeDeferred(conn, revoke);
             }
             ScheduleDebt(conn);

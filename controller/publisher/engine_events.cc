@@ -113,13 +113,15 @@ void EngineImpl::OnRevokeDeferred(Connection* /*conn*/, const PendingRevoke& /*r
 }
 
 void EngineImpl::OnRevoked(Connection* /*conn*/, const PendingRevoke& revoke, bool from_debt) {
+  if (from_debt) {
+    board_.SetPendingRevokes(static_cast<int64_t>(pool_.debt_size()));
+  }
   if (revoke.reason == RevokeReason::kOrphan) {
     board_.Count(&EngineStats::orphans_revoked);
   }
   if (!from_debt) {
     return;
   }
-  board_.SetPendingRevokes(static_cast<int64_t>(pool_.debt_size()));
   Reg* reg = revoke.owner.empty() ? nullptr : Find(revoke.owner);
   if (reg == nullptr || reg->pending_revoke != revoke.lease) {
     return;

@@ -13,7 +13,7 @@ const char* RevokeReasonName(RevokeReason reason) {
     case RevokeReason::kIntermediate:
       return "intermediate";
     case RevokeReason::kUnansweredGrant:
-      return "unanswered grant";
+      return "grant not answered";
     case RevokeReason::kGrantedForNobody:
       return "granted for nobody";
     case RevokeReason::kSettle:

@@ -46,7 +46,7 @@ enum class RevokeReason {
   kSettle,            // the throwaway lease of a settle write (write_scheduler.h)
   kOrphan,            // an adopted record nobody claimed
 };
-// "removed", "paused", "replaced", "intermediate", "unanswered grant", "granted for nobody",
+// "removed", "paused", "replaced", "intermediate", "grant not answered", "granted for nobody",
 // "settle", "orphan".
 const char* RevokeReasonName(RevokeReason reason);
 

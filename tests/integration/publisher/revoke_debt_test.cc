@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "controller/publisher/etcd_errors.h"
 #include "tests/fixtures/tcp_proxy.h"
 #include "tests/integration/publisher/engine_testing.h"
 
@@ -65,7 +66,8 @@ class RevokeDebtTest : public EngineIntegrationTest {
 
   bool KeyPresent(const std::string& full_key) { return GetKey(*inspector_, full_key).has_value(); }
 
-  // Every LeaseRevoke the engine made, through EngineOptions::on_request.
+  // Every LeaseRevoke the engine made, through EngineOptions::on_request; `ok`: etcd answered
+  // revoked or not found.
   struct RevokeAttempt {
     Steady::time_point started;
     Steady::time_point answered;
@@ -80,7 +82,9 @@ class RevokeDebtTest : public EngineIntegrationTest {
       auto took =
           std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(seconds));
       absl::MutexLock lock(&revokes_mu_);
-      revokes_.push_back({now - took, now, status.ok()});
+      // "Lease not found" pays too: a revoke sent into the cut may reach etcd once it is
+      // restored, after its caller gave up on it.
+      revokes_.push_back({now - took, now, status.ok() || IsLeaseNotFound(status)});
     };
   }
   std::vector<RevokeAttempt> revokes() {
@@ -156,6 +160,8 @@ TEST_F(RevokeDebtTest, OwedRevokeIsRetriedWhenEtcdAnswersAgainNotAtItsNextBackof
   ASSERT_TRUE(WaitFor([&] { return !KeyPresent(before.full_key); }, seconds(15), milliseconds(50)))
       << Describe(*engine);
   EXPECT_EQ(LeaseTtl(*inspector_, before.lease_id), -1);
+  // etcd shows the delete a moment before the engine has handled the answer.
+  ASSERT_TRUE(WaitFor([&] { return engine->stats().pending_revokes == 0; }, seconds(5)));
 
   std::vector<RevokeAttempt> attempts = revokes();
   int failures = 0;
@@ -221,12 +227,15 @@ TEST_F(RevokeDebtTest, PauseWhileEtcdIsCutOffIsRevokedOnReconnect) {
   Desired paused = d;
   paused.paused = true;
   engine->Upsert(paused);
-  ASSERT_TRUE(WaitFor([&] { return engine->stats().pending_revokes == 1; }, seconds(10)))
+  // Its key is still in etcd: not Paused yet.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = engine->Get(d.id);
+        return s && s->phase == Phase::kPending && s->cause == Cause::kEtcdUnavailable;
+      },
+      seconds(10)))
       << Describe(*engine);
-  auto s = engine->Get(d.id);
-  ASSERT_TRUE(s.has_value());
-  EXPECT_EQ(s->phase, Phase::kPending) << "its key is still in etcd: not Paused yet";
-  EXPECT_EQ(s->cause, Cause::kEtcdUnavailable);
+  EXPECT_EQ(engine->stats().pending_revokes, 1);
   ASSERT_TRUE(KeyPresent(before.full_key));
 
   proxy_->Restore();
@@ -276,7 +285,7 @@ TEST_F(RevokeDebtTest, FailedOrphanRevokeIsRetriedOnReconnect) {
   EXPECT_EQ(LeaseTtl(*inspector_, kv->lease()), -1);
   EXPECT_FALSE(KeyPresent(RecordKeyOf(kOwner, "orph.rpc/1")));
   EXPECT_TRUE(WaitFor([&] { return engine->stats().orphans_revoked == 1; }, seconds(5)));
-  EXPECT_EQ(engine->stats().pending_revokes, 0);
+  EXPECT_TRUE(WaitFor([&] { return engine->stats().pending_revokes == 0; }, seconds(5)));
 }
 
 TEST_F(RevokeDebtTest, RestartedEngineFindsAnOwedRevokeAsAnOrphan) {
@@ -374,7 +383,8 @@ TEST_F(RevokeDebtTest, UnclaimedListsAdoptedRecordsNobodyClaimed) {
   EXPECT_EQ((*unclaimed)[0].id, desired[1].id);
   EXPECT_TRUE(KeyPresent(written[1].full_key)) << "a confirmed record is kept";
   EXPECT_GT(LeaseTtl(*inspector_, written[1].lease_id), 0);
-  EXPECT_EQ(engine->stats().orphans_revoked, 1);
+  // etcd shows the delete a moment before the engine has handled the answer.
+  EXPECT_TRUE(WaitFor([&] { return engine->stats().orphans_revoked == 1; }, seconds(5)));
 }
 
 }  // namespace

@@ -166,7 +166,7 @@ TEST(RevokeDebt, NextCheckIsTheEarliestEntryNotInFlight) {
 
 TEST(RevokeDebt, ReasonsHaveNames) {
   EXPECT_STREQ(RevokeReasonName(RevokeReason::kOrphan), "orphan");
-  EXPECT_STREQ(RevokeReasonName(RevokeReason::kUnansweredGrant), "unanswered grant");
+  EXPECT_STREQ(RevokeReasonName(RevokeReason::kUnansweredGrant), "grant not answered");
   EXPECT_STREQ(RevokeReasonName(RevokeReason::kSettle), "settle");
 }
 
