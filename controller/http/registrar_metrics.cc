@@ -25,6 +25,9 @@ RegistrarMetrics::RegistrarMetrics(Registry& registry)
       key_reputs_total(registry.AddCounter(
           "etcd_registrar_key_reputs_total",
           "Registered keys written again after being deleted or changed by someone else")),
+      pending_revokes(registry.AddGauge(
+          "etcd_registrar_pending_revokes",
+          "Leases whose revoke failed (etcd unreachable) and is retried until etcd answers")),
       etcd_request_duration_seconds(
           registry.AddHistogram("etcd_registrar_etcd_request_duration_seconds",
                                 "Latency of etcd requests by method", {"method"})),

@@ -12,6 +12,7 @@
 //   etcd_registrar_lease_losses_total                        counter
 //   etcd_registrar_reregistrations_total                     counter
 //   etcd_registrar_key_reputs_total                          counter
+//   etcd_registrar_pending_revokes                           gauge    revokes owed (etcd down)
 //   etcd_registrar_etcd_request_duration_seconds{method}     histogram
 //   etcd_registrar_etcd_request_errors_total{method,code}    counter  code: gRPC code name
 //   etcd_registrar_kube_api_request_duration_seconds{verb,resource,code}  histogram
@@ -40,6 +41,7 @@ struct RegistrarMetrics {
   Counter& lease_losses_total;
   Counter& reregistrations_total;
   Counter& key_reputs_total;
+  Gauge& pending_revokes;
   Histogram& etcd_request_duration_seconds;
   Counter& etcd_request_errors_total;
   Histogram& kube_api_request_duration_seconds;

@@ -95,6 +95,7 @@ void RegistrationMetrics::Refresh(const std::vector<RegistrationView>& views,
   metrics_.reregistrations_total.Inc(
       {}, static_cast<double>(now.reregistrations - last_.reregistrations));
   metrics_.key_reputs_total.Inc({}, static_cast<double>(now.key_reputs - last_.key_reputs));
+  metrics_.pending_revokes.Set({}, static_cast<double>(now.pending_revokes));
   last_ = now;
 }
 

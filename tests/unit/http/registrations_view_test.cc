@@ -124,7 +124,9 @@ TEST(RegistrationsView, MetricsCountEveryPhaseAndAddOnlyTheEngineCountersIncreas
   publisher::EngineStats stats;
   stats.lease_losses = 2;
   stats.reregistrations = 1;
+  stats.pending_revokes = 3;
   refresh.Refresh(views, stats);
+  EXPECT_EQ(metrics.pending_revokes.Value({}), 3);
   EXPECT_EQ(metrics.registrations.Value({"Registered"}), 1);
   EXPECT_EQ(metrics.registrations.Value({"Pending"}), 1);
   EXPECT_EQ(metrics.registrations.Value({"Failed"}), 0);
@@ -133,7 +135,9 @@ TEST(RegistrationsView, MetricsCountEveryPhaseAndAddOnlyTheEngineCountersIncreas
 
   stats.lease_losses = 5;
   stats.key_reputs = 4;
+  stats.pending_revokes = 0;
   refresh.Refresh({}, stats);
+  EXPECT_EQ(metrics.pending_revokes.Value({}), 0);
   EXPECT_EQ(metrics.lease_losses_total.Value(), 5);
   EXPECT_EQ(metrics.reregistrations_total.Value(), 1);
   EXPECT_EQ(metrics.key_reputs_total.Value(), 4);
