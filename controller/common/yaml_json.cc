@@ -65,7 +65,19 @@ std::string At(const YAML::Mark& mark) {
                         : absl::StrCat("line ", mark.line + 1, ", column ", mark.column + 1, ": ");
 }
 
-absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, LineMap& lines) {
+// Values converted per text: an alias is converted again at every use, so a few hundred bytes of
+// nested aliases ("billion laughs") would otherwise expand to billions of values. Without aliases
+// a text holds fewer values than bytes, so only alias expansion can reach the budget.
+size_t NodeBudget(std::string_view text) { return 10'000 + 2 * text.size(); }
+
+absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, LineMap& lines,
+                             size_t& budget) {
+  if (budget == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(At(node.Mark()), "too many values after expanding aliases (*name); "
+                                      "write the values out instead"));
+  }
+  --budget;
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -86,7 +98,7 @@ absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, Li
       for (const YAML::Node& item : node) {
         std::string item_path = JsonPathIndex(path, i++);
         lines[item_path] = LineOf(item);
-        absl::StatusOr<json> value = Convert(item, item_path, lines);
+        absl::StatusOr<json> value = Convert(item, item_path, lines, budget);
         if (!value.ok()) {
           return value.status();
         }
@@ -108,7 +120,7 @@ absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, Li
         }
         std::string child = JsonPathChild(path, key);
         lines[child] = LineOf(entry.first);
-        absl::StatusOr<json> value = Convert(entry.second, child, lines);
+        absl::StatusOr<json> value = Convert(entry.second, child, lines, budget);
         if (!value.ok()) {
           return value.status();
         }
@@ -210,6 +222,7 @@ absl::StatusOr<std::vector<YamlDocument>> LoadYamlDocuments(std::string_view tex
     return absl::InvalidArgumentError(absl::StrCat(At(e.mark), e.msg));
   }
   std::vector<YamlDocument> documents;
+  size_t budget = NodeBudget(text);
   for (const YAML::Node& node : nodes) {
     if (node.IsNull()) {
       continue;
@@ -217,7 +230,7 @@ absl::StatusOr<std::vector<YamlDocument>> LoadYamlDocuments(std::string_view tex
     YamlDocument doc;
     doc.line = LineOf(node);
     doc.lines[""] = doc.line;
-    absl::StatusOr<json> object = Convert(node, "", doc.lines);
+    absl::StatusOr<json> object = Convert(node, "", doc.lines, budget);
     if (!object.ok()) {
       return object.status();
     }

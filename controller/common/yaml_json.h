@@ -67,7 +67,8 @@ size_t InvalidUtf8Offset(std::string_view text);
 // Errors, all kInvalidArgument and starting with "line L, column C: " where known:
 //   "not UTF-8 text (invalid byte at offset N)", a yaml-cpp syntax error (an escape that is not a
 //   Unicode scalar value, "\uD800", is one: "invalid unicode"), "duplicate key \"k\"", "mapping
-//   keys must be strings".
+//   keys must be strings", "too many values after expanding aliases" (aliases may expand the text
+//   to at most 10 000 + 2 x its size in bytes values in all: no "billion laughs").
 absl::StatusOr<std::vector<YamlDocument>> LoadYamlDocuments(std::string_view text);
 
 // "string", "integer", "number", "boolean", "null", "array" or "object": the JSON type of a value

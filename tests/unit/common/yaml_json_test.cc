@@ -222,6 +222,28 @@ TEST(NearestLine, FallsBackToTheNearestWrittenAncestor) {
   EXPECT_EQ(NearestLine({}, "spec.key"), 0);
 }
 
+TEST(LoadYamlDocuments, RefusesAliasesThatExpandBeyondTheBudget) {
+  // Found by fuzz_kubeconfig: 330 bytes of nested aliases expanded to 10^7 values (minutes of
+  // work and gigabytes). Seven levels of ten here: refused at once.
+  std::string text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 7; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) {
+      text += (k == 0 ? "" : ", ") + prev;
+    }
+    text += "]\n";
+  }
+  absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(text);
+  EXPECT_THAT(docs, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(docs.status().message()),
+              HasSubstr("too many values after expanding aliases"));
+  // Aliases used with measure still work.
+  docs = LoadYamlDocuments("base: &b {ttl: 10, zone: a}\none: *b\ntwo: *b\n");
+  ASSERT_THAT(docs, IsOk());
+  EXPECT_EQ((*docs)[0].object["two"]["ttl"], 10);
+}
+
 TEST(JsonTypeName, NamesEveryType) {
   EXPECT_STREQ(JsonTypeName(json(nullptr)), "null");
   EXPECT_STREQ(JsonTypeName(json(true)), "boolean");
