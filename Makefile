@@ -7,7 +7,7 @@ CTEST_FLAGS ?=
 # warning of ours) and gives clang-tidy its compile commands (scripts/tidy.sh).
 CLANG_BUILD_DIR ?= build-clang
 
-.PHONY: all deps configure build test unit integration run bench image clean thread-safety tidy
+.PHONY: all deps configure build test unit integration run run-manifests bench image clean thread-safety tidy
 
 all: build
 
@@ -49,9 +49,17 @@ integration: build
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L integration
 
+# The Kubernetes mode on the local control plane (scripts/local-cluster.sh; reused when running),
+# with crds/ and examples/ applied, and a local etcd for the registrations.
 run: configure
+	@./scripts/install-tools.sh
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target etcd-registrar
-	@./scripts/run-local.sh $(BUILD_DIR)
+	@./scripts/run-local.sh $(BUILD_DIR) kube
+
+# The manifest-folder mode on examples/ (no Kubernetes), with a local etcd.
+run-manifests: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target etcd-registrar
+	@./scripts/run-local.sh $(BUILD_DIR) manifests
 
 bench: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target engine_bench
