@@ -6,8 +6,14 @@ CTEST_FLAGS ?=
 # The clang build: checks the thread-safety annotations (-Wthread-safety, errors like every
 # warning of ours) and gives clang-tidy its compile commands (scripts/tidy.sh).
 CLANG_BUILD_DIR ?= build-clang
+# The fuzz build: clang 14, libFuzzer + ASan + UBSan, only the fuzz targets (tests/fuzz).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_RUNS ?= 1000000
+FUZZ_MAX_TIME ?= 1800
+FUZZ_TARGETS ?= fuzz_kubeconfig fuzz_exec_credential fuzz_kube_status fuzz_watch_event
 
-.PHONY: all deps configure build test unit integration run run-manifests bench image clean thread-safety tidy
+.PHONY: all deps configure build test unit integration run run-manifests bench image clean \
+	thread-safety tidy fuzz
 
 all: build
 
@@ -41,6 +47,16 @@ thread-safety: deps
 tidy: thread-safety
 	@./scripts/tidy.sh -p $(CLANG_BUILD_DIR)
 
+# Each fuzz target for FUZZ_RUNS executions (bounded by FUZZ_MAX_TIME seconds each); one line of
+# figures per target; a crash fails (its input is in $(FUZZ_BUILD_DIR)/fuzz/). Not part of test.
+fuzz: deps
+	@if [ ! -f $(FUZZ_BUILD_DIR)/build.ninja ]; then \
+	  cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DER_FUZZ=ON \
+	    -DER_BUILD_TESTS=OFF -DER_BUILD_BENCH=OFF; \
+	fi
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzzers
+	@./scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_RUNS) $(FUZZ_MAX_TIME) $(FUZZ_TARGETS)
+
 unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
 
@@ -69,4 +85,4 @@ image:
 	docker build -t etcd-registrar:dev .
 
 clean:
-	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(FUZZ_BUILD_DIR)

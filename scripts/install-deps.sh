@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages etcd-registrar needs to build, test and run, and the
-# dev tooling `make test` uses (clang for the -Wthread-safety build, clang-tidy, clang-format).
+# dev tooling `make test` uses (clang for the -Wthread-safety build, clang-tidy, clang-format), and
+# clang's runtime libraries for `make fuzz` (libFuzzer, ASan, UBSan).
 # Idempotent: packages already present are skipped; apt runs only when something is missing.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ packages=(
   libcpprest-dev libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libboost1.74-dev
   etcd-server etcd-client openssl procps iproute2 curl
-  clang clang-tidy clang-format
+  clang clang-tidy clang-format libclang-rt-14-dev
 )
 
 missing=()

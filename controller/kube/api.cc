@@ -19,6 +19,12 @@ std::string StringAt(const nlohmann::json& object, const char* field) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// Our objects may carry bytes that are not UTF-8 (an error message quoting a server's answer):
+// they become U+FFFD instead of a type_error thrown by dump().
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
 std::string CollectionPath(const Resource& resource, std::string_view ns) {
@@ -211,7 +217,7 @@ absl::StatusOr<nlohmann::json> Api::Create(const Resource& resource, std::string
   r.verb = "create";
   r.resource = resource.plural;
   r.query.emplace_back("fieldManager", kFieldManager);
-  r.body = object.dump();
+  r.body = Dump(object);
   r.content_type = "application/json";
   return CallJson(r);
 }
@@ -226,7 +232,7 @@ absl::StatusOr<nlohmann::json> Api::Patch(const Resource& resource, std::string_
   r.verb = "patch";
   r.resource = ResourceLabel(resource, subresource);
   r.query.emplace_back("fieldManager", kFieldManager);
-  r.body = patch.dump();
+  r.body = Dump(patch);
   r.content_type =
       type == PatchType::kJson ? "application/json-patch+json" : "application/merge-patch+json";
   return CallJson(r);

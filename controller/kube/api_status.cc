@@ -80,7 +80,10 @@ absl::Status Make(ApiError error) {
     causes.push_back({{"reason", c.reason}, {"message", c.message}, {"field", c.field}});
   }
   payload["causes"] = std::move(causes);
-  status.SetPayload(kPayloadUrl, absl::Cord(payload.dump()));
+  // A body that is not JSON may be any bytes (a proxy's Latin-1 page, or valid UTF-8 cut at 200
+  // bytes): bytes that are not UTF-8 become U+FFFD instead of a type_error thrown by dump().
+  status.SetPayload(kPayloadUrl, absl::Cord(payload.dump(-1, ' ', false,
+                                                         nlohmann::json::error_handler_t::replace)));
   return status;
 }
 

@@ -3,11 +3,14 @@
 // Where the Kubernetes API is and how to authenticate to it (DESIGN §3, issue 11): the result of
 // reading the in-cluster service account or a kubeconfig, before any connection is made.
 //
-// Flow: LoadClusterConfig() picks the source the way client-go does: in-cluster when
-// KUBERNETES_SERVICE_HOST/PORT are set and the service-account token file exists; otherwise
-// --kubeconfig, else $KUBECONFIG (a colon-separated list merged as kubectl merges it: the first
-// file that sets a map entry or current-context wins), else ~/.kube/config; then the current
-// context or --context. Files named in a kubeconfig (certificate-authority, client-certificate,
+// Flow: LoadClusterConfig() picks the source the way controller-runtime's GetConfig does: an
+// explicit choice before the environment, so --kubeconfig works inside a pod too. --kubeconfig,
+// else $KUBECONFIG (a colon-separated list merged as kubectl merges it: the first file that sets
+// a map entry or current-context wins; missing files are skipped), else in-cluster when
+// KUBERNETES_SERVICE_HOST/PORT are set and the service-account token file exists (not with
+// --context, which names a kubeconfig context), else ~/.kube/config (not when $KUBECONFIG is set,
+// as kubectl); then the current context or --context. Nothing found: kNotFound naming every place
+// looked at. Files named in a kubeconfig (certificate-authority, client-certificate,
 // client-key, tokenFile) are read here, relative to the kubeconfig that names them; the token
 // file is kept as a path too, because it rotates (credentials.h re-reads it).
 // A bad or missing config is one error naming the file and the field (the caller exits 2).

@@ -58,12 +58,15 @@ std::vector<AdoptedLease> Adoption::TakeOrphans() {
   return out;
 }
 
-void Adoption::ForgetLease(int64_t lease) {
+std::optional<std::string> Adoption::ForgetLease(int64_t lease) {
   auto it = std::find_if(held_.begin(), held_.end(),
                          [&](const auto& kv) { return kv.second.lease == lease; });
-  if (it != held_.end()) {
-    held_.erase(it);
+  if (it == held_.end()) {
+    return std::nullopt;
   }
+  std::string full_key = it->first;
+  held_.erase(it);
+  return full_key;
 }
 
 std::vector<int64_t> Adoption::Clear() {

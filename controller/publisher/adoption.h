@@ -67,8 +67,8 @@ class Adoption {
   bool judging() const { return done_ && complete_; }
   std::vector<AdoptedLease> TakeOrphans();
 
-  // The lease is gone (etcd said so): forget its record.
-  void ForgetLease(int64_t lease);
+  // The lease is gone (etcd said so): forget its record; returns its full key if one was held.
+  std::optional<std::string> ForgetLease(int64_t lease);
   // etcd lost its data: every held record is gone; returns their leases.
   std::vector<int64_t> Clear();
   size_t held() const { return held_.size(); }

@@ -106,21 +106,87 @@ void ConnectionPool::Release(Connection* conn, const char* method, Clock::TimePo
   if (on_request_) {
     on_request_(method, std::chrono::duration<double>(clock_.Now() - started).count(), status);
   }
+  // Only "could not reach etcd" counts: an overloaded etcd (too many requests) that answers
+  // other writes must not make the owed revokes skip their backoff.
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    conn->write_unreachable = true;
+  } else if (status.ok() && conn->write_unreachable) {
+    conn->write_unreachable = false;
+    Reconnected(conn);  // etcd answers again
+  }
   events_.OnAnswered(conn);
   Pump(conn);
 }
 
-void ConnectionPool::Revoke(Connection* conn, int64_t lease, std::string why) {
+void ConnectionPool::Revoke(Connection* conn, PendingRevoke revoke,
+                            std::function<void(const absl::Status&)> on_answer) {
   pb::LeaseRevokeRequest req;
-  req.set_id(lease);
+  req.set_id(revoke.lease);
   Write(conn, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
-        [lease, why = std::move(why)](absl::StatusOr<pb::LeaseRevokeResponse> r) {
-          if (!r.ok() && !IsLeaseNotFound(r.status())) {
-            spdlog::warn("revoking lease {} ({}) failed: {} (it expires after its TTL)", lease, why,
-                         r.status().message());
+        [this, conn, revoke = std::move(revoke),
+         on_answer = std::move(on_answer)](absl::StatusOr<pb::LeaseRevokeResponse> r) {
+          bool revoked = r.ok() || IsLeaseNotFound(r.status());
+          if (revoked) {
+            bool from_debt = conn->debt.Paid(revoke.lease).has_value();
+            if (from_debt) {
+              spdlog::info("etcd {}: lease {} ({}{}{}) revoked: revoke debt paid",
+                           conn->client->target(), revoke.lease, RevokeReasonName(revoke.reason),
+                           revoke.owner.empty() ? "" : " ", revoke.owner);
+            }
+            events_.OnRevoked(conn, revoke, from_debt);
+          } else {
+            if (conn->debt.Failed(revoke, clock_.Now())) {
+              spdlog::warn(
+                  "etcd {}: revoking lease {} ({}{}{}{}{}) failed: {}; it is not renewed, and the "
+                  "revoke is retried on every reconnect until etcd answers",
+                  conn->client->target(), revoke.lease, RevokeReasonName(revoke.reason),
+                  revoke.owner.empty() ? "" : " ", revoke.owner, revoke.full_key.empty() ? "" : " ",
+                  revoke.full_key, r.status().message());
+              events_.OnRevokeDeferred(conn, revoke);
+            }
+            ScheduleDebt(conn);
+          }
+          if (on_answer) {
+            on_answer(revoked ? absl::OkStatus() : r.status());
           }
         },
         {.first = true, .cost = kRevokeCost});
+}
+
+void ConnectionPool::Reconnected(Connection* conn) {
+  if (conn->debt.empty()) {
+    return;
+  }
+  spdlog::info("etcd {} answers again: retrying {} owed revoke(s)", conn->client->target(),
+               conn->debt.size());
+  conn->debt.Reconnected(clock_.Now());
+  PayDebt(conn);
+}
+
+void ConnectionPool::PayDebt(Connection* conn) {
+  for (PendingRevoke& revoke : conn->debt.Due(clock_.Now())) {
+    Revoke(conn, std::move(revoke));
+  }
+  ScheduleDebt(conn);
+}
+
+void ConnectionPool::ScheduleDebt(Connection* conn) {
+  std::optional<Clock::TimePoint> next = conn->debt.NextCheck();
+  if (next && (!conn->debt_at || *next < *conn->debt_at)) {
+    conn->debt_at = *next;
+    loop_.PostAfter(*next - clock_.Now(), [this, conn] {
+      conn->debt_at.reset();
+      PayDebt(conn);
+    });
+  }
+}
+
+size_t ConnectionPool::debt_size() const {
+  size_t n = 0;
+  for (const auto& [identity, conn] : conns_) {
+    n += conn->debt.size();
+  }
+  return n;
 }
 
 void ConnectionPool::Pump(Connection* conn) {
@@ -147,7 +213,7 @@ void ConnectionPool::Pump(Connection* conn) {
 
 // The settle writes of write_scheduler.h, rule 4. A key write: one record this engine owns (or,
 // without records, one registration key) written again with the same value and lease. A lease
-// write: a throwaway lease, revoked once granted (or left to expire after kSettleTtl).
+// write: a throwaway lease, revoked once granted (a failed revoke goes into the revoke debt).
 void ConnectionPool::Settle(Connection* conn, WriteKind kind) {
   if (kind == WriteKind::kKey) {
     std::optional<std::string> key = events_.SettleKey(conn);
@@ -166,8 +232,9 @@ void ConnectionPool::Settle(Connection* conn, WriteKind kind) {
   int64_t lease = req.id();
   Write(conn, "LeaseGrant", std::move(req), &etcd::Client::LeaseGrant,
         [this, conn, lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
-          if (r.ok() && r->error().empty()) {
-            Revoke(conn, lease, "settle");
+          // Unanswered, the grant may still have happened: revoke it all the same.
+          if ((r.ok() && r->error().empty()) || (!r.ok() && IsTransient(r.status()))) {
+            Revoke(conn, {.lease = lease, .reason = RevokeReason::kSettle});
           }
         },
         {.first = true, .cost = 1, .settle = true});

@@ -10,7 +10,11 @@
 // call, and the answer is posted to the engine thread, where the slot is released (the request
 // hook sees method, duration and result; Events::OnAnswered runs; the scheduler is pumped) and
 // then the caller's handler runs. Pump() also asks Events::SettleKey for the settle key write and
-// grants + revokes a throwaway lease for the settle lease write.
+// grants + revokes a throwaway lease for the settle lease write. Every revoke goes through
+// Revoke(): one that fails (anything but "lease not found") puts the lease into the connection's
+// revoke debt (revoke_debt.h), retried by PayDebt() with backoff and at once on Reconnected()
+// (keep-alive stream up, probe answering again, a write answered after a transient failure),
+// until etcd answers; Events::OnRevokeDeferred / OnRevoked tell the engine.
 //
 // Thread-safety: everything runs on the engine thread, except the keeper's Listener callbacks,
 // which post to it (OnRenewed goes straight to Events::OnRenewed, on the keeper's thread).
@@ -36,6 +40,7 @@
 #include "controller/etcd/client.h"
 #include "controller/etcd/lease_keeper.h"
 #include "controller/publisher/event_loop.h"
+#include "controller/publisher/revoke_debt.h"
 #include "controller/publisher/txn.h"
 #include "controller/publisher/write_scheduler.h"
 
@@ -67,8 +72,11 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   std::unordered_map<int64_t, std::string> lease_owner;    // lease -> registration id
   // Registrations in KeyConflict, by the full key they wait for.
   std::unordered_map<std::string, std::set<std::string>> conflict_waiters;
-  bool healthy = false;  // the keep-alive stream is up
-  bool down = false;     // the keeper said the stream went down (and not up again since)
+  bool healthy = false;            // the keep-alive stream is up
+  bool down = false;               // the keeper said the stream went down (and not up again since)
+  bool write_unreachable = false;  // a write failed unreachable (no OK answer since)
+  RevokeDebt debt;                 // leases whose revoke failed, retried until done
+  std::optional<Clock::TimePoint> debt_at;  // a PayDebt is posted for then
   int64_t regressions_seen = 0;
 
   void OnRenewed(int64_t lease, int64_t ttl) override;
@@ -100,6 +108,11 @@ class ConnectionPool {
     virtual void OnAnswered(Connection* conn) = 0;
     // The key to rewrite for the settle key write; nullopt: none held.
     virtual std::optional<std::string> SettleKey(Connection* conn) = 0;
+    // A revoke failed and its lease entered the connection's revoke debt (once per lease).
+    virtual void OnRevokeDeferred(Connection* conn, const PendingRevoke& revoke) = 0;
+    // etcd answered a revoke with "revoked" or "lease not found"; `from_debt`: it had failed
+    // before (the lease was in the debt).
+    virtual void OnRevoked(Connection* conn, const PendingRevoke& revoke, bool from_debt) = 0;
   };
   using RequestHook = std::function<void(const char*, double, const absl::Status&)>;
 
@@ -117,9 +130,19 @@ class ConnectionPool {
              std::type_identity_t<std::function<void(absl::StatusOr<Resp>)>> on_answer,
              WriteOptions options = {});
 
-  // Revokes `lease` through the write scheduler; a failure (other than "lease not found") is
-  // logged with `why`, and the lease expires after its TTL.
-  void Revoke(Connection* conn, int64_t lease, std::string why);
+  // Revokes `revoke.lease` through the write scheduler. The caller has stopped renewing it.
+  // Revoked or "lease not found": the lease leaves the debt, Events::OnRevoked, then
+  // `on_answer(OkStatus)`. Any other failure: the lease enters (or stays in) the connection's
+  // revoke debt and is retried until etcd answers (Events::OnRevokeDeferred when it enters), then
+  // `on_answer(the failure)`.
+  void Revoke(Connection* conn, PendingRevoke revoke,
+              std::function<void(const absl::Status&)> on_answer = nullptr);
+  // etcd answers again on `conn`: every lease of its debt is retried now (revoke_debt.h, rule 2).
+  void Reconnected(Connection* conn);
+  // Revokes the debt's leases that are due, and plans the next look.
+  void PayDebt(Connection* conn);
+  // Leases in the revoke debts of every connection.
+  size_t debt_size() const;
 
   // Starts what the scheduler allows now, settles when it asks, and plans the next look.
   void Pump(Connection* conn);
@@ -140,6 +163,7 @@ class ConnectionPool {
   void Release(Connection* conn, const char* method, Clock::TimePoint started,
                const absl::Status& status);
   void Settle(Connection* conn, WriteKind kind);
+  void ScheduleDebt(Connection* conn);
 
   ClientFactory new_client_;
   KeeperFactory new_keeper_;

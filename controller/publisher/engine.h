@@ -12,16 +12,26 @@
 //      desired state of an id wins). MarkComplete(known ids) once the caller's view is complete:
 //      adopted records that no desired registration claimed (orphans) are revoked only from then
 //      on (see MarkComplete below).
+//      With --namespace/--selector the caller learns the adopted records nobody claimed yet from
+//      Unclaimed() (once adoption is done), asks its API about those outside its listing, and
+//      passes the ids it confirmed as still existing in `known ids`.
 //   3. The engine converges each registration on its own (grant, Txn put of key + record with the
 //      lease, keep-alive, re-put on external delete, re-register on lease loss, make-before-break
 //      spec changes, revoke on pause/removal) and reports each registration's State; Listener is
 //      told the id after every state change.
 //   4. Stop(revoke): the controller stops WITHOUT revoking (the next controller adopts); publish
-//      revokes every lease before returning.
+//      revokes every lease before returning, owed revokes included.
 //
 // Guarantees: a key is never written without a live lease; a registration never holds two leases
 // except during a make-before-break change, and the old one is revoked once the new is live; a
 // key that exists without our record is never overwritten or revoked (KeyConflict).
+// Nothing relies on a lease expiring: a lease the engine decided to revoke (removal, pause, a
+// replaced or intermediate lease, an unanswered grant, a settle lease, an orphan) is never
+// renewed again, and when its revoke fails (etcd unreachable) it stays in its connection's revoke
+// debt (publisher/revoke_debt.h), retried at once whenever etcd answers again and with backoff
+// (1 s doubling to 30 s) meanwhile, until etcd says revoked or not found
+// (EngineStats::pending_revokes counts them). Its ownership record stays until then, so a
+// restarted engine finds it as an orphan.
 // Thread-safety: every method may be called from any thread. Listener runs on the engine thread
 // and must not block or call Stop().
 #pragma once
@@ -113,9 +123,27 @@ struct EngineStats {
   int64_t adopted = 0;
   int64_t orphans_revoked = 0;
   int64_t data_losses = 0;
+  // Leases whose revoke failed and is retried until etcd answers (the revoke debts of every
+  // connection): a gauge.
+  int64_t pending_revokes = 0;
   // The default target answered the last probe (Maintenance.Status every 2 s) and its keep-alive
   // stream is not known to be down.
   bool etcd_reachable = false;
+  // Adoption finished: the ownership records were read (with etcd unreachable at start this
+  // waits for etcd), or there are none to read (ownership records off). Unclaimed() answers from
+  // then on.
+  bool adoption_done = false;
+};
+
+// An ownership record of our owner id and cluster, found at start, that no registration has
+// claimed (Engine::Unclaimed).
+struct AdoptedRecord {
+  std::string id;  // "namespace/name" of the record's resource
+  std::string uid;
+  std::string namespace_;
+  std::string name;
+  std::string full_key;  // the registration key it holds
+  int64_t lease = 0;
 };
 
 class Engine {
@@ -130,15 +158,30 @@ class Engine {
   virtual void Stop(bool revoke) = 0;
 
   virtual void Upsert(Desired desired) = 0;
-  // Revokes the registration; Get(id) returns nullopt once revoked, or once one TTL passed
-  // without etcd answering (the lease then expires by itself).
+  // Revokes the registration; Get(id) returns nullopt once revoked, or once one TTL (the larger
+  // of the granted and desired TTL) passed without etcd answering: deletion never hangs. The lease
+  // is not renewed from Remove on; a revoke that failed stays in the revoke debt and is retried
+  // until etcd answers (see Guarantees). A paused registration whose revoke failed shows
+  // Pending/EtcdUnavailable (the key is still in etcd) until the debt is paid, then Paused.
   virtual void Remove(const std::string& id) = 0;
   // The caller's first listing is complete and holds `known_ids`. Adopted records of an id
   // outside it are orphans and revoked now; a record of a known id waits until that id has been
   // handed over (Upsert, or Remove when the caller refused or dropped it), and is revoked then if
   // the registration did not claim it. The caller needs no lock-step with its workers: nothing
   // is revoked only because a worker had not reached an object yet.
+  // A known id that is never handed over keeps its record alive (held, not judged): that is
+  // how a record the caller's GET confirmed as existing outside its scope is kept.
   virtual void MarkComplete(std::vector<std::string> known_ids) = 0;
+
+  // The adopted records of our owner id and cluster that no registration has claimed and that
+  // are not judged orphans (yet), in full-key order. nullopt until adoption is done
+  // (EngineStats::adoption_done). A record claimed by an Upsert the engine thread has not handled
+  // yet may still be listed: the caller looks only at the ids outside its own listing. After
+  // MarkComplete only the records waiting for a known id remain. Safe from any thread (a
+  // snapshot); never blocks on etcd. The default (an engine without adoption): an empty list.
+  virtual std::optional<std::vector<AdoptedRecord>> Unclaimed() const {
+    return std::vector<AdoptedRecord>{};
+  }
 
   virtual std::optional<State> Get(const std::string& id) const = 0;
   virtual std::vector<State> List() const = 0;

@@ -36,9 +36,19 @@ void EngineImpl::Adopt() {
         return;
       }
       conn->regressions_seen = conn->client->revision_regressions();
+      std::vector<AdoptedRecord> unclaimed;
       for (const AdoptedLease& a : adoption_.Load(*r, prefix)) {
         conn->keeper->Add(a.lease, std::max<int64_t>(a.ttl(), 1), /*renew_now=*/true);
+        if (a.record.cluster == options_.cluster) {
+          unclaimed.push_back({.id = absl::StrCat(a.record.namespace_, "/", a.record.name),
+                               .uid = a.record.uid,
+                               .namespace_ = a.record.namespace_,
+                               .name = a.record.name,
+                               .full_key = a.full_key,
+                               .lease = a.lease});
+        }
       }
+      board_.SetUnclaimed(std::move(unclaimed));
       spdlog::info("adoption: {} ownership record(s) of owner {} kept alive", adoption_.held(),
                    options_.owner_id);
       FinishAdoption();
@@ -57,6 +67,7 @@ void EngineImpl::FinishAdoption() {
     }
   }
   RevokeOrphans();
+  board_.SetAdoptionDone();
 }
 
 void EngineImpl::Claim(Reg& reg) {
@@ -77,6 +88,7 @@ void EngineImpl::Claim(Reg& reg) {
   reg.written_value = a->record.value;
   reg.written_record = EncodeRecord(a->record);
   reg.key_present = true;
+  board_.Unclaim(a->full_key);
   default_conn_->lease_owner[a->lease] = d.id;
   default_conn_->key_owner[a->full_key] = d.id;
   spdlog::info("{}: adopted lease {} for {}", d.id, a->lease, a->full_key);
@@ -87,20 +99,37 @@ void EngineImpl::RevokeOrphans() {
   for (AdoptedLease& a : adoption_.TakeOrphans()) {
     spdlog::info("orphan {} (lease {}, {}/{}): revoking", a.full_key, a.lease, a.record.namespace_,
                  a.record.name);
+    board_.Unclaim(a.full_key);
     default_conn_->keeper->Remove(a.lease);
-    pb::LeaseRevokeRequest req;
-    req.set_id(a.lease);
-    pool_.Write(default_conn_, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
-                [this, lease = a.lease](absl::StatusOr<pb::LeaseRevokeResponse> r) {
-                  if (!r.ok() && !IsLeaseNotFound(r.status())) {
-                    spdlog::warn("revoking orphan lease {} failed: {} (it expires after its TTL)",
-                                 lease, r.status().message());
-                    return;
-                  }
-                  board_.Count(&EngineStats::orphans_revoked);
-                },
-                {.first = true, .cost = kRevokeCost});
+    pool_.Revoke(default_conn_, {.lease = a.lease,
+                                 .reason = RevokeReason::kOrphan,
+                                 .owner = absl::StrCat(a.record.namespace_, "/", a.record.name),
+                                 .full_key = a.full_key});
   }
+}
+
+void EngineImpl::OnRevokeDeferred(Connection* /*conn*/, const PendingRevoke& /*revoke*/) {
+  board_.SetPendingRevokes(static_cast<int64_t>(pool_.debt_size()));
+}
+
+void EngineImpl::OnRevoked(Connection* /*conn*/, const PendingRevoke& revoke, bool from_debt) {
+  if (revoke.reason == RevokeReason::kOrphan) {
+    board_.Count(&EngineStats::orphans_revoked);
+  }
+  if (!from_debt) {
+    return;
+  }
+  board_.SetPendingRevokes(static_cast<int64_t>(pool_.debt_size()));
+  Reg* reg = revoke.owner.empty() ? nullptr : Find(revoke.owner);
+  if (reg == nullptr || reg->pending_revoke != revoke.lease) {
+    return;
+  }
+  reg->pending_revoke = 0;
+  reg->pending_revoke_status = absl::OkStatus();
+  if (reg->activity == Activity::kBackingOff) {
+    reg->activity = Activity::kIdle;  // a removed one waiting to be let go: done now
+  }
+  Step(*reg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,6 +154,7 @@ void EngineImpl::CheckRegression(Connection* conn) {
     for (int64_t lease : adoption_.Clear()) {
       conn->keeper->Remove(lease);
     }
+    board_.ClearUnclaimed();
   }
   for (const std::string& id : Ids()) {
     Reg* reg = Find(id);
@@ -152,6 +182,9 @@ void EngineImpl::OnConnectivity(Connection* conn, bool up) {
     board_.SetReachable(false);
   }
   spdlog::info("etcd {} keep-alive stream {}", conn->client->target(), up ? "up" : "down");
+  if (up) {
+    pool_.Reconnected(conn);
+  }
   for (const std::string& id : Ids()) {
     Reg* reg = Find(id);
     if (reg == nullptr || reg->conn != conn || reg->lease == 0) {
@@ -168,7 +201,9 @@ void EngineImpl::OnConnectivity(Connection* conn, bool up) {
 
 void EngineImpl::OnLeaseLost(Connection* conn, int64_t lease) {
   if (conn == default_conn_) {
-    adoption_.ForgetLease(lease);
+    if (std::optional<std::string> full_key = adoption_.ForgetLease(lease)) {
+      board_.Unclaim(*full_key);
+    }
   }
   auto owner = conn->lease_owner.find(lease);
   if (owner == conn->lease_owner.end()) {
@@ -210,6 +245,7 @@ void EngineImpl::Probe() {
       if (board_.SetReachable(ok)) {
         if (ok) {
           spdlog::info("etcd {} reachable", default_conn_->client->target());
+          pool_.Reconnected(default_conn_);
         } else {
           spdlog::warn("etcd {} unreachable: {}", default_conn_->client->target(), message);
         }

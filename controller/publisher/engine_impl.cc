@@ -135,6 +135,11 @@ void EngineImpl::Stop(bool revoke) {
           leases.emplace_back(reg.old->conn, reg.old->lease);
         }
       }
+      for (Connection* conn : pool_.all()) {
+        for (int64_t lease : conn->debt.leases()) {
+          leases.emplace_back(conn, lease);
+        }
+      }
       done.set_value();
     });
     done.get_future().wait();
@@ -183,6 +188,9 @@ void EngineImpl::Upsert(Desired desired) {
       it->second.state.value = d.value;
     }
     Reg& reg = it->second;
+    if (reg.removed && reg.pending_revoke != 0 && reg.activity == Activity::kBackingOff) {
+      reg.activity = Activity::kIdle;  // it was waiting to be let go (AwaitRevoke): wanted now
+    }
     reg.removed = false;  // recreated before the revoke finished: converge to the new spec
     reg.desired = std::move(d);
     if (adoption_.done()) {
@@ -239,6 +247,8 @@ PlanInput EngineImpl::Describe(const Reg& reg, const absl::StatusOr<Connection*>
                      d.value == reg.written_value && RecordFor(reg) == reg.written_record;
   }
   in.conn_down = reg.conn != nullptr && reg.conn->down;
+  in.revoke_pending = reg.pending_revoke != 0;
+  in.let_go = reg.removed && clock_.Now() >= reg.remove_deadline;
   return in;
 }
 
@@ -271,6 +281,10 @@ void EngineImpl::Step(Reg& reg) {
       SyncWatch(reg);
       Erase(d.id);
       return;
+    case Action::kAwaitRevoke:
+      SyncWatch(reg);
+      AwaitRevoke(reg);
+      return;
     case Action::kShowPaused:
       SyncWatch(reg);
       SetState(reg, Phase::kPaused, Cause::kPaused);
@@ -290,7 +304,10 @@ void EngineImpl::Step(Reg& reg) {
       reg.conn->key_owner.erase(reg.full_key);
       reg.conn->keeper->Remove(reg.lease);
       reg.conn->lease_owner.erase(reg.lease);
-      pool_.Revoke(reg.conn, reg.lease, absl::StrCat(d.id, ": intermediate lease"));
+      pool_.Revoke(reg.conn, {.lease = reg.lease,
+                              .reason = RevokeReason::kIntermediate,
+                              .owner = d.id,
+                              .full_key = reg.full_key});
       reg.lease = 0;
       Grant(reg, *conn);
       return;
@@ -343,7 +360,9 @@ std::string EngineImpl::RecordFor(const Reg& reg) const {
   return EncodeRecord(r);
 }
 
-void EngineImpl::Erase(const std::string& id) {
+void EngineImpl::Erase(const std::string& id_ref) {
+  // A copy: callers pass the registration's own desired.id, which regs_.erase() destroys.
+  const std::string id = id_ref;
   auto it = regs_.find(id);
   if (it == regs_.end()) {
     return;

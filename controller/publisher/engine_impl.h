@@ -7,6 +7,7 @@
 //   registration_plan.h the next action of one registration (pure)
 //   txn.h               the Txns it writes and how a failed one is read (pure)
 //   etcd_errors.h       what a failure means for a registration (pure)
+//   revoke_debt.h       a connection's owed revokes and when each is retried (pure)
 //   adoption.h          records found at start, claims, orphans
 //   prefix_watches.h    delete-only watches per key prefix
 //   state_board.h       what readers see: states, renewals, counters
@@ -74,6 +75,10 @@ struct Reg {
   bool lost = false;      // the previous lease was lost: the next key written is a re-registration
   bool no_batch = false;  // its last batched Txn failed: write the key alone
   std::optional<OldLease> old;
+  // Its lease whose revoke failed and waits in the revoke debt of `conn`'s connection (0: none),
+  // and how it failed.
+  int64_t pending_revoke = 0;
+  absl::Status pending_revoke_status;
   std::string watched_prefix;
   Connection* watched_conn = nullptr;
 
@@ -94,6 +99,9 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   std::optional<State> Get(const std::string& id) const override { return board_.Get(id); }
   std::vector<State> List() const override { return board_.List(); }
   EngineStats stats() const override { return board_.stats(); }
+  std::optional<std::vector<AdoptedRecord>> Unclaimed() const override {
+    return board_.Unclaimed();
+  }
   void SetListener(Listener listener) override { listener_ = std::move(listener); }
 
   EventLoop& loop() { return loop_; }
@@ -105,6 +113,8 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void OnConnectivity(Connection* conn, bool up) override;
   void OnAnswered(Connection* conn) override { CheckRegression(conn); }
   std::optional<std::string> SettleKey(Connection* conn) override;
+  void OnRevokeDeferred(Connection* conn, const PendingRevoke& revoke) override;
+  void OnRevoked(Connection* conn, const PendingRevoke& revoke, bool from_debt) override;
 
   void CheckRegression(Connection* conn);
   void Probe();
@@ -127,6 +137,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void FlushBatch(Connection* conn);
   void RevokeCurrent(Reg& reg);
   void RevokeOld(Reg& reg);
+  void AwaitRevoke(Reg& reg);
   void HandleLeaseLost(Reg& reg, std::string_view why);
   void RetryLater(Reg& reg, Clock::Duration delay);
   void Failed(Reg& reg, const absl::Status& status, std::string_view what);

@@ -1,4 +1,6 @@
 // The etcd operations of one registration (engine_impl.h) and what their answers change.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 #include "controller/common/format.h"
@@ -26,43 +28,46 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
   req.set_id(pool_.NewLeaseId());
   int64_t lease = req.id();
   int64_t ttl = reg.desired.ttl;
-  pool_.Write(conn, "LeaseGrant", std::move(req), &etcd::Client::LeaseGrant,
-              [this, conn, id = reg.desired.id, epoch = reg.epoch, ttl,
-               lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
-                Reg* reg = Find(id);
-                if (reg == nullptr || reg->epoch != epoch) {
-                  if (r.ok()) {
-                    pool_.Revoke(conn, lease, absl::StrCat(id, ": granted for nobody"));
-                  }
-                  return;
-                }
-                reg->activity = Activity::kIdle;
-                if (!r.ok()) {
-                  if (IsTransient(r.status())) {
-                    // The grant may still have happened: we chose the ID, so make sure it does not
-                    // linger (a lease without a key, go-zero #5260's seed).
-                    pool_.Revoke(conn, lease, absl::StrCat(id, ": grant not answered"));
-                  }
-                  Failed(*reg, r.status(), "granting a lease");
-                  return;
-                }
-                if (!r->error().empty()) {
-                  Failed(*reg, absl::UnavailableError(r->error()), "granting a lease");
-                  return;
-                }
-                reg->conn = conn;
-                reg->lease = r->id();
-                reg->granted_ttl = r->ttl();
-                reg->requested_ttl = ttl;
-                reg->key_present = false;
-                reg->written_value.clear();
-                reg->written_record.clear();
-                conn->lease_owner[reg->lease] = id;
-                conn->keeper->Add(reg->lease, reg->granted_ttl);
-                reg->backoff.Reset();
-                Step(*reg);
-              },
-              {.first = false});
+  pool_.Write(
+      conn, "LeaseGrant", std::move(req), &etcd::Client::LeaseGrant,
+      [this, conn, id = reg.desired.id, epoch = reg.epoch, ttl,
+       lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
+        Reg* reg = Find(id);
+        if (reg == nullptr || reg->epoch != epoch) {
+          if (r.ok() || IsTransient(r.status())) {
+            pool_.Revoke(conn,
+                         {.lease = lease, .reason = RevokeReason::kGrantedForNobody, .owner = id});
+          }
+          return;
+        }
+        reg->activity = Activity::kIdle;
+        if (!r.ok()) {
+          if (IsTransient(r.status())) {
+            // The grant may still have happened: we chose the ID, so make sure it does not
+            // linger (a lease without a key, go-zero #5260's seed).
+            pool_.Revoke(conn,
+                         {.lease = lease, .reason = RevokeReason::kUnansweredGrant, .owner = id});
+          }
+          Failed(*reg, r.status(), "granting a lease");
+          return;
+        }
+        if (!r->error().empty()) {
+          Failed(*reg, absl::UnavailableError(r->error()), "granting a lease");
+          return;
+        }
+        reg->conn = conn;
+        reg->lease = r->id();
+        reg->granted_ttl = r->ttl();
+        reg->requested_ttl = ttl;
+        reg->key_present = false;
+        reg->written_value.clear();
+        reg->written_record.clear();
+        conn->lease_owner[reg->lease] = id;
+        conn->keeper->Add(reg->lease, reg->granted_ttl);
+        reg->backoff.Reset();
+        Step(*reg);
+      },
+      {.first = false});
 }
 
 // The Txn that wrote `w` (and its record) with the registration's lease succeeded.
@@ -217,6 +222,8 @@ void EngineImpl::KeyTxnFailed(Reg& reg, const KeyWrite& w, const pb::TxnResponse
   }
 }
 
+// Not renewed from here on; a failed revoke waits in the connection's revoke debt
+// (revoke_debt.h) and the registration awaits it (Plan: kAwaitRevoke).
 void EngineImpl::RevokeCurrent(Reg& reg) {
   reg.activity = Activity::kInFlight;
   Connection* conn = reg.conn;
@@ -225,28 +232,42 @@ void EngineImpl::RevokeCurrent(Reg& reg) {
   if (reg.removed) {
     SetState(reg, Phase::kTerminating, Cause::kRevoking);
   }
-  pb::LeaseRevokeRequest req;
-  req.set_id(lease);
-  pool_.Write(conn, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
-              ForReg<pb::LeaseRevokeResponse>(
-                  reg,
-                  [this, lease](Reg& reg, absl::StatusOr<pb::LeaseRevokeResponse> r) {
-                    if (!r.ok() && !IsLeaseNotFound(r.status())) {
-                      if (!reg.removed || clock_.Now() < reg.remove_deadline) {
-                        Failed(reg, r.status(), "revoking the lease");
-                        return;
-                      }
-                      spdlog::warn(
-                          "{}: could not revoke lease {} within one TTL ({}); letting it expire",
-                          reg.desired.id, lease, r.status().message());
-                    } else {
-                      spdlog::info("{}: revoked lease {} ({} removed)", reg.desired.id, lease,
-                                   reg.full_key);
-                    }
-                    Forget(reg);
-                    Step(reg);
-                  }),
-              {.first = true, .cost = kRevokeCost});
+  PendingRevoke revoke{.lease = lease,
+                       .reason = reg.removed ? RevokeReason::kRemoved : RevokeReason::kPaused,
+                       .owner = reg.desired.id,
+                       .full_key = reg.full_key};
+  pool_.Revoke(conn, std::move(revoke),
+               [this, id = reg.desired.id, epoch = reg.epoch, lease](const absl::Status& status) {
+                 Reg* reg = Find(id);
+                 if (reg == nullptr || reg->epoch != epoch) {
+                   return;
+                 }
+                 reg->activity = Activity::kIdle;
+                 if (status.ok()) {
+                   spdlog::info("{}: revoked lease {} ({} removed)", id, lease, reg->full_key);
+                 } else {
+                   reg->pending_revoke = lease;
+                   reg->pending_revoke_status = status;
+                 }
+                 if (reg->lease == lease) {
+                   Forget(*reg);
+                 }
+                 Step(*reg);
+               });
+}
+
+// Removed or paused, and the revoke of its lease is owed: say so; a removed registration is let
+// go one TTL after Remove (the debt goes on revoking).
+void EngineImpl::AwaitRevoke(Reg& reg) {
+  Failure failure = FailureFor(reg.pending_revoke_status, reg.removed, Cause::kEtcdUnavailable);
+  SetState(
+      reg, failure.phase, failure.cause,
+      absl::StrCat("revoking lease ", reg.pending_revoke, ": ", reg.pending_revoke_status.message(),
+                   "; retried whenever etcd answers again"));
+  if (reg.removed) {
+    RetryLater(reg, std::max<Clock::Duration>(reg.remove_deadline - clock_.Now(),
+                                              Clock::Duration::zero()));
+  }
 }
 
 void EngineImpl::RevokeOld(Reg& reg) {
@@ -256,29 +277,24 @@ void EngineImpl::RevokeOld(Reg& reg) {
   if (old.full_key != reg.full_key || old.conn != reg.conn) {
     old.conn->key_owner.erase(old.full_key);
   }
-  pb::LeaseRevokeRequest req;
-  req.set_id(old.lease);
-  pool_.Write(old.conn, "LeaseRevoke", std::move(req), &etcd::Client::LeaseRevoke,
-              [this, old, id = reg.desired.id,
-               epoch = reg.epoch](absl::StatusOr<pb::LeaseRevokeResponse> r) {
-                old.conn->lease_owner.erase(old.lease);
-                Reg* reg = Find(id);
-                if (reg == nullptr || reg->epoch != epoch) {
-                  return;
-                }
-                reg->activity = Activity::kIdle;
-                if (!r.ok() && !IsLeaseNotFound(r.status())) {
-                  // Not renewed any more: it expires by itself within its TTL.
-                  spdlog::warn(
-                      "{}: revoking replaced lease {} failed: {} (it expires after its TTL)", id,
-                      old.lease, r.status().message());
-                } else {
-                  spdlog::info("{}: replaced lease {} revoked", id, old.lease);
-                }
-                reg->old.reset();
-                Step(*reg);
-              },
-              {.first = true, .cost = kRevokeCost});
+  PendingRevoke revoke{.lease = old.lease,
+                       .reason = RevokeReason::kReplaced,
+                       .owner = reg.desired.id,
+                       .full_key = old.full_key};
+  pool_.Revoke(old.conn, std::move(revoke),
+               [this, old, id = reg.desired.id, epoch = reg.epoch](const absl::Status& status) {
+                 old.conn->lease_owner.erase(old.lease);
+                 Reg* reg = Find(id);
+                 if (reg == nullptr || reg->epoch != epoch) {
+                   return;
+                 }
+                 reg->activity = Activity::kIdle;
+                 if (status.ok()) {
+                   spdlog::info("{}: replaced lease {} revoked", id, old.lease);
+                 }  // else: in the revoke debt, logged there
+                 reg->old.reset();
+                 Step(*reg);
+               });
 }
 
 void EngineImpl::HandleLeaseLost(Reg& reg, std::string_view why) {

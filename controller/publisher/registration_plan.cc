@@ -12,6 +12,8 @@ const char* ActionName(Action action) {
       return "RevokeCurrent";
     case Action::kErase:
       return "Erase";
+    case Action::kAwaitRevoke:
+      return "AwaitRevoke";
     case Action::kShowPaused:
       return "ShowPaused";
     case Action::kShowAuthFailed:
@@ -42,6 +44,9 @@ Action Plan(const PlanInput& in) {
     }
     if (in.has_lease) {
       return Action::kRevokeCurrent;
+    }
+    if (in.revoke_pending && !(in.removed && in.let_go)) {
+      return Action::kAwaitRevoke;
     }
     return in.removed ? Action::kErase : Action::kShowPaused;
   }

@@ -7,7 +7,9 @@
 // The plan, in order:
 //   1. Nothing while an operation is in flight, a retry is pending, or adoption is not done.
 //   2. Not wanted (removed or paused): revoke the lease being replaced, then the current one;
-//      then erase (removed) or show Paused.
+//      while a failed revoke of its lease waits in the revoke debt (revoke_debt.h), await it
+//      (a removed one at most until one TTL after Remove: deletion never hangs); then erase
+//      (removed) or show Paused.
 //   3. Wanted but its etcd cannot be reached (bad TLS files): show AuthFailed.
 //   4. No lease, or one on another connection or with another TTL: grant one. Make before
 //      break: a current lease becomes the one being replaced; a second replacement revokes the
@@ -37,9 +39,11 @@ struct PlanInput {
   bool connectable = true;  // its target's connection exists or could be made
   bool has_old = false;     // a lease is being replaced (make before break)
   bool has_lease = false;
-  bool lease_fits = false;   // the lease is on the wanted connection with the wanted TTL
-  bool key_current = false;  // key present with the wanted full key, value and record
-  bool conn_down = false;    // the keep-alive stream of its connection is down
+  bool lease_fits = false;      // the lease is on the wanted connection with the wanted TTL
+  bool key_current = false;     // key present with the wanted full key, value and record
+  bool conn_down = false;       // the keep-alive stream of its connection is down
+  bool revoke_pending = false;  // its lease's revoke failed and waits in the revoke debt
+  bool let_go = false;          // removed, and one TTL has passed since Remove
 };
 
 enum class Action {
@@ -47,6 +51,7 @@ enum class Action {
   kRevokeOld,
   kRevokeCurrent,
   kErase,
+  kAwaitRevoke,  // removed or paused, its revoke owed: show why, wait (removed: until let go)
   kShowPaused,
   kShowAuthFailed,
   kGrant,             // no lease yet

@@ -41,6 +41,48 @@ bool StateBoard::SetReachable(bool reachable) {
   return changed;
 }
 
+void StateBoard::SetPendingRevokes(int64_t n) {
+  absl::MutexLock lock(&mu_);
+  stats_.pending_revokes = n;
+}
+
+void StateBoard::SetUnclaimed(std::vector<AdoptedRecord> records) {
+  absl::MutexLock lock(&mu_);
+  unclaimed_.clear();
+  for (AdoptedRecord& r : records) {
+    std::string key = r.full_key;
+    unclaimed_.emplace(std::move(key), std::move(r));
+  }
+}
+
+void StateBoard::Unclaim(const std::string& full_key) {
+  absl::MutexLock lock(&mu_);
+  unclaimed_.erase(full_key);
+}
+
+void StateBoard::ClearUnclaimed() {
+  absl::MutexLock lock(&mu_);
+  unclaimed_.clear();
+}
+
+void StateBoard::SetAdoptionDone() {
+  absl::MutexLock lock(&mu_);
+  stats_.adoption_done = true;
+}
+
+std::optional<std::vector<AdoptedRecord>> StateBoard::Unclaimed() const {
+  absl::MutexLock lock(&mu_);
+  if (!stats_.adoption_done) {
+    return std::nullopt;
+  }
+  std::vector<AdoptedRecord> out;
+  out.reserve(unclaimed_.size());
+  for (const auto& [full_key, record] : unclaimed_) {
+    out.push_back(record);
+  }
+  return out;
+}
+
 State StateBoard::WithRenewal(const State& state) const {
   State s = state;
   if (auto r = renewals_.find(s.lease_id); s.lease_id != 0 && r != renewals_.end()) {

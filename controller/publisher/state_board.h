@@ -1,8 +1,9 @@
 // File: controller/publisher/state_board.h
 //
 // What readers see of the engine: the published State of every registration, the last renewal
-// time of every lease, and the counters (EngineStats). The engine thread writes it; Get, List
-// and stats read it from any thread. Renewals come from the keeper threads, one map write each.
+// time of every lease, the counters (EngineStats) and the adopted records nobody claimed yet. The
+// engine thread writes it; Get, List and stats read it from any thread. Renewals come from the
+// keeper threads, one map write each.
 //
 // Thread-safety: every method is safe from any thread (one absl::Mutex). Ownership: copies.
 #pragma once
@@ -35,6 +36,15 @@ class StateBoard {
   void Count(int64_t EngineStats::*counter);
   // Sets etcd_reachable; true when it changed.
   bool SetReachable(bool reachable);
+  void SetPendingRevokes(int64_t n);
+
+  // Adoption: the records held at load, each one dropped when claimed, judged an orphan or gone;
+  // SetAdoptionDone() makes them readable (Unclaimed() is nullopt before).
+  void SetUnclaimed(std::vector<AdoptedRecord> records);
+  void Unclaim(const std::string& full_key);
+  void ClearUnclaimed();
+  void SetAdoptionDone();
+  std::optional<std::vector<AdoptedRecord>> Unclaimed() const;
 
   std::optional<State> Get(const std::string& id) const;
   std::vector<State> List() const;
@@ -48,6 +58,7 @@ class StateBoard {
   absl::flat_hash_map<int64_t, std::chrono::system_clock::time_point> renewals_
       ABSL_GUARDED_BY(mu_);
   EngineStats stats_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, AdoptedRecord> unclaimed_ ABSL_GUARDED_BY(mu_);  // by full key
 };
 
 }  // namespace registrar::publisher

@@ -15,7 +15,8 @@
 //   Paused       False  False        False    Paused
 //   Pending      False  True         False    Registering, EtcdUnavailable, LeaseLost, DryRun
 //   Failed       False  False        True     InvalidSpec, KeyConflict, KeyNotAllowed,
-//                                             EndpointNotAllowed, AuthFailed, SecretNotFound
+//                                             EndpointNotAllowed, AuthFailed, SecretNotFound,
+//                                             EtcdTargetUnsupported
 //   Terminating  False  True         False    Revoking
 //
 // Plain constants: thread-safe, no ownership.
@@ -56,5 +57,13 @@ inline constexpr char kReasonEndpointNotAllowed[] = "EndpointNotAllowed";
 inline constexpr char kReasonAuthFailed[] = "AuthFailed";
 inline constexpr char kReasonSecretNotFound[] = "SecretNotFound";
 inline constexpr char kReasonRevoking[] = "Revoking";
+// Kubernetes mode: spec.etcd (a per-registration etcd target) is not implemented yet; such a
+// resource is refused rather than registered on the controller's own etcd.
+inline constexpr char kReasonEtcdTargetUnsupported[] = "EtcdTargetUnsupported";
+
+// Event reasons (core/v1 Events in Kubernetes mode) besides the condition reasons above.
+inline constexpr char kEventResumed[] = "Resumed";
+inline constexpr char kEventRevoked[] = "Revoked";
+inline constexpr char kEventKeyRePut[] = "KeyRePut";
 
 }  // namespace registrar::registration

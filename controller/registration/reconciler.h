@@ -17,9 +17,36 @@
 // refusal(identity) gives the kept refusal; status.h ComputeStatus turns it and the engine's
 // state into the object's status.
 //
+// Kubernetes mode (ReconcilerOptions::writer set; kube_reconcile.cc), in this order:
+//   - terminating with our finalizer: Engine::Remove; while Engine::Get still has a state, the
+//     status says Terminating/Revoking (written once) and the identity is requeued after
+//     `revoke_poll`; once the engine let it go (revoked, or one TTL without etcd answering),
+//     event Revoked and RemoveFinalizer. Terminating without our finalizer: Engine::Remove only,
+//     no API write.
+//   - refused (validation, spec.etcd set: EtcdTargetUnsupported, policy): Engine::Remove, status
+//     Failed/Stalled with the reason, a Warning event on entering it; kFailedPrecondition.
+//   - otherwise: AddFinalizer first when ours is missing (never on an object being deleted),
+//     then Engine::Upsert, then the status.
+//   - status: ComputeStatus from the object, Engine::Get and the refusal; written (WriteStatus)
+//     only when it differs from the status the object has. A lease renewal changes nothing in
+//     it, so it never writes. A 409 re-reads the object: same generation -> recompute and retry;
+//     a newer generation -> nothing written (kAborted: the newer spec gets its own reconcile).
+//   - events (status_events.h) from the status transition and the engine's counters.
+//   Our own writes are remembered per identity (the object each write returned), so a reconcile
+//   that reads a cache still behind them works from what was written rather than writing it
+//   again. Cost: per identity a uid, two counters and at most 8 resource versions, plus one copy
+//   of the object until the cache has caught up with our last write; forgotten when the object
+//   is gone.
+// WHAT THE CALLER MUST DO in Kubernetes mode: wire publisher::Engine::SetListener to re-queue the
+// identity it names (WorkQueue::Add), so status and events follow the engine's state changes
+// (registered, lease lost, key re-put, revoked) instead of waiting for `resync`; and feed
+// DesiredView from the watch cache, whose object must carry metadata.resourceVersion,
+// finalizers, deletionTimestamp and status (decode.h ParseJson of the API object does).
+//
 // Thread-safety: Reconcile may run on several workers at once (for different identities, as the
 // work queue guarantees); refusal() may be called from any thread.
-// Ownership: refers to the engine and the policy it is given; both must outlive it.
+// Ownership: refers to the engine, the policy, and the writer and clock of the options; all must
+// outlive it.
 #pragma once
 
 #include <functional>
@@ -27,13 +54,17 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
+#include "controller/common/clock.h"
 #include "controller/config/policy.h"
 #include "controller/publisher/engine.h"
+#include "controller/registration/object_writer.h"
 #include "controller/registration/status.h"
+#include "controller/registration/status_events.h"
 #include "controller/registration/validation.h"
 #include "controller/runtime/controller_loop.h"
 
@@ -53,6 +84,13 @@ struct ReconcilerOptions {
   std::string owner_prefix = kDefaultOwnerPrefix;
   // How often a live registration is looked at again without a change (eventual consistency).
   std::chrono::seconds resync{300};
+  // Kubernetes mode: finalizer, status and events through it (object_writer.h). nullptr:
+  // manifest mode (no API writes; status is served on /registrations).
+  ObjectWriter* writer = nullptr;
+  // Timestamps of status conditions (Kubernetes mode). nullptr: RealClock.
+  Clock* clock = nullptr;
+  // How often a terminating object is looked at while the engine revokes its lease.
+  std::chrono::milliseconds revoke_poll{1000};
 };
 
 class RegistrationReconciler final : public runtime::Reconciler {
@@ -69,6 +107,32 @@ class RegistrationReconciler final : public runtime::Reconciler {
   static publisher::Desired ToDesired(const ServiceRegistration& object);
 
  private:
+  // What the reconciler knows of an identity beyond the cache (Kubernetes mode).
+  struct Memo {
+    std::string uid;
+    // The object as our last write returned it, and the versions it superseded: a cached
+    // object at one of those is older than `latest`.
+    std::optional<ServiceRegistration> latest;
+    std::vector<std::string> superseded;
+    EngineCounters counters;  // the engine's counters last seen
+    std::string last_revoke_error;  // the engine's message while revoking
+  };
+
+  std::optional<Refusal> Decide(const ServiceRegistration& object) const;
+  void KeepRefusal(const std::string& identity, const std::optional<Refusal>& refusal);
+  absl::StatusOr<Result> ReconcileKube(const std::string& identity,
+                                       std::shared_ptr<const ServiceRegistration> object);
+  absl::StatusOr<Result> Finalize(const std::string& identity, const ServiceRegistration& object);
+  // Writes the status when it changed and records the events; `object` is the newest view.
+  absl::Status PublishStatus(const std::string& identity, const ServiceRegistration& object,
+                             const std::optional<Refusal>& refusal);
+  // The newest of the cached object and our own last write of it.
+  ServiceRegistration Newest(const std::string& identity, const ServiceRegistration& cached);
+  void Wrote(const std::string& identity, const std::string& superseded_rv,
+             const ServiceRegistration& written);
+  Memo MemoOf(const std::string& identity);
+  void Forget(const std::string& identity);
+
   const DesiredView view_;
   publisher::Engine& engine_;
   const config::Policy& policy_;
@@ -76,6 +140,7 @@ class RegistrationReconciler final : public runtime::Reconciler {
 
   mutable absl::Mutex mu_;
   std::map<std::string, Refusal> refusals_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Memo> memos_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace registrar::registration

@@ -50,4 +50,25 @@ std::vector<std::string> Store::Replace(std::map<std::string, ObjectPtr> objects
   return changed;
 }
 
+bool Store::Set(const std::string& identity, ObjectPtr object) {
+  absl::MutexLock lock(&mu_);
+  auto it = objects_.find(identity);
+  if (object == nullptr) {
+    if (it == objects_.end()) {
+      return false;
+    }
+    objects_.erase(it);
+    return true;
+  }
+  if (it == objects_.end()) {
+    objects_.emplace(identity, std::move(object));
+    return true;
+  }
+  if (it->second == object) {
+    return false;
+  }
+  it->second = std::move(object);
+  return true;
+}
+
 }  // namespace registrar::source

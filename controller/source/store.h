@@ -5,7 +5,8 @@
 // (shared_ptr<const>), so a reader keeps a consistent object while the source replaces it.
 //
 // Flow: the source (the single writer) builds the whole desired map and calls Replace(); Replace
-// reports the identities whose object pointer appeared, changed or disappeared. A writer keeps the
+// reports the identities whose object pointer appeared, changed or disappeared. A source that
+// learns of one object at a time (a watch event) calls Set() for it instead. A writer keeps the
 // same pointer for an unchanged object, so "changed" means "a new desired state to reconcile".
 // Readers (reconciler workers, HTTP) call Get()/List() at any time; the store may be a moment stale
 // relative to the files, as any cache is: a reconciler re-reads on the next change notification.
@@ -41,6 +42,11 @@ class Store {
   // were added, removed, or now map to a different pointer.
   // REQUIRES: every key equals its object's Identity(); no null pointers.
   std::vector<std::string> Replace(std::map<std::string, ObjectPtr> objects);
+
+  // Makes `identity` map to `object` (nullptr: removes it), leaving the others alone; O(log n).
+  // Returns whether that changed anything (the entry appeared, went, or has another pointer).
+  // REQUIRES: a non-null object's Identity() equals `identity`.
+  bool Set(const std::string& identity, ObjectPtr object);
 
  private:
   mutable absl::Mutex mu_;

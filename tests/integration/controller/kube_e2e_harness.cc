@@ -37,21 +37,20 @@ nlohmann::json Condition(const nlohmann::json& object, const std::string& type) 
     conditions = &object["status"]["conditions"];
   }
   if (conditions == nullptr || !conditions->is_array()) {
-    return nullptr;
+    return nlohmann::json::object();
   }
   for (const nlohmann::json& c : *conditions) {
-    if (c.value("type", "") == type) {
+    if (c.is_object() && c.value("type", "") == type) {
       return c;
     }
   }
-  return nullptr;
+  return nlohmann::json::object();
 }
 
 bool IsReady(const nlohmann::json& object) {
   const nlohmann::json status = object.value("status", nlohmann::json::object());
   const nlohmann::json ready = Condition(object, "Ready");
-  return status.value("phase", "") == "Registered" && !ready.is_null() &&
-         ready.value("status", "") == "True" &&
+  return status.value("phase", "") == "Registered" && ready.value("status", "") == "True" &&
          status.value("observedGeneration", int64_t{-1}) ==
              object["metadata"].value("generation", int64_t{0});
 }

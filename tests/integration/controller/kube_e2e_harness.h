@@ -47,7 +47,7 @@ std::string SourcePath(const std::string& relative);
 std::string Sreg(const std::string& name, const std::string& ns, const std::string& spec,
                  const std::string& metadata = "");
 
-// The condition of `type` in status.conditions (null json when absent).
+// The condition of `type` in status.conditions (an empty object when absent).
 nlohmann::json Condition(const nlohmann::json& object, const std::string& type);
 // phase Registered, condition Ready True, status.observedGeneration == metadata.generation.
 bool IsReady(const nlohmann::json& object);

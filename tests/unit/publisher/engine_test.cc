@@ -104,6 +104,44 @@ class EngineTest : public ::testing::Test {
     return d;
   }
 
+  // Runs the loop, lets `d` pass, runs it again (timers due within `d` fire).
+  void RunFor(Clock::Duration d) {
+    engine_->loop().RunUntilIdle();
+    clock_.Advance(d);
+    engine_->loop().RunUntilIdle();
+  }
+
+  // Registers ns/a (key a.rpc/1) and returns its lease.
+  int64_t RegisterA(int64_t ttl = 10) {
+    Desired d = Want("ns", "a", "ua", "a.rpc", 1);
+    d.ttl = ttl;
+    engine_->Upsert(d);
+    Run();
+    client_->GrantAll();
+    Run();
+    client_->AnswerTxns(true);
+    Run();
+    auto s = engine_->Get("ns/a");
+    EXPECT_TRUE(s.has_value() && s->phase == Phase::kRegistered);
+    return s ? s->lease_id : 0;
+  }
+
+  // Answers the oldest pending revoke with `result`.
+  void AnswerRevoke(absl::StatusOr<pb::LeaseRevokeResponse> result) {
+    ASSERT_FALSE(client_->revokes.empty());
+    auto call = std::move(client_->revokes.front());
+    client_->revokes.erase(client_->revokes.begin());
+    call.done(std::move(result));
+  }
+
+  // The keep-alive stream of the (only) connection went down and came back.
+  void Reconnect() {
+    keeper_->listener.OnConnectivity(false);
+    engine_->loop().RunUntilIdle();
+    keeper_->listener.OnConnectivity(true);
+    engine_->loop().RunUntilIdle();
+  }
+
   ::registrar::testing::FakeClock clock_;
   FakeClient* client_ = nullptr;
   FakeKeeper* keeper_ = nullptr;
@@ -268,6 +306,172 @@ TEST_F(EngineTest, DryRunWritesNothingAndSaysSo) {
   engine_->Remove("ns/a");
   Run();
   EXPECT_FALSE(engine_->Get("ns/a").has_value());
+}
+
+// Nothing relies on a lease expiring: a removal whose revoke fails owes the revoke, keeps the
+// registration Terminating, and pays it the moment etcd answers again.
+TEST_F(EngineTest, FailedRevokeOfARemovalIsOwedAndPaidOnReconnect) {
+  Make();
+  AnswerAdoption({});
+  int64_t lease = RegisterA();
+  engine_->Remove("ns/a");
+  Run();
+  EXPECT_EQ(keeper_->kept.count(lease), 0u) << "not renewed from Remove on";
+  AnswerRevoke(absl::UnavailableError("connection refused"));
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->stats().pending_revokes, 1);
+  auto s = engine_->Get("ns/a");
+  ASSERT_TRUE(s.has_value()) << "within one TTL it waits";
+  EXPECT_EQ(s->phase, Phase::kTerminating);
+  EXPECT_EQ(s->cause, Cause::kRevoking);
+  EXPECT_THAT(s->message, ::testing::HasSubstr("connection refused"));
+  EXPECT_EQ(keeper_->kept.count(lease), 0u) << "an owed lease is never kept alive";
+
+  Reconnect();
+  ASSERT_EQ(client_->revokes.size(), 1u) << "retried at once on reconnect";
+  EXPECT_EQ(client_->revokes[0].req.id(), lease);
+  AnswerRevoke(pb::LeaseRevokeResponse());
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->stats().pending_revokes, 0);
+  EXPECT_FALSE(engine_->Get("ns/a").has_value());
+}
+
+TEST_F(EngineTest, RemovalIsLetGoAfterOneTtlAndTheDebtGoesOnWithBackoff) {
+  Make();
+  AnswerAdoption({});
+  int64_t lease = RegisterA(/*ttl=*/10);
+  engine_->Remove("ns/a");
+  Run();
+  AnswerRevoke(absl::DeadlineExceededError("deadline exceeded"));
+  RunFor(std::chrono::milliseconds(500));
+  EXPECT_TRUE(engine_->Get("ns/a").has_value());
+  // Retried by itself with backoff (1 s, 2 s, 4 s ...) while etcd stays unreachable.
+  RunFor(std::chrono::milliseconds(600));
+  ASSERT_EQ(client_->revokes.size(), 1u);
+  AnswerRevoke(absl::UnavailableError("down"));
+  RunFor(std::chrono::milliseconds(1900));
+  EXPECT_TRUE(client_->revokes.empty()) << "the second retry waits two seconds";
+  RunFor(std::chrono::milliseconds(200));
+  ASSERT_EQ(client_->revokes.size(), 1u);
+  AnswerRevoke(absl::UnavailableError("down"));
+  // One TTL after Remove: let go; the lease is still owed.
+  RunFor(std::chrono::seconds(7));
+  EXPECT_FALSE(engine_->Get("ns/a").has_value());
+  EXPECT_EQ(engine_->stats().pending_revokes, 1);
+  EXPECT_EQ(keeper_->kept.count(lease), 0u);
+  RunFor(std::chrono::seconds(4));
+  ASSERT_EQ(client_->revokes.size(), 1u);
+  // "lease not found" means done.
+  AnswerRevoke(absl::NotFoundError("etcdserver: requested lease not found"));
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->stats().pending_revokes, 0);
+  RunFor(std::chrono::seconds(60));
+  EXPECT_TRUE(client_->revokes.empty()) << "paid: never again";
+}
+
+TEST_F(EngineTest, PauseWithEtcdDownShowsUnavailableUntilTheOwedRevokeIsPaid) {
+  Make();
+  AnswerAdoption({});
+  int64_t lease = RegisterA();
+  Desired paused = Want("ns", "a", "ua", "a.rpc", 1);
+  paused.paused = true;
+  engine_->Upsert(paused);
+  Run();
+  AnswerRevoke(absl::UnavailableError("connection refused"));
+  engine_->loop().RunUntilIdle();
+  auto s = engine_->Get("ns/a");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->phase, Phase::kPending) << "the key is still in etcd: not Paused yet";
+  EXPECT_EQ(s->cause, Cause::kEtcdUnavailable);
+  EXPECT_EQ(s->lease_id, 0);
+  EXPECT_EQ(engine_->stats().pending_revokes, 1);
+  Reconnect();
+  AnswerRevoke(pb::LeaseRevokeResponse());
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kPaused);
+  EXPECT_EQ(engine_->stats().pending_revokes, 0);
+  EXPECT_THAT(client_->revoked, ElementsAre(lease, lease));
+}
+
+TEST_F(EngineTest, FailedOrphanRevokeIsRetriedOnReconnectAndCounted) {
+  Make();
+  AnswerAdoption({{"x.rpc/9", "ns", "x", "ux", 109}});
+  engine_->MarkComplete({});
+  Run();
+  AnswerRevoke(absl::UnavailableError("connection refused"));
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->stats().pending_revokes, 1);
+  EXPECT_EQ(engine_->stats().orphans_revoked, 0);
+  EXPECT_EQ(keeper_->kept.count(109), 0u);
+  Reconnect();
+  AnswerRevoke(pb::LeaseRevokeResponse());
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->stats().pending_revokes, 0);
+  EXPECT_EQ(engine_->stats().orphans_revoked, 1);
+}
+
+TEST_F(EngineTest, AWriteAnsweredAfterATransientFailureCountsAsAReconnect) {
+  Make();
+  AnswerAdoption({});
+  RegisterA();
+  engine_->Remove("ns/a");
+  Run();
+  AnswerRevoke(absl::UnavailableError("down"));  // the transient failure
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(engine_->stats().pending_revokes, 1);
+  engine_->Upsert(Want("ns", "b", "ub", "b.rpc", 2));
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(client_->grants.size(), 1u);
+  client_->GrantAll();  // answered: etcd is back
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(client_->revokes.size(), 1u) << "retried at once, not after its backoff";
+}
+
+TEST_F(EngineTest, RecreatedWhileAwaitingAnOwedRevokeRegistersAtOnce) {
+  Make();
+  AnswerAdoption({});
+  RegisterA();
+  engine_->Remove("ns/a");
+  Run();
+  AnswerRevoke(absl::UnavailableError("down"));
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(engine_->Get("ns/a")->phase, Phase::kTerminating);
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(client_->grants.size(), 1u) << "not held back until the removal would be let go";
+  EXPECT_EQ(engine_->stats().pending_revokes, 1) << "the old lease is still owed";
+}
+
+TEST_F(EngineTest, UnclaimedListsAdoptedRecordsNobodyClaimedOnceAdoptionIsDone) {
+  Make();
+  EXPECT_EQ(engine_->Unclaimed(), std::nullopt) << "adoption not done";
+  EXPECT_FALSE(engine_->stats().adoption_done);
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));  // claims its record during adoption
+  engine_->loop().RunUntilIdle();
+  AnswerAdoption({{"a.rpc/1", "ns", "a", "ua", 101},
+                  {"b.rpc/2", "ns", "b", "ub", 102},
+                  {"c.rpc/3", "ns2", "c", "uc", 103},
+                  {"e.rpc/5", "ns", "e", "ue", 105, "other-cluster"}});
+  EXPECT_TRUE(engine_->stats().adoption_done);
+  auto unclaimed = engine_->Unclaimed();
+  ASSERT_TRUE(unclaimed.has_value());
+  ASSERT_EQ(unclaimed->size(), 2u);
+  EXPECT_EQ((*unclaimed)[0].id, "ns/b");
+  EXPECT_EQ((*unclaimed)[0].uid, "ub");
+  EXPECT_EQ((*unclaimed)[0].full_key, "b.rpc/2");
+  EXPECT_EQ((*unclaimed)[0].lease, 102);
+  EXPECT_EQ((*unclaimed)[1].id, "ns2/c");
+  EXPECT_EQ((*unclaimed)[1].namespace_, "ns2");
+  EXPECT_EQ((*unclaimed)[1].name, "c");
+  // The caller confirmed ns2/c (a GET outside its listing); ns/b is an orphan.
+  engine_->MarkComplete({"ns2/c"});
+  Run();
+  EXPECT_THAT(client_->revoked, ElementsAre(102));
+  unclaimed = engine_->Unclaimed();
+  ASSERT_TRUE(unclaimed.has_value());
+  ASSERT_EQ(unclaimed->size(), 1u);
+  EXPECT_EQ((*unclaimed)[0].id, "ns2/c");
+  EXPECT_EQ(keeper_->kept.count(103), 1u) << "a confirmed record is kept alive";
 }
 
 }  // namespace

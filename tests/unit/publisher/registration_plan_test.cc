@@ -89,6 +89,46 @@ TEST(RegistrationPlan, Table) {
        Action::kErase},
       {"wanted, not connectable: auth failed", With({}, [](auto& i) { i.connectable = false; }),
        Action::kShowAuthFailed},
+      {"paused, revoke owed: await it",
+       With({},
+            [](auto& i) {
+              i.paused = true;
+              i.revoke_pending = true;
+            }),
+       Action::kAwaitRevoke},
+      {"removed, revoke owed, within one TTL: await it",
+       With({},
+            [](auto& i) {
+              i.removed = true;
+              i.revoke_pending = true;
+            }),
+       Action::kAwaitRevoke},
+      {"removed, revoke owed, one TTL passed: erase (the debt goes on)",
+       With({},
+            [](auto& i) {
+              i.removed = true;
+              i.revoke_pending = true;
+              i.let_go = true;
+            }),
+       Action::kErase},
+      {"removed, revoke owed, still holding a lease: revoke that first",
+       With(Live(),
+            [](auto& i) {
+              i.removed = true;
+              i.revoke_pending = true;
+              i.let_go = true;
+            }),
+       Action::kRevokeCurrent},
+      {"wanted again while a revoke is owed: grant anew",
+       With({}, [](auto& i) { i.revoke_pending = true; }), Action::kGrant},
+      {"owed revoke in flight of the engine: nothing",
+       With({},
+            [](auto& i) {
+              i.paused = true;
+              i.revoke_pending = true;
+              i.activity = Activity::kBackingOff;
+            }),
+       Action::kNone},
   };
   for (const PlanRow& row : rows) {
     EXPECT_EQ(ActionName(Plan(row.in)), std::string(ActionName(row.want))) << row.name;

@@ -36,5 +36,19 @@ TEST(Store, ReplaceReportsAddedChangedAndRemovedIdentities) {
   EXPECT_THAT(store.List(), ElementsAre(b2, c));
 }
 
+TEST(Store, SetChangesOneIdentityAndSaysWhetherAnythingChanged) {
+  Store store;
+  ObjectPtr a = Object("default", "a");
+  ObjectPtr b = Object("default", "b");
+  ASSERT_THAT(store.Replace({{"default/a", a}}), ElementsAre("default/a"));
+  EXPECT_TRUE(store.Set("default/b", b));
+  EXPECT_FALSE(store.Set("default/b", b)) << "the same pointer is no change";
+  ObjectPtr a2 = Object("default", "a");
+  EXPECT_TRUE(store.Set("default/a", a2));
+  EXPECT_TRUE(store.Set("default/b", nullptr));
+  EXPECT_FALSE(store.Set("default/b", nullptr)) << "removing what is absent is no change";
+  EXPECT_THAT(store.List(), ElementsAre(a2));
+}
+
 }  // namespace
 }  // namespace registrar::source
