@@ -140,7 +140,7 @@ int RunController(const config::Options& options) {
            }},
       [&engine, &kit](std::vector<std::string> listed) {
         spdlog::info("first complete listing: {} registration(s)", listed.size());
-        engine->MarkComplete(kit.KnownIds(std::move(listed), *engine));
+        kit.FirstSync(std::move(listed), *engine);
       });
   auto views = [&] {
     return http::CollectViews(

@@ -1,13 +1,186 @@
-// The Kubernetes API as a SourceKit (issue 11): being wired.
+// The Kubernetes API as a SourceKit (DESIGN §3, issue 11): the cluster configuration
+// (in-cluster or kubeconfig), the REST client with its rate limit and metrics, the
+// ServiceRegistration watcher (source/kube_source.h), the writer of finalizers, status and
+// events (registration/kube_object_writer.h), the owner-id fallback (owner_id.h) and the scoped
+// orphan rule (registration/orphan_rule.h).
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "controller/app/owner_id.h"
 #include "controller/app/source_kit.h"
+#include "controller/common/format.h"
+#include "controller/kube/api.h"
+#include "controller/kube/api_status.h"
+#include "controller/kube/client.h"
+#include "controller/kube/config.h"
+#include "controller/kube/credentials.h"
+#include "controller/registration/kube_object_writer.h"
+#include "controller/registration/orphan_rule.h"
+#include "controller/source/kube_source.h"
+#include "spdlog/spdlog.h"
 
 namespace registrar::app {
 
-absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options&,
-                                                      http::RegistrarMetrics&, Clock&) {
-  return absl::UnimplementedError(
-      "the Kubernetes source is not part of this build yet: run with --manifests DIR (see "
-      "README.md)");
+namespace {
+
+class KubeKit final : public SourceKit {
+ public:
+  KubeKit(const config::Options& options, kube::ClusterConfig cluster,
+          std::unique_ptr<kube::Client> client, Clock& clock,
+          http::RegistrarMetrics& metrics)
+      : options_(options),
+        cluster_(std::move(cluster)),
+        client_(std::move(client)),
+        api_(*client_),
+        writer_(api_, clock),
+        source_(api_, clock, SourceOptions(options, metrics)) {}
+
+  source::Source& source() override { return source_; }
+
+  absl::StatusOr<std::string> DefaultOwnerId(const std::function<bool()>& stopping) override {
+    return KubeOwnerId(api_, stopping);
+  }
+
+  registration::ReconcilerOptions reconciler_options() const override {
+    registration::ReconcilerOptions o;
+    o.mode = registration::SourceMode::kKubernetes;
+    o.owner_prefix = options_.owner_prefix;
+    o.writer = const_cast<registration::KubeObjectWriter*>(&writer_);
+    return o;
+  }
+
+  void FirstSync(std::vector<std::string> listed, publisher::Engine& engine) override {
+    const bool scoped = !options_.watch_namespace.empty() || !options_.selector.empty();
+    if (!scoped) {
+      // All namespaces, no selector: the complete list is the whole truth.
+      engine.MarkComplete(std::move(listed));
+      return;
+    }
+    // Scoped: a record outside the listing is an orphan only if a GET says so; the records are
+    // known once adoption is done (it waits for etcd), so this runs on a thread of its own.
+    orphan_check_ = std::jthread([this, &engine, listed = std::move(listed)](
+                                     std::stop_token stop) mutable {
+      std::optional<std::vector<publisher::AdoptedRecord>> records;
+      while (!stop.stop_requested() && !(records = engine.Unclaimed())) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      if (!records) {
+        return;  // stopping: nothing is revoked
+      }
+      std::vector<registration::UnclaimedRecord> unclaimed;
+      for (const publisher::AdoptedRecord& record : *records) {
+        unclaimed.push_back({record.id, record.uid});
+      }
+      engine.MarkComplete(registration::KnownIds(
+          std::move(listed), unclaimed, /*scoped=*/true,
+          [this](const registration::UnclaimedRecord& r) { return Lookup(r); }));
+    });
+  }
+
+  absl::Status SourceHealth() const override {
+    // Ready once the first list is in; a watch that breaks later is retried without turning
+    // the controller unready (its registrations are held either way).
+    return source_.synced() ? absl::OkStatus() : source_.health();
+  }
+
+  bool requeue_on_engine_change() const override { return true; }
+
+  std::string description() const override {
+    return absl::StrCat("Kubernetes ", cluster_.server, " (", cluster_.origin, "; ",
+                        options_.watch_namespace.empty()
+                            ? std::string("all namespaces")
+                            : "namespace " + options_.watch_namespace,
+                        options_.selector.empty() ? "" : ", selector " + options_.selector, ")");
+  }
+
+  void Stop() override {
+    if (orphan_check_.joinable()) {
+      orphan_check_.request_stop();
+      orphan_check_.join();
+    }
+    source_.Stop();
+    writer_.events().Flush();
+  }
+
+ private:
+  // What a GET says of an adopted record's object (the scoped orphan rule).
+  registration::Lookup Lookup(const registration::UnclaimedRecord& r) {
+    const size_t slash = r.id.find('/');
+    if (slash == std::string::npos) {
+      return registration::Lookup::kNotFound;  // not namespace/name: no object of ours
+    }
+    auto object =
+        api_.Get(kube::kServiceRegistrations, r.id.substr(0, slash), r.id.substr(slash + 1));
+    if (!object.ok()) {
+      if (kube::IsNotFound(object.status())) {
+        return registration::Lookup::kNotFound;
+      }
+      spdlog::warn("{}: the orphan check's GET failed: {}", r.id, object.status().message());
+      return registration::Lookup::kFailed;
+    }
+    auto ref = kube::RefOf(*object);
+    if (!ref.ok()) {
+      return registration::Lookup::kFailed;
+    }
+    return ref->uid == r.uid ? registration::Lookup::kSameUid : registration::Lookup::kOtherUid;
+  }
+
+  static source::KubeSourceOptions SourceOptions(const config::Options& options,
+                                                 http::RegistrarMetrics& metrics) {
+    source::KubeSourceOptions o;
+    o.namespace_ = options.watch_namespace;
+    o.label_selector = options.selector;
+    o.resync_period = std::chrono::seconds(options.resync_seconds);
+    o.hooks.relist = [&metrics] { metrics.kube_relists_total.Inc({}); };
+    o.hooks.watch_restart = [&metrics] { metrics.kube_watch_restarts_total.Inc({}); };
+    return o;
+  }
+
+  const config::Options& options_;
+  const kube::ClusterConfig cluster_;
+  std::unique_ptr<kube::Client> client_;
+  kube::Api api_;
+  registration::KubeObjectWriter writer_;
+  source::KubeSource source_;
+  std::jthread orphan_check_;  // scoped mode: FirstSync's GETs once adoption is done
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options& options,
+                                                      http::RegistrarMetrics& metrics,
+                                                      Clock& clock) {
+  auto cluster = kube::LoadClusterConfig({.kubeconfig = options.kubeconfig,
+                                          .context = options.context});
+  if (!cluster.ok()) {
+    return cluster.status();
+  }
+  kube::ClientOptions client_options;
+  client_options.qps = options.kube_api_qps;
+  client_options.burst = options.kube_api_burst;
+  client_options.user_agent = absl::StrCat("etcd-registrar/", config::Version());
+  client_options.on_request = [&metrics](const std::string& verb, const std::string& resource,
+                                         int code, double seconds) {
+    const std::string code_text = std::to_string(code);
+    metrics.kube_api_request_duration_seconds.Observe({verb, resource, code_text}, seconds);
+    if (code < 200 || code >= 300) {
+      metrics.kube_api_request_errors_total.Inc({verb, resource, code_text});
+    }
+  };
+  auto client = kube::NewClient(*cluster, kube::NewCredentials(*cluster, clock),
+                                std::move(client_options), clock);
+  if (!client.ok()) {
+    return client.status();
+  }
+  return std::make_unique<KubeKit>(options, *std::move(cluster), *std::move(client), clock,
+                                   metrics);
 }
 
 }  // namespace registrar::app

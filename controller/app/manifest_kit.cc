@@ -25,9 +25,8 @@ class ManifestKit final : public SourceKit {
     o.owner_prefix = options_.owner_prefix;
     return o;
   }
-  std::vector<std::string> KnownIds(std::vector<std::string> listed,
-                                    publisher::Engine&) override {
-    return listed;
+  void FirstSync(std::vector<std::string> listed, publisher::Engine& engine) override {
+    engine.MarkComplete(std::move(listed));
   }
   absl::Status SourceHealth() const override {
     return source_->synced() ? absl::OkStatus()

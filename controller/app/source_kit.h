@@ -38,10 +38,11 @@ struct SourceKit {
   virtual absl::StatusOr<std::string> DefaultOwnerId(const std::function<bool()>& stopping) = 0;
   // Mode, owner prefix and (Kubernetes) the writer; RunController adds the resync period.
   virtual registration::ReconcilerOptions reconciler_options() const = 0;
-  // The ids whose adopted records are kept at the first complete listing (`listed` plus what
-  // the orphan rule keeps): passed to Engine::MarkComplete. Runs on the source's thread.
-  virtual std::vector<std::string> KnownIds(std::vector<std::string> listed,
-                                            publisher::Engine& engine) = 0;
+  // The first complete listing holds `listed`: tells the engine which adopted records to keep
+  // (Engine::MarkComplete with `listed` plus what the kit's orphan rule keeps; it may do so
+  // later, from a thread of its own, e.g. once adoption is done). Runs on the source's thread
+  // and must not block.
+  virtual void FirstSync(std::vector<std::string> listed, publisher::Engine& engine) = 0;
   // Why the source is not synced yet, for /readyz (OK once synced).
   virtual absl::Status SourceHealth() const = 0;
   // Whether an engine state change re-queues the registration (Kubernetes mode: its status

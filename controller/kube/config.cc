@@ -148,8 +148,9 @@ absl::StatusOr<ClusterConfig> LoadInCluster(std::string_view dir) {
 }
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const LoadOptions& options) {
-  // An explicit choice first (controller-runtime's order): --kubeconfig, then $KUBECONFIG; then
-  // in-cluster; then ~/.kube/config. --context asks for a kubeconfig, so it skips in-cluster.
+  // DESIGN §3's order: in-cluster, then $KUBECONFIG, then ~/.kube/config; but a flag is an
+  // explicit choice and wins: --kubeconfig first, and --context (which names a kubeconfig
+  // context) skips in-cluster.
   if (!options.kubeconfig.empty()) {
     absl::StatusOr<ClusterConfig> config = LoadKubeconfig({options.kubeconfig}, options.context);
     if (absl::IsNotFound(config.status())) {
@@ -159,17 +160,6 @@ absl::StatusOr<ClusterConfig> LoadClusterConfig(const LoadOptions& options) {
     return config;
   }
   std::vector<std::string> looked{"--kubeconfig: not given"};
-  const std::string env_list = Getenv("KUBECONFIG");
-  if (!env_list.empty()) {
-    std::vector<std::string> paths = absl::StrSplit(env_list, ':', absl::SkipEmpty());
-    absl::StatusOr<ClusterConfig> config = LoadKubeconfig(paths, options.context);
-    if (!absl::IsNotFound(config.status())) {
-      return config;
-    }
-    looked.push_back(absl::StrCat("$KUBECONFIG: ", config.status().message()));
-  } else {
-    looked.push_back("$KUBECONFIG: not set");
-  }
   if (options.context.empty()) {
     std::string dir = Getenv(kInClusterDirEnv);
     if (dir.empty()) {
@@ -182,6 +172,17 @@ absl::StatusOr<ClusterConfig> LoadClusterConfig(const LoadOptions& options) {
     looked.push_back(absl::StrCat("in-cluster: ", config.status().message()));
   } else {
     looked.push_back("in-cluster: skipped (--context names a kubeconfig context)");
+  }
+  const std::string env_list = Getenv("KUBECONFIG");
+  if (!env_list.empty()) {
+    std::vector<std::string> paths = absl::StrSplit(env_list, ':', absl::SkipEmpty());
+    absl::StatusOr<ClusterConfig> config = LoadKubeconfig(paths, options.context);
+    if (!absl::IsNotFound(config.status())) {
+      return config;
+    }
+    looked.push_back(absl::StrCat("$KUBECONFIG: ", config.status().message()));
+  } else {
+    looked.push_back("$KUBECONFIG: not set");
   }
   if (env_list.empty()) {
     const std::string home = Getenv("HOME");

@@ -3,13 +3,13 @@
 // Where the Kubernetes API is and how to authenticate to it (DESIGN §3, issue 11): the result of
 // reading the in-cluster service account or a kubeconfig, before any connection is made.
 //
-// Flow: LoadClusterConfig() picks the source the way controller-runtime's GetConfig does: an
-// explicit choice before the environment, so --kubeconfig works inside a pod too. --kubeconfig,
-// else $KUBECONFIG (a colon-separated list merged as kubectl merges it: the first file that sets
-// a map entry or current-context wins; missing files are skipped), else in-cluster when
-// KUBERNETES_SERVICE_HOST/PORT are set and the service-account token file exists (not with
-// --context, which names a kubeconfig context), else ~/.kube/config (not when $KUBECONFIG is set,
-// as kubectl); then the current context or --context. Nothing found: kNotFound naming every place
+// Flow: LoadClusterConfig() picks the source in DESIGN §3's order, except that a flag is an
+// explicit choice and wins, so --kubeconfig works inside a pod too: --kubeconfig, else in-cluster
+// when KUBERNETES_SERVICE_HOST/PORT are set and the service-account token file exists (not with
+// --context, which names a kubeconfig context), else $KUBECONFIG (a colon-separated list merged
+// as kubectl merges it: the first file that sets a map entry or current-context wins; missing
+// files are skipped), else ~/.kube/config (not when $KUBECONFIG is set, as kubectl); then the
+// current context or --context. Nothing found: kNotFound naming every place
 // looked at. Files named in a kubeconfig (certificate-authority, client-certificate,
 // client-key, tokenFile) are read here, relative to the kubeconfig that names them; the token
 // file is kept as a path too, because it rotates (credentials.h re-reads it).
@@ -61,7 +61,7 @@ struct ClusterConfig {
 };
 
 struct LoadOptions {
-  std::string kubeconfig;  // --kubeconfig; empty: $KUBECONFIG, then ~/.kube/config
+  std::string kubeconfig;  // --kubeconfig; empty: in-cluster, $KUBECONFIG, ~/.kube/config
   std::string context;     // --context; empty: current-context
 };
 

@@ -1,5 +1,6 @@
 #include "controller/kube/watch_stream_impl.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -22,20 +23,6 @@ std::string Format(std::chrono::milliseconds d) {
 
 absl::Duration Remaining(TimePoint deadline, TimePoint now) {
   return deadline > now ? absl::FromChrono(deadline - now) : absl::ZeroDuration();
-}
-
-// One line of `pending` (without "\n" or "\r\n"), removed from it; nullopt when there is none.
-std::optional<std::string> PopLine(std::string& pending) {
-  const size_t nl = pending.find('\n');
-  if (nl == std::string::npos) {
-    return std::nullopt;
-  }
-  std::string line = pending.substr(0, nl);
-  pending.erase(0, nl + 1);
-  if (!line.empty() && line.back() == '\r') {
-    line.pop_back();
-  }
-  return line;
 }
 
 class WatchStreamImpl final : public WatchStream {
@@ -63,18 +50,22 @@ class WatchStreamImpl final : public WatchStream {
       if (signal_->Cancelled()) {
         return absl::CancelledError(absl::StrCat(what_, ": cancelled"));
       }
-      if (!broken_.ok()) {
-        return broken_;
-      }
-      if (std::optional<std::string> line = PopLine(pending_)) {
+      // Complete lines that arrived before the stream broke are still delivered.
+      if (std::optional<std::string> line = PopLine()) {
         if (line->empty()) {
           continue;
         }
         return line;
       }
+      if (!broken_.ok()) {
+        return broken_;
+      }
       if (ended_) {
-        if (!pending_.empty()) {
-          return std::optional<std::string>(std::exchange(pending_, std::string()));
+        if (pos_ < pending_.size()) {
+          std::string last = pending_.substr(pos_);
+          pending_.clear();
+          pos_ = scanned_ = 0;
+          return std::optional<std::string>(std::move(last));
         }
         return std::optional<std::string>();
       }
@@ -117,6 +108,26 @@ class WatchStreamImpl final : public WatchStream {
     }
   };
 
+  // The next line of pending_ (without "\n" or "\r\n"), nullopt when it holds no complete one.
+  // Lines are taken from pos_ on, so a big buffer is not moved for every line; the consumed
+  // front is dropped when no complete line is left.
+  std::optional<std::string> PopLine() {
+    const size_t nl = pending_.find('\n', std::max(pos_, scanned_));
+    if (nl == std::string::npos) {
+      pending_.erase(0, pos_);
+      pos_ = 0;
+      scanned_ = pending_.size();
+      return std::nullopt;
+    }
+    size_t end = nl;
+    if (end > pos_ && pending_[end - 1] == '\r') {
+      --end;
+    }
+    std::string line = pending_.substr(pos_, end - pos_);
+    pos_ = scanned_ = nl + 1;
+    return line;
+  }
+
   // Waits until the pending getc() signals or Cancel(); false at `deadline`. A signal with an
   // error breaks the stream.
   bool Await(TimePoint deadline) {
@@ -140,27 +151,32 @@ class WatchStreamImpl final : public WatchStream {
     return true;
   }
 
-  // Moves what cpprest has buffered into pending_ without blocking. True when bytes came.
+  // Moves what cpprest has buffered into pending_ without blocking, a block at a time
+  // (acquire/release of the producer-consumer buffer: no copy inside cpprest, no task). True
+  // when bytes came. At the end of the body: ended_, or broken_ when the body was closed with an
+  // error (the connection broke); bytes buffered before the error are still delivered.
   bool Drain() {
     bool got = false;
-    try {
-      while (true) {
-        const auto c = body_.sbumpc();
-        if (c == Traits::eof()) {
-          ended_ = true;
-          break;
-        }
-        if (c == Traits::requires_async()) {
-          break;
-        }
-        pending_.push_back(static_cast<char>(c));
-        got = true;
+    while (true) {
+      uint8_t* ptr = nullptr;
+      size_t count = 0;
+      const bool readable = body_.acquire(ptr, count);
+      if (ptr != nullptr) {
+        pending_.append(reinterpret_cast<const char*>(ptr), count);
+        body_.release(ptr, count);  // with count 0 this drops an empty block
+        got = got || count > 0;
+        continue;
       }
-    } catch (...) {
-      broken_ = absl::UnavailableError(
-          absl::StrCat(what_, ": stream broke: ", DescribeException(std::current_exception())));
+      if (readable || !body_.can_read()) {
+        if (std::exception_ptr error = body_.exception()) {
+          broken_ = absl::UnavailableError(
+              absl::StrCat(what_, ": stream broke: ", DescribeException(error)));
+        } else {
+          ended_ = true;
+        }
+      }
+      return got;
     }
-    return got;
   }
 
   // An asynchronous one-byte peek whose continuation only signals (never blocks or throws).
@@ -195,7 +211,9 @@ class WatchStreamImpl final : public WatchStream {
   const std::chrono::milliseconds idle_timeout_;
   const std::shared_ptr<Signal> signal_;
   // The reading thread's own state.
-  std::string pending_;
+  std::string pending_;  // bytes read and not yet returned start at pos_
+  size_t pos_ = 0;
+  size_t scanned_ = 0;  // no "\n" in pending_ before this offset (from pos_ on)
   bool waiting_ = false;
   bool ended_ = false;
   absl::Status broken_;

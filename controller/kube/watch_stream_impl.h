@@ -3,7 +3,7 @@
 // The WatchStream of client_impl.h: the chunked body of a watch answer, one line at a time, read
 // on the caller's thread.
 //
-// Flow: Next() takes the bytes cpprest already buffered (synchronous reads that never block) and
+// Flow: Next() takes the bytes cpprest already buffered (acquire/release: never blocks) and
 // returns the next complete non-empty line. When none is buffered it waits for one byte with an
 // asynchronous getc() whose continuation only signals the caller (it never blocks or throws on
 // the pplx thread); the caller waits for that signal, Cancel() or the idle timeout. The clean

@@ -13,7 +13,7 @@
 // grants + revokes a throwaway lease for the settle lease write. Every revoke goes through
 // Revoke(): one that fails (anything but "lease not found") puts the lease into the connection's
 // revoke debt (revoke_debt.h), retried by PayDebt() with backoff and at once on Reconnected()
-// (keep-alive stream up, probe answering again, a write answered after a transient failure),
+// (keep-alive stream up, probe answering again, a write answered after one failed unreachable),
 // until etcd answers; Events::OnRevokeDeferred / OnRevoked tell the engine.
 //
 // Thread-safety: everything runs on the engine thread, except the keeper's Listener callbacks,

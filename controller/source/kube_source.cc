@@ -1,6 +1,7 @@
 #include "controller/source/kube_source.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -121,12 +122,12 @@ ObjectPtr KubeSource::Decode(const nlohmann::json& object, std::string* identity
 void KubeSource::OnReplace(std::vector<nlohmann::json> objects,
                            const std::string& resource_version) {
   std::map<std::string, ObjectPtr> desired;
-  std::map<std::string, bool> listed;
+  std::set<std::string> listed;
   for (const nlohmann::json& object : objects) {
     std::string identity;
     ObjectPtr decoded = Decode(object, &identity);
     if (!identity.empty()) {
-      listed[identity] = true;
+      listed.insert(identity);
     }
     if (decoded != nullptr) {
       desired[identity] = std::move(decoded);

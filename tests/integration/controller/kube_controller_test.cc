@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -444,6 +446,113 @@ TEST_F(KubeControllerTest, IdleControllerMakesNoApiWrites) {
   EXPECT_TRUE(c->Running()) << c->Describe();
 }
 
+// --- API faults (through the fault proxy) -------------------------------------------------------
+
+TEST_F(KubeControllerTest, StatusConflictThrottlingAndServerErrorsAreRetried) {
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  const std::string kubeconfig = TokenKubeconfig(proxy->url());
+  ASSERT_FALSE(kubeconfig.empty());
+  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  // The first list fails twice with 500, the first status write gets 409, the next 429.
+  proxy->Inject({.method = "GET", .path_regex = "/serviceregistrations$", .code = 500, .count = 2});
+  proxy->Inject({.method = "PATCH", .path_regex = "/status$", .code = 409, .count = 1});
+  proxy->Inject({.method = "PATCH",
+                 .path_regex = "/status$",
+                 .code = 429,
+                 .count = 1,
+                 .retry_after_seconds = 1});
+  auto c = StartController(ArgsWithKubeconfig(kubeconfig));
+  ASSERT_NE(c, nullptr);
+  ASSERT_THAT(c->WaitReady(kStartup), IsOk());
+  auto object = WaitForObject("a", IsReady, kStartup);
+  ASSERT_THAT(object, IsOk()) << c->Describe();
+  ASSERT_THAT(WaitForKey(prefix(), kSettle), IsOk());
+  std::map<int, int> injected;
+  for (const ProxiedRequest& r : proxy->Requests()) {
+    if (r.injected) {
+      ++injected[r.status];
+    }
+  }
+  EXPECT_EQ(injected[500], 2);
+  EXPECT_EQ(injected[409], 1);
+  EXPECT_EQ(injected[429], 1);
+  EXPECT_TRUE(c->Running());
+}
+
+TEST_F(KubeControllerTest, ChangesWhileTheWatchIsCutAreNotMissed) {
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  const std::string kubeconfig = TokenKubeconfig(proxy->url());
+  ASSERT_FALSE(kubeconfig.empty());
+  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  auto c = StartController(ArgsWithKubeconfig(kubeconfig));
+  ASSERT_NE(c, nullptr);
+  ASSERT_THAT(c->WaitReady(kStartup), IsOk());
+  ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
+  ASSERT_TRUE(WaitFor([&] { return proxy->OpenWatches() >= 1; }, kSettle));
+  // Cut the watch and refuse new ones for 5 s while the objects change.
+  EXPECT_GE(proxy->CloseWatches(seconds(5)), 1);
+  ASSERT_THAT(MergePatch("a", R"({"spec":{"value":"10.0.0.1:9090"}})"), IsOk());
+  ASSERT_THAT(Create("b", "10.0.0.2:8080"), IsOk());
+  ASSERT_THAT(MergePatch("a", R"({"spec":{"value":"10.0.0.1:9191"}})"), IsOk());
+  auto a = WaitForObject(
+      "a",
+      [](const json& o) {
+        return IsReady(o) && o["status"].value("value", "") == "10.0.0.1:9191";
+      },
+      kStartup);
+  ASSERT_THAT(a, IsOk()) << c->Describe();
+  ASSERT_THAT(WaitReadyObject("b"), IsOk()) << c->Describe();
+  auto kvs = inspect().Get(prefix());
+  ASSERT_THAT(kvs, IsOk());
+  ASSERT_EQ(kvs->size(), 2u) << Describe(*kvs);
+  std::set<std::string> values;
+  for (const StoredKv& kv : *kvs) {
+    values.insert(kv.value);
+  }
+  EXPECT_EQ(values, (std::set<std::string>{"10.0.0.1:9191", "10.0.0.2:8080"}));
+  // The watch came back (resumed after the refused window).
+  EXPECT_TRUE(WaitFor([&] { return proxy->OpenWatches() >= 1; }, kSettle));
+}
+
+TEST_F(KubeControllerTest, DeleteWhileEtcdIsDownLetsGoAfterOneTtlAndRevokesLater) {
+  // A longer TTL than the others: "let go after one TTL" and "revoked, not expired" are told apart
+  // by time.
+  constexpr int kLongTtl = 20;
+  ASSERT_THAT(Apply(Sreg("a", ns(),
+                         absl::StrCat("  key: ", key(), "\n  value: 10.0.0.1:8080\n",
+                                      "  ttlSeconds: ", kLongTtl, "\n"))),
+              IsOk());
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+  ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
+  auto kv = WaitForKey(prefix(), kSettle);
+  ASSERT_THAT(kv, IsOk());
+  etcd().Kill();
+  const auto deleted_at = std::chrono::steady_clock::now();
+  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=false"}), IsOk());
+  // Deletion never hangs: the object goes after about one TTL although the revoke failed.
+  ASSERT_THAT(WaitForObjectGone("a", seconds(3 * kLongTtl)), IsOk()) << c->Describe();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - deleted_at).count();
+  EXPECT_GE(waited, kLongTtl - 2) << "let go before one TTL had passed";
+  // etcd back: the owed revoke is done at once, well before the lease could expire (etcd
+  // restarts every lease's TTL when it starts).
+  ASSERT_THAT(etcd().StartAgain(), IsOk());
+  const auto back_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto ttl = inspect().TimeToLive(kv->lease);
+        return ttl.ok() && ttl->ttl == -1;
+      },
+      seconds(kLongTtl), std::chrono::milliseconds(200)))
+      << c->Describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - back_at, seconds(kLongTtl / 2))
+      << "revoked, not left to expire";
+  EXPECT_THAT(inspect().Get(prefix()), IsOkAndHolds(::testing::IsEmpty()));
+}
+
 // --- restarts -----------------------------------------------------------------------------------
 
 TEST_F(KubeControllerTest, RestartWithTheApiServerUnreachableLosesNothing) {
@@ -565,6 +674,46 @@ TEST_F(KubeControllerTest, ClusterRbacGrantsExactlyTheControllersRules) {
   EXPECT_EQ(CanI(plane(), *rbac, "get", "namespace/default", ""), "no");
   EXPECT_EQ(CanI(plane(), *rbac, "list", "namespaces", ""), "no");
   EXPECT_EQ(CanI(plane(), *rbac, "get", "configmaps", ""), "no");
+}
+
+// The plumbing the pod and proxy tests rely on (runs without the Kubernetes mode): the pod's files
+// authenticate as the deploy/rbac ServiceAccount, and a token kubeconfig works through the proxy.
+TEST_F(KubeControllerTest, PodIdentityAndProxyTokenAuthenticateAsTheServiceAccount) {
+  auto rbac = ApplyRbac(plane(), RbacVariant::kCluster, ns(), tmp() + "/rbac");
+  ASSERT_THAT(rbac, IsOk());
+  auto pod = plane().WritePodIdentity(ns(), rbac->service_account);
+  ASSERT_THAT(pod, IsOk());
+  std::vector<std::string> env = PodEnv(*pod);
+  EXPECT_THAT(env, ::testing::Contains("ER_KUBE_IN_CLUSTER_DIR=" + pod->dir));
+  EXPECT_THAT(env, ::testing::Contains(absl::StrCat("KUBERNETES_SERVICE_PORT=", plane().port())));
+  EXPECT_THAT(PodEnv(*pod, 4242), ::testing::Contains("KUBERNETES_SERVICE_PORT=4242"));
+  std::ifstream token_file(pod->dir + "/token");
+  std::string token((std::istreambuf_iterator<char>(token_file)), {});
+  std::ifstream namespace_file(pod->dir + "/namespace");
+  std::string pod_ns((std::istreambuf_iterator<char>(namespace_file)), {});
+  EXPECT_EQ(pod_ns, ns());
+  const std::string as_pod = tmp() + "/as-pod.kubeconfig";
+  ASSERT_THAT(WriteTokenKubeconfig(as_pod, plane().server(), pod->dir + "/ca.crt", token), IsOk());
+  auto who = plane().RunKubectl(
+      {"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"}, as_pod);
+  ASSERT_THAT(who, IsOk());
+  EXPECT_EQ(who->out, "system:serviceaccount:" + ns() + ":" + rbac->service_account) << who->err;
+
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  const std::string through_proxy = TokenKubeconfig(proxy->url());
+  ASSERT_FALSE(through_proxy.empty());
+  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  auto listed = plane().RunKubectl({"get", "sreg", "-n", ns(), "-o", "name"}, through_proxy);
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->exit_code, 0) << listed->err;
+  EXPECT_EQ(listed->out, "serviceregistration.registrar.dev/a\n");
+  const std::string path = "/apis/registrar.dev/v1alpha1/namespaces/" + ns() +
+                           "/serviceregistrations";
+  std::vector<ProxiedRequest> log = proxy->Requests();
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(), [&](const ProxiedRequest& r) {
+    return r.method == "GET" && r.path == path && r.status == 200;
+  })) << "the list went through the proxy";
 }
 
 TEST_F(KubeControllerTest, NamespacedRbacGrantsOnlyItsNamespaceAndNoOwnerIdFallback) {

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 
 #include "controller/kube/api_status.h"
@@ -143,14 +145,27 @@ TEST_F(KubeClientTest, ServiceAccountTokenAndForbiddenNamesVerbAndResource) {
 
 TEST_F(KubeClientTest, UnauthorizedInvalidatesTheTokenAndRetriesOnce) {
   std::atomic<int> requests{0};
+  absl::Mutex mu;
+  std::vector<std::string> seen;  // "verb resource code" of each request
   ClientOptions options;
-  options.on_request = [&](const std::string&, const std::string&, int, double) { ++requests; };
+  options.on_request = [&](const std::string& verb, const std::string& resource, int code,
+                           double seconds) {
+    ++requests;
+    absl::MutexLock lock(&mu);
+    seen.push_back(absl::StrCat(verb, " ", resource, " ", code));
+    EXPECT_GE(seconds, 0);
+  };
   TestCredentials* creds = nullptr;
   auto client = MustClient(TokenConfig(), {"bogus", *robot_token_}, options, &creds);
   ASSERT_NE(client, nullptr);
   EXPECT_THAT(Api(*client).List(kServiceRegistrations, *ns_, {}), IsOk());
   EXPECT_EQ(creds->invalidations(), 1);
   EXPECT_EQ(requests.load(), 2);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(seen, std::vector<std::string>(
+                        {"list serviceregistrations 401", "list serviceregistrations 200"}));
+  }
 
   // A token that stays bad: one retry only, then 401 kUnauthenticated.
   requests = 0;

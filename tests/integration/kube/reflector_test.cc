@@ -267,6 +267,11 @@ TEST_F(KubeReflectorTest, ObjectsCreatedChangedAndDeletedArrive) {
   EXPECT_TRUE(recorder_.Saw(ns_ + "/b"));
   EXPECT_EQ(source_->stats().relists, 0);
   EXPECT_EQ(source_->stats().lists, 1);
+
+  // Stop() cancels the open watch of the real client instead of waiting for its timeoutSeconds.
+  const auto start = std::chrono::steady_clock::now();
+  source_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
 }
 
 TEST_F(KubeReflectorTest, WatchesCutByTheProxyResumeByResourceVersionWithNothingMissed) {

@@ -5,12 +5,17 @@
 //
 // Expiry cannot make these pass: the registrations use TTL 30, renewed every 10 s until the cut,
 // so their leases cannot expire before 20 s after it, and every deletion is asserted well before
-// that (kNotByExpiry after the cut).
+// that (kNotByExpiry after the cut); the backoff test uses TTL 60. Only the let-go case uses a
+// short TTL (5 s): it asserts when the registration is let go, and that the debt is then paid.
+#include "controller/publisher/revoke_debt.h"
+
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -60,7 +65,39 @@ class RevokeDebtTest : public EngineIntegrationTest {
 
   bool KeyPresent(const std::string& full_key) { return GetKey(*inspector_, full_key).has_value(); }
 
+  // Every LeaseRevoke the engine made, through EngineOptions::on_request.
+  struct RevokeAttempt {
+    Steady::time_point started;
+    Steady::time_point answered;
+    bool ok = false;
+  };
+  void RecordRevokes(EngineOptions& o) {
+    o.on_request = [this](const char* method, double seconds, const absl::Status& status) {
+      if (std::string_view(method) != "LeaseRevoke") {
+        return;
+      }
+      auto now = Steady::now();
+      auto took =
+          std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(seconds));
+      absl::MutexLock lock(&revokes_mu_);
+      revokes_.push_back({now - took, now, status.ok()});
+    };
+  }
+  std::vector<RevokeAttempt> revokes() {
+    absl::MutexLock lock(&revokes_mu_);
+    return revokes_;
+  }
+  int FailedRevokes() {
+    int n = 0;
+    for (const auto& a : revokes()) {
+      n += a.ok ? 0 : 1;
+    }
+    return n;
+  }
+
   std::unique_ptr<TcpProxy> proxy_;
+  absl::Mutex revokes_mu_;
+  std::vector<RevokeAttempt> revokes_ ABSL_GUARDED_BY(revokes_mu_);
 };
 
 TEST_F(RevokeDebtTest, RemovalWhileEtcdIsCutOffIsRevokedOnReconnectNotByExpiry) {
@@ -95,6 +132,53 @@ TEST_F(RevokeDebtTest, RemovalWhileEtcdIsCutOffIsRevokedOnReconnectNotByExpiry) 
   EXPECT_TRUE(WaitFor([&] { return engine->stats().pending_revokes == 0; }, seconds(5)));
   EXPECT_TRUE(WaitFor([&] { return !engine->Get(d.id).has_value(); }, seconds(5)))
       << Describe(*engine);
+}
+
+// The retry that pays the debt is the reconnect's, not the next backoff: after four failures the
+// next backoff attempt is 8 s away, and the paying revoke starts well before that.
+TEST_F(RevokeDebtTest, OwedRevokeIsRetriedWhenEtcdAnswersAgainNotAtItsNextBackoff) {
+  constexpr int64_t kTtl = 60;  // cannot expire within this test
+  EngineOptions options = Proxied("owner-again");
+  RecordRevokes(options);
+  Engine* engine = NewStartedEngine(std::move(options));
+  ASSERT_NE(engine, nullptr);
+  Desired d = MakeDesired("again", "again.rpc", 1, "10.0.30.6:80", kTtl);
+  Register(*engine, d);
+  const State before = *engine->Get(d.id);
+
+  proxy_->Cut();
+  engine->Remove(d.id);
+  // Failures 1..4 at about 2, 5, 9 and 15 s after the cut (2 s deadline, then 1, 2, 4 s apart).
+  ASSERT_TRUE(WaitFor([&] { return FailedRevokes() >= 4; }, seconds(40))) << FailedRevokes();
+  ASSERT_TRUE(KeyPresent(before.full_key));
+  proxy_->Restore();
+  const auto restored = Steady::now();
+  ASSERT_TRUE(WaitFor([&] { return !KeyPresent(before.full_key); }, seconds(15), milliseconds(50)))
+      << Describe(*engine);
+  EXPECT_EQ(LeaseTtl(*inspector_, before.lease_id), -1);
+
+  std::vector<RevokeAttempt> attempts = revokes();
+  int failures = 0;
+  Steady::time_point last_failure{};
+  std::optional<RevokeAttempt> paid;
+  for (const RevokeAttempt& a : attempts) {
+    if (a.ok) {
+      paid = a;
+      break;
+    }
+    ++failures;
+    last_failure = a.answered;
+  }
+  ASSERT_TRUE(paid.has_value());
+  ASSERT_GE(failures, 4);
+  const auto backoff = RevokeDebt::Delay(failures);
+  std::printf(
+      "[figure] owed revoke after %d failures: paid by an attempt started %lld ms after etcd "
+      "came back; its next backoff attempt was %lld ms after the restore\n",
+      failures, static_cast<long long>(Ms(paid->started - restored)),
+      static_cast<long long>(Ms(last_failure + backoff - restored)));
+  EXPECT_LT(paid->started, last_failure + backoff - seconds(2))
+      << "the debt was paid by its backoff, not by the reconnect";
 }
 
 TEST_F(RevokeDebtTest, RemovalIsLetGoAfterOneTtlWhileEtcdIsCutOff) {

@@ -150,7 +150,7 @@ TEST(LoadInCluster, NotFoundWithoutTheEnvironmentOrTheToken) {
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("nothing-here/token does not exist"));
 }
 
-TEST(LoadClusterConfig, PrefersKubeconfigFlagThenEnvThenInClusterThenHome) {
+TEST(LoadClusterConfig, PrefersKubeconfigFlagThenInClusterThenEnvThenHome) {
   TempDir dir("er-chain");
   ASSERT_EQ(mkdir((dir / "sa").c_str(), 0755), 0);
   ASSERT_EQ(mkdir((dir / "home").c_str(), 0755), 0);
@@ -164,14 +164,16 @@ TEST(LoadClusterConfig, PrefersKubeconfigFlagThenEnvThenInClusterThenHome) {
                  {kInClusterDirEnv, dir / "sa"},
                  {"KUBECONFIG", (dir / "missing") + ":" + (dir / "env")},
                  {"HOME", dir / "home"}});
+  // The flag is an explicit choice: it wins even inside a pod.
   EXPECT_EQ(LoadClusterConfig({.kubeconfig = dir / "flag", .context = ""})->server, "https://flag");
-  EXPECT_EQ(LoadClusterConfig({})->server, "https://env");
+  // DESIGN §3: in-cluster before $KUBECONFIG.
+  EXPECT_EQ(LoadClusterConfig({})->origin, "in-cluster");
+  // --context names a kubeconfig context: in-cluster is skipped, $KUBECONFIG is read.
+  EXPECT_EQ(LoadClusterConfig({.kubeconfig = "", .context = "env"})->server, "https://env");
   {
-    ScopedEnv no_list({{"KUBECONFIG", std::nullopt}});
-    EXPECT_EQ(LoadClusterConfig({})->origin, "in-cluster");
-    // --context names a kubeconfig context: in-cluster is skipped.
-    EXPECT_EQ(LoadClusterConfig({.kubeconfig = "", .context = "home"})->server, "https://home");
     ScopedEnv not_in_cluster({{"KUBERNETES_SERVICE_HOST", std::nullopt}});
+    EXPECT_EQ(LoadClusterConfig({})->server, "https://env");
+    ScopedEnv no_list({{"KUBECONFIG", std::nullopt}});
     EXPECT_EQ(LoadClusterConfig({})->server, "https://home");
   }
 }
@@ -185,8 +187,9 @@ TEST(LoadClusterConfig, NothingFoundNamesEveryPlaceLookedAt) {
   absl::StatusOr<ClusterConfig> c = LoadClusterConfig({});
   EXPECT_THAT(c, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(std::string(c.status().message()),
-              AllOf(HasSubstr("--kubeconfig: not given"), HasSubstr("$KUBECONFIG: not set"),
-                    HasSubstr("in-cluster: not in a cluster: KUBERNETES_SERVICE_HOST"),
+              AllOf(HasSubstr("--kubeconfig: not given; in-cluster: not in a cluster: "
+                              "KUBERNETES_SERVICE_HOST"),
+                    HasSubstr("$KUBECONFIG: not set"),
                     HasSubstr("~/.kube/config: no kubeconfig: " + (dir / ".kube/config") +
                               " does not exist")));
   ScopedEnv list({{"KUBECONFIG", (dir / "a") + ":" + (dir / "b")}});

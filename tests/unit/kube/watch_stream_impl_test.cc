@@ -67,11 +67,60 @@ TEST_F(WatchStreamTest, ALineWrittenWhileNextWaitsWakesIt) {
   EXPECT_THAT(stream->Next(), IsOkAndHolds(Optional(std::string("{\"late\":true}"))));
 }
 
+TEST_F(WatchStreamTest, LargeLinesArrivingInSmallPiecesAreReadWhole) {
+  // 200 events of 50 KB (10 MB, a big initial list) written in 8 KB pieces by another thread.
+  auto stream = Open();
+  const std::string line(50'000, 'x');
+  std::jthread writer([&] {
+    std::string all;
+    for (int i = 0; i < 200; ++i) {
+      all += line + "\n";
+    }
+    for (size_t at = 0; at < all.size(); at += 8192) {
+      Write(all.substr(at, 8192));
+    }
+    End();
+  });
+  int lines = 0;
+  while (true) {
+    auto next = stream->Next();
+    ASSERT_THAT(next, IsOk());
+    if (!next->has_value()) {
+      break;
+    }
+    ASSERT_EQ((*next)->size(), line.size());
+    ++lines;
+  }
+  EXPECT_EQ(lines, 200);
+}
+
+TEST_F(WatchStreamTest, ManySmallLinesBufferedAtOnceComeOutInOrder) {
+  // 20 000 events of ~500 bytes already buffered (10 MB): each Next() takes one line without
+  // moving the rest of the buffer.
+  auto stream = Open();
+  std::string all;
+  for (int i = 0; i < 20'000; ++i) {
+    all += std::to_string(i) + ":" + std::string(490, 'y') + "\n";
+  }
+  Write(all);
+  End();
+  for (int i = 0; i < 20'000; ++i) {
+    auto next = stream->Next();
+    ASSERT_THAT(next, IsOk());
+    ASSERT_TRUE(next->has_value());
+    ASSERT_EQ((*next)->substr(0, (*next)->find(':')), std::to_string(i));
+  }
+  EXPECT_THAT(stream->Next(), IsOkAndHolds(std::nullopt));
+}
+
 TEST_F(WatchStreamTest, ABrokenBodyIsUnavailableAndStaysSo) {
   auto stream = Open();
   Write("{\"a\":1}\n");
   EXPECT_THAT(stream->Next(), IsOk());
+  // What arrived before the connection broke is still delivered.
+  Write("{\"b\":2}\n{\"c\"");
   Break();
+  EXPECT_THAT(stream->Next(), IsOkAndHolds(Optional(std::string("{\"b\":2}"))));
   auto next = stream->Next();
   EXPECT_THAT(next, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(next.status().message(), HasSubstr("reset by peer"));

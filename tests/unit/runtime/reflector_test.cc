@@ -224,6 +224,21 @@ TEST_F(ReflectorTest, AGoneErrorEventRelistsAndTheNextListingReplacesEverything)
   EXPECT_EQ(EventsOfType("ERROR"), 1);
 }
 
+TEST_F(ReflectorTest, AnErrorEventOtherThanGoneBacksOffAndResumesWithoutRelisting) {
+  client_.AnswerList(ListBody({}, "10"));
+  StartReflector();
+  ASSERT_TRUE(WatchesOpened(1));
+  client_.watch(0)->Push(Event("ADDED", Object("a", "11")));
+  client_.watch(0)->Push(Event("ERROR", StatusBody(500, "InternalError", "etcd leader changed")));
+  ASSERT_TRUE(::registrar::testing::WaitFor([&] { return !reflector_->last_error().ok(); }, 10s));
+  EXPECT_THAT(reflector_->last_error(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(reflector_->last_error().message()), HasSubstr("etcd leader changed"));
+  ASSERT_TRUE(Eventually([&] { return client_.watch_count() >= 2; }));
+  EXPECT_EQ(QueryValue(client_.watch_requests().at(1), "resourceVersion"), "11");
+  EXPECT_EQ(client_.calls().size(), 1u) << "no relist";
+  EXPECT_EQ(reflector_->stats().relists, 0);
+}
+
 TEST_F(ReflectorTest, AGoneBeforeAnyEventRightAfterAListBacksOffBeforeListingAgain) {
   client_.AnswerList(ListBody({}, "10"));
   client_.FailWatch(410, StatusBody(410, "Gone", "too old resource version"));
