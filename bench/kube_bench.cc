@@ -334,7 +334,7 @@ std::string CpuLine(const std::string& phase, const CpuMark& a, const CpuMark& b
 }
 
 int64_t EtcdCount(const t::EtcdProcess& etcd, const std::string& prefix) {
-  auto out = etcd.Etcdctl({"get", prefix, "--prefix", "--count-only", "-w", "json"});
+  auto out = etcd.Etcdctl({"get", prefix, "--prefix", "--keys-only", "-w", "json"});
   if (!out.ok()) return -1;
   json j = json::parse(*out, nullptr, /*allow_exceptions=*/false);
   return j.is_discarded() ? -1 : j.value("count", int64_t{0});
@@ -497,6 +497,36 @@ int main(int argc, char** argv) {
                                   baseline)});
   rows.push_back({absl::StrFormat("%d created while running: all Ready from the first create", n),
                   absl::StrFormat("%.1f s (%.0f/s)", running, running > 0 ? n / running : 0.0)});
+  // Writes still queued when all were Ready (events go out behind the status): the idle window
+  // starts once no write has been seen for 2 s.
+  auto t_ready = Clock::now();
+  auto last_write = t_ready;
+  std::map<std::string, int> tail_kinds;
+  size_t seen = (*proxy)->Requests().size();  // requests up to all Ready are not the tail
+  while (Clock::now() - last_write < std::chrono::seconds(2) &&
+         Clock::now() - t_ready < std::chrono::seconds(600)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::vector<t::ProxiedRequest> now = (*proxy)->Requests();
+    for (; seen < now.size(); ++seen) {
+      Classified c = Classify(now[seen]);
+      if (c.write) {
+        ++tail_kinds[c.kind];
+        last_write = Clock::now();
+      }
+    }
+  }
+  int tail_writes = 0;
+  std::string tail_text;
+  for (const auto& [k, v] : tail_kinds) {
+    tail_writes += v;
+    absl::StrAppend(&tail_text, " ", k, " ", v, ";");
+  }
+  const double settled = Seconds(last_write - t_ready);
+  std::printf("   writes after all Ready until 2 s without one: %d (%s), the last %.1f s after all "
+              "Ready\n", tail_writes, tail_text.c_str(), settled);
+  rows.push_back({"writes after all Ready (queued behind the status)",
+                  absl::StrFormat("%d,%s the last %.1f s after all Ready", tail_writes, tail_text,
+                                  settled)});
   std::vector<t::ProxiedRequest> log = (*proxy)->Requests();
   (*proxy)->ClearRequests();
 
@@ -565,13 +595,13 @@ int main(int argc, char** argv) {
               "status writes than status changes%s%s)\n",
               violations == 0 ? "PASS" : "FAIL", violations, example.empty() ? "" : "; e.g. ",
               example.c_str());
-  std::printf("   idle %d s after all Ready: %d writes (expected 0) %s; all requests:", idle,
+  std::printf("   idle %d s after the writes settled: %d writes (expected 0) %s; all requests:", idle,
               idle_writes, idle_writes == 0 ? "PASS" : "FAIL");
   for (const auto& [k, v] : idle_kinds) std::printf(" %s %d;", k.c_str(), v);
   std::printf("\n");
   rows.push_back({"objects with more status writes than status changes",
                   absl::StrFormat("%d (%s)", violations, violations == 0 ? "PASS" : "FAIL")});
-  rows.push_back({absl::StrFormat("writes in %d s idle after all Ready", idle),
+  rows.push_back({absl::StrFormat("writes in %d s idle after that", idle),
                   absl::StrFormat("%d (%s)", idle_writes, idle_writes == 0 ? "PASS" : "FAIL")});
 
   // 5. etcd.
@@ -588,14 +618,14 @@ int main(int argc, char** argv) {
   // 6. CPU and memory.
   std::printf("6. processes:\n%s\n%s\n%s\n", CpuLine("cold start", m0, m1, procs.controller).c_str(),
               CpuLine("created while running", m1, m2, procs.controller).c_str(),
-              CpuLine("idle", m2, m3, procs.controller).c_str());
+              CpuLine("settle + idle", m2, m3, procs.controller).c_str());
   std::printf("   controller: %.2f CPU seconds over the run, RSS %.1f MiB now, peak %.1f MiB; "
               "alive %s; load at the end %s\n",
               m3.controller - m0.controller, ProcessMemMiB(procs.controller, "VmRSS:"),
               ProcessMemMiB(procs.controller, "VmHWM:"),
               (*controller)->Running() ? "yes" : "NO", LoadAverage().c_str());
   rows.push_back({"controller CPU over the run",
-                  absl::StrFormat("%.2f s (cold %.2f, running %.2f, idle %.2f)",
+                  absl::StrFormat("%.2f s (cold %.2f, running %.2f, settle + idle %.2f)",
                                   m3.controller - m0.controller, m1.controller - m0.controller,
                                   m2.controller - m1.controller, m3.controller - m2.controller)});
   rows.push_back({"controller RSS now / peak",
