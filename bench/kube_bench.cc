@@ -18,7 +18,7 @@
 //   5. etcd: keys and ownership records under the prefixes, leases;
 //   6. the controller's CPU seconds and RSS (from /proc/<pid>) per phase, the API server's and the
 //      registration etcd's CPU beside them.
-// Usage: kube_bench [--n 2000] [--namespaces 20] [--idle 30] [--apply-workers 4]
+// Usage: kube_bench [--n 2000] [--namespaces 20] [--idle 30] [--apply-workers 4] [--direct]
 //                   [--timeout 900] [--controller-arg ARG]...
 // Needs the Go tools (scripts/install-tools.sh) and the etcd-registrar target; ER_SOURCE_DIR and
 // ER_BINARY_DIR default to the build folder this binary lives in (build/bench/..).
@@ -38,11 +38,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 
 #include "tests/fixtures/controller_process.h"
@@ -304,6 +306,39 @@ std::string Histogram(const std::map<std::string, int>& per_object, int n) {
   return absl::StrJoin(parts, ", ");
 }
 
+// Requests the controller counted itself (its /metrics): "verb resource code" -> count.
+std::map<std::string, double> MetricCounts(const t::ControllerProcess& controller) {
+  std::map<std::string, double> counts;
+  auto body = controller.Get("/metrics");
+  if (!body.ok()) return counts;
+  const std::string name = "etcd_registrar_kube_api_request_duration_seconds_count{";
+  for (absl::string_view line : absl::StrSplit(*body, '\n')) {
+    if (!absl::StartsWith(line, name)) continue;
+    std::map<std::string, std::string> labels;
+    size_t close = line.find('}');
+    for (absl::string_view kv : absl::StrSplit(line.substr(name.size(), close - name.size()), ',')) {
+      std::vector<std::string> f = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+      if (f.size() == 2) labels[f[0]] = std::string(absl::StripPrefix(absl::StripSuffix(f[1], "\""), "\""));
+    }
+    double v = 0;
+    if (absl::SimpleAtod(absl::StripAsciiWhitespace(line.substr(close + 1)), &v)) {
+      counts[absl::StrCat(labels["verb"], " ", labels["resource"], " ", labels["code"])] += v;
+    }
+  }
+  return counts;
+}
+
+double MetricWrites(const std::map<std::string, double>& counts) {
+  double writes = 0;
+  for (const auto& [k, v] : counts) {
+    if (absl::StartsWith(k, "create ") || absl::StartsWith(k, "patch ") ||
+        absl::StartsWith(k, "update ") || absl::StartsWith(k, "delete ")) {
+      writes += v;
+    }
+  }
+  return writes;
+}
+
 // --- Measurements of processes -----------------------------------------------------------------
 
 struct CpuMark {
@@ -354,6 +389,7 @@ int main(int argc, char** argv) {
   int workers = 4;
   double timeout_s = 900;
   std::vector<std::string> extra;
+  bool direct = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     std::string value = i + 1 < argc ? argv[i + 1] : "";
@@ -363,6 +399,11 @@ int main(int argc, char** argv) {
       flag = flag.substr(0, eq);
     } else {
       ++i;
+    }
+    if (flag == "--direct") {
+      direct = true;
+      if (eq == std::string::npos) --i;  // takes no value
+      continue;
     }
     if (flag == "--n") n = std::max(1, std::atoi(value.c_str()));
     else if (flag == "--namespaces") namespaces = std::max(1, std::atoi(value.c_str()));
@@ -379,6 +420,10 @@ int main(int argc, char** argv) {
   DefaultFixtureEnvironment();
   std::string command = absl::StrJoin(std::vector<std::string>(argv, argv + argc), " ");
   std::printf("command: %s\n", command.c_str());
+  std::printf("mode: %s\n", direct ? "--direct: the controller talks to the API server itself "
+                                     "(request counts from its metrics)"
+                                   : "through the fault proxy (one TLS connection per request: "
+                                     "Connection: close), request counts from its log");
   std::printf("machine: %u cores; load average at start %s; kube-apiserver 1.34 + etcd 3.6 "
               "(fixture), registrations in Debian's etcd 3.4\n",
               std::thread::hardware_concurrency(), LoadAverage().c_str());
@@ -428,7 +473,7 @@ int main(int argc, char** argv) {
   auto token = (*plane)->RequestToken("kb-ctl", rbac->service_account, 4 * 3600);
   if (!token.ok()) return Fail("token", token.status());
   const std::string kubeconfig = *dir + "/controller.kubeconfig";
-  if (auto s = t::WriteTokenKubeconfig(kubeconfig, (*proxy)->url(), (*plane)->ca_file(), *token);
+  if (auto s = t::WriteTokenKubeconfig(kubeconfig, direct ? (*plane)->server() : (*proxy)->url(), (*plane)->ca_file(), *token);
       !s.ok()) {
     return Fail("kubeconfig", s);
   }
@@ -503,9 +548,19 @@ int main(int argc, char** argv) {
   auto last_write = t_ready;
   std::map<std::string, int> tail_kinds;
   size_t seen = (*proxy)->Requests().size();  // requests up to all Ready are not the tail
+  double metric_writes = MetricWrites(MetricCounts(**controller));
   while (Clock::now() - last_write < std::chrono::seconds(2) &&
          Clock::now() - t_ready < std::chrono::seconds(600)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (direct) {
+      double w = MetricWrites(MetricCounts(**controller));
+      if (w > metric_writes) {
+        tail_kinds["writes (controller metrics)"] += static_cast<int>(w - metric_writes);
+        metric_writes = w;
+        last_write = Clock::now();
+      }
+      continue;
+    }
     std::vector<t::ProxiedRequest> now = (*proxy)->Requests();
     for (; seen < now.size(); ++seen) {
       Classified c = Classify(now[seen]);
@@ -531,8 +586,10 @@ int main(int argc, char** argv) {
   (*proxy)->ClearRequests();
 
   // 4. Idle.
+  std::map<std::string, double> metrics_before_idle = MetricCounts(**controller);
   std::this_thread::sleep_for(std::chrono::seconds(idle));
   CpuMark m3 = procs.Mark();
+  std::map<std::string, double> metrics_end = MetricCounts(**controller);
   std::vector<t::ProxiedRequest> idle_log = (*proxy)->Requests();
   std::map<std::string, int> idle_kinds;
   int idle_writes = 0;
@@ -540,6 +597,12 @@ int main(int argc, char** argv) {
     Classified c = Classify(r);
     ++idle_kinds[c.kind];
     idle_writes += c.write ? 1 : 0;
+  }
+  if (direct) {
+    idle_writes = static_cast<int>(MetricWrites(metrics_end) - MetricWrites(metrics_before_idle));
+    for (const auto& [k, v] : metrics_end) {
+      if (v > metrics_before_idle[k]) idle_kinds[k] = static_cast<int>(v - metrics_before_idle[k]);
+    }
   }
   log.insert(log.end(), idle_log.begin(), idle_log.end());
   // The watch may lag behind the lists: stop it once its output has not grown for 2 s.
@@ -571,6 +634,21 @@ int main(int argc, char** argv) {
   }
   for (const auto& [k, v] : cluster) std::printf("| %s (cluster-wide or other) | %d | | | | |\n",
                                                  k.c_str(), v);
+  if (direct) {
+    // No proxy: the controller's own counts, over both sets (2n objects), by verb/resource/code.
+    std::printf("   --direct: no proxy log; the controller's metrics over both sets:\n");
+    int status_ok = 0;
+    int changes_total = 0;
+    for (const auto& [k, v] : metrics_end) {
+      std::printf("| %s | %.0f | %.2f per resource |\n", k.c_str(), v, v / (2.0 * n));
+      rows.push_back({absl::StrCat("requests per resource (metrics, both sets): ", k),
+                      absl::StrFormat("%.2f", v / (2.0 * n))});
+      if (absl::StartsWith(k, "patch serviceregistrations/status 2")) status_ok += static_cast<int>(v);
+    }
+    for (const auto& [id, k] : changes) changes_total += k;
+    std::printf("   2xx status patches %d, status changes seen by the watch %d: %s\n", status_ok,
+                changes_total, status_ok <= changes_total ? "PASS" : "FAIL");
+  }
   int violations = 0;
   std::string example;
   for (char set : {'a', 'b'}) {
