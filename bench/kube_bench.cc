@@ -682,9 +682,10 @@ int main(int argc, char** argv) {
                 set, Histogram(sets[set].status_writes, n).c_str(),
                 Histogram(set_changes, n).c_str());
   }
-  std::printf("   CHECK status written at most once per change: %s (%d %s with more 2xx "
-              "status writes than status changes%s%s)\n",
-              violations == 0 ? "PASS" : "FAIL", violations, direct ? "more writes" : "objects",
+  std::printf("   CHECK status written at most once per change: %s (%d %s%s%s)\n",
+              violations == 0 ? "PASS" : "FAIL", violations,
+              direct ? "2xx status writes beyond the status changes, totals"
+                     : "objects with more 2xx status writes than status changes",
               example.empty() ? "" : "; e.g. ",
               example.c_str());
   std::printf("   idle %d s after the writes settled: %d writes (expected 0) %s; all requests:",
