@@ -13,7 +13,7 @@ FUZZ_MAX_TIME ?= 1800
 FUZZ_TARGETS ?= fuzz_kubeconfig fuzz_exec_credential fuzz_kube_status fuzz_watch_event
 
 .PHONY: all deps configure build test unit integration run run-manifests bench image clean \
-	thread-safety tidy fuzz
+	thread-safety tidy fuzz bench-kube
 
 all: build
 
@@ -80,6 +80,12 @@ run-manifests: configure
 bench: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target engine_bench
 	@./bench/run.sh $(BUILD_DIR)
+
+# The Kubernetes-mode benchmark (bench/README.md): the real control plane needs the Go tools.
+bench-kube: configure
+	@./scripts/install-tools.sh
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target kube_bench etcd-registrar
+	@$(BUILD_DIR)/bench/kube_bench --n 2000 --namespaces 20 --idle 30
 
 image:
 	docker build -t etcd-registrar:dev .
