@@ -208,6 +208,48 @@ TEST_F(KubeControllerTest, ValueChangeUpdatesTheKeyOnTheSameLease) {
   EXPECT_THAT(recorder->status(), IsOk());
 }
 
+TEST_F(KubeControllerTest, KeyChangePutsTheNewKeyBeforeTheOldIsDeleted) {
+  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+  ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
+  auto old_kv = WaitForKey(prefix(), kSettle);
+  ASSERT_THAT(old_kv, IsOk());
+  // Both keys start with the namespace: one recorder sees the new PUT and the old DELETE in
+  // etcd's order.
+  auto recorder = Record(ns());
+  ASSERT_NE(recorder, nullptr);
+  const std::string moved = ns() + ".moved";
+  ASSERT_THAT(MergePatch("a", absl::StrCat(R"({"spec":{"key":")", moved, R"("}})")), IsOk());
+  auto after = WaitForObject(
+      "a",
+      [&](const json& o) {
+        return IsReady(o) && absl::StartsWith(o["status"].value("fullKey", ""), moved + "/");
+      },
+      kSettle);
+  ASSERT_THAT(after, IsOk()) << c->Describe();
+  auto put = recorder->WaitFor(
+      [&](const WatchEvent& e) {
+        return e.type == WatchEvent::Type::kPut && absl::StartsWith(e.key, moved + "/");
+      },
+      kSettle);
+  ASSERT_TRUE(put.has_value()) << "no PUT under " << moved;
+  auto del = recorder->WaitFor(
+      [&](const WatchEvent& e) {
+        return e.type == WatchEvent::Type::kDelete && e.key == old_kv->key;
+      },
+      kSettle);
+  ASSERT_TRUE(del.has_value()) << "the old key " << old_kv->key << " was not removed";
+  // Make-before-break: no revision of etcd holds neither key (the engine may swap both in one
+  // transaction, where they share a revision).
+  EXPECT_LE(put->mod_revision, del->mod_revision) << "the old key went before the new one came";
+  EXPECT_EQ(put->value, "10.0.0.1:8080");
+  auto old_left = inspect().Get(prefix());
+  ASSERT_THAT(old_left, IsOk());
+  EXPECT_TRUE(old_left->empty()) << Describe(*old_left);
+  EXPECT_THAT(recorder->status(), IsOk());
+}
+
 TEST_F(KubeControllerTest, PauseRevokesAndResumeRegistersAgain) {
   ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
   auto c = StartReady();
