@@ -38,7 +38,8 @@ start_etcd() {
   peer=$((port + 1))
   mkdir -p .run
   say "starting etcd on $endpoint (data in .run/etcd, log in .run/etcd.log)"
-  etcd --name registrar-dev --data-dir .run/etcd \
+  # Its own session: Ctrl-C reaches the controller only; etcd stops after it (cleanup).
+  setsid etcd --name registrar-dev --data-dir .run/etcd \
     --listen-client-urls "http://$endpoint" --advertise-client-urls "http://$endpoint" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "registrar-dev=http://127.0.0.1:$peer" >.run/etcd.log 2>&1 &
