@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <exception>
+#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
 #include "re2/re2.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace registrar {
@@ -132,6 +134,86 @@ absl::StatusOr<json> Convert(const YAML::Node& node, const std::string& path, Li
   return json(nullptr);
 }
 
+// yaml-cpp 0.7 cannot place some tokens at the top of a document: a ',' outside [...] or {...}
+// ("a: [b],", "--- ,", a lone ","). SingleDocParser::HandleNode reports an empty node without
+// consuming the token, so Parser::HandleNextDocument starts the next document on the same token,
+// forever: YAML::LoadAll keeps one empty Node per round and grows without bound (~150 MB/s;
+// upstream jbeder/yaml-cpp#1040, fixed after 0.8 by stopping LoadAll at such a document).
+// This pass runs the same parser with a handler that keeps nothing and stops when a document
+// took no token: it starts where the previous one started and that one was a lone empty node.
+// A legitimate document takes at least one token, and every document after the first needs a
+// "---" or "..." marker, so more documents than bytes is impossible too (the backstop).
+class ProgressCheck : public YAML::EventHandler {
+ public:
+  struct Stuck {
+    YAML::Mark mark;
+  };
+  explicit ProgressCheck(size_t max_documents) : max_documents_(max_documents) {}
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ > max_documents_ || (documents_ > 1 && only_null_ && Same(mark, start_))) {
+      throw Stuck{mark};
+    }
+    start_ = mark;
+    events_ = 0;
+    only_null_ = true;
+  }
+  void OnDocumentEnd() override { only_null_ = only_null_ && events_ == 1; }
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override { ++events_; }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { Other(); }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Other();
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Other();
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Other();
+  }
+  void OnMapEnd() override {}
+
+ private:
+  static bool Same(const YAML::Mark& a, const YAML::Mark& b) {
+    return a.pos == b.pos && a.line == b.line && a.column == b.column;
+  }
+  void Other() {
+    ++events_;
+    only_null_ = false;
+  }
+
+  const size_t max_documents_;
+  size_t documents_ = 0;
+  YAML::Mark start_ = YAML::Mark::null_mark();
+  size_t events_ = 0;
+  bool only_null_ = false;
+};
+
+// Runs ProgressCheck over `text`; a yaml-cpp syntax error is left for LoadAll to report.
+absl::Status CheckParserProgress(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  ProgressCheck check(text.size() + 1);
+  try {
+    while (parser.HandleNextDocument(check)) {
+    }
+  } catch (const ProgressCheck::Stuck& stuck) {
+    const auto pos = static_cast<size_t>(stuck.mark.pos);
+    std::string what = pos < text.size() && text[pos] == ','
+                           ? "',' outside [...] or {...}"
+                           : "text the YAML parser cannot read past";
+    return absl::InvalidArgumentError(
+        absl::StrCat(At(stuck.mark), "unexpected ", what,
+                     " (yaml-cpp would start empty documents here forever)"));
+  } catch (const YAML::Exception&) {
+    // LoadAll reports it, with the same position.
+  }
+  return absl::OkStatus();
+}
+
 // Line and column (1-based) of byte `offset` of `text`.
 std::string PositionOf(std::string_view text, size_t offset) {
   std::string_view before = text.substr(0, offset);
@@ -214,6 +296,9 @@ absl::StatusOr<std::vector<YamlDocument>> LoadYamlDocuments(std::string_view tex
   if (size_t bad = InvalidUtf8Offset(text); bad != std::string_view::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat(PositionOf(text, bad), "not UTF-8 text (invalid byte at offset ", bad, ")"));
+  }
+  if (absl::Status progress = CheckParserProgress(text); !progress.ok()) {
+    return progress;
   }
   std::vector<YAML::Node> nodes;
   try {

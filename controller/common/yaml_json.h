@@ -4,10 +4,13 @@
 // field. Manifest files, the `--config` file and the `--policy` file all go through it, so a
 // scalar means the same thing in all three.
 //
-// Flow: LoadYamlDocuments(text) checks the text is UTF-8 (InvalidUtf8Offset), parses it with
-// yaml-cpp, and converts each non-empty document to JSON, recording in a LineMap the 1-based line
-// of every mapping key and sequence item under its field path. Callers read the JSON (registration
-// decode.h, config/) and name errors by field path; the LineMap turns a path into a line.
+// Flow: LoadYamlDocuments(text) checks the text is UTF-8 (InvalidUtf8Offset), runs yaml-cpp's
+// event parser once keeping nothing, to refuse text on which yaml-cpp 0.7 would stop making
+// progress (a ',' outside [...] or {...}: LoadAll would add empty documents forever), parses it
+// with yaml-cpp, and converts each non-empty document to JSON, recording in a LineMap the 1-based
+// line of every mapping key and sequence item under its field path. Callers read the JSON
+// (registration decode.h, config/) and name errors by field path; the LineMap turns a path into
+// a line.
 //
 // Scalars follow the YAML 1.2 core schema, as JSON would type them:
 //   - quoted ('x', "x") or tagged !!str / !: always a string;
@@ -22,8 +25,8 @@
 // Field paths: JsonPathChild("spec", "key") = "spec.key", JsonPathIndex("a", 1) = "a[1]"; the
 // document itself is "". Kubernetes names fields the same way in its errors.
 //
-// Cost: one pass over the text for UTF-8, then one over yaml-cpp's tree; a plain scalar up to 256
-// bytes is tried against a few RE2 patterns.
+// Cost: one pass over the text for UTF-8, two yaml-cpp parses (events, then the tree), one pass
+// over the tree; a plain scalar up to 256 bytes is tried against a few RE2 patterns.
 // Thread-safety: pure functions. Ownership: everything is returned by value; yaml-cpp and
 // nlohmann exceptions never leave yaml_json.cc.
 #pragma once
@@ -66,9 +69,10 @@ size_t InvalidUtf8Offset(std::string_view text);
 // Splits a (multi-document) YAML text into JSON values. Empty documents are skipped.
 // Errors, all kInvalidArgument and starting with "line L, column C: " where known:
 //   "not UTF-8 text (invalid byte at offset N)", a yaml-cpp syntax error (an escape that is not a
-//   Unicode scalar value, "\uD800", is one: "invalid unicode"), "duplicate key \"k\"", "mapping
-//   keys must be strings", "too many values after expanding aliases" (aliases may expand the text
-//   to at most 10 000 + 2 x its size in bytes values in all: no "billion laughs").
+//   Unicode scalar value, "\uD800", is one: "invalid unicode"), "unexpected ',' outside [...] or
+//   {...}" (where yaml-cpp 0.7 would loop), "duplicate key \"k\"", "mapping keys must be
+//   strings", "too many values after expanding aliases" (aliases may expand the text to at most
+//   10 000 + 2 x its size in bytes values in all: no "billion laughs").
 absl::StatusOr<std::vector<YamlDocument>> LoadYamlDocuments(std::string_view text);
 
 // "string", "integer", "number", "boolean", "null", "array" or "object": the JSON type of a value

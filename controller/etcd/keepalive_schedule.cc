@@ -5,11 +5,13 @@
 namespace registrar::etcd {
 
 KeepAliveSchedule::Duration KeepAliveSchedule::Interval(int64_t ttl_seconds) {
+  ttl_seconds = std::min(ttl_seconds, kMaxTtlSeconds);
   return std::max<Duration>(std::chrono::milliseconds(100),
                             std::chrono::milliseconds(ttl_seconds * 1000 / 3));
 }
 
 KeepAliveSchedule::Duration KeepAliveSchedule::StaleAfter(int64_t min_ttl_seconds) {
+  min_ttl_seconds = std::min(min_ttl_seconds, kMaxTtlSeconds);
   return std::chrono::milliseconds(min_ttl_seconds * 1000 / 3) + std::chrono::seconds(1);
 }
 

@@ -35,6 +35,12 @@ class KeepAliveSchedule {
   using TimePoint = Clock::TimePoint;
   using Duration = Clock::Duration;
 
+  // TTLs above this many seconds (10^6, 11.6 days) count as this much: ours are 5..3600 and
+  // etcd only raises a TTL to its minimum, so only a broken or hostile etcd reports more (a
+  // keep-alive answer's TTL), and beyond it the millisecond and nanosecond arithmetic below
+  // overflows int64 (found by fuzz_etcd_replies).
+  static constexpr int64_t kMaxTtlSeconds = 1'000'000;
+
   // The renewal interval for a TTL in seconds: a third of it (at least 100 ms).
   static Duration Interval(int64_t ttl_seconds);
   // How early a renewal may go out so that renewals due close together share one wake-up and

@@ -11,6 +11,12 @@ std::vector<AdoptedLease> Adoption::Load(const etcd::pb::RangeResponse& range,
                                          const std::string& prefix) {
   std::vector<AdoptedLease> out;
   for (const auto& kv : range.kvs()) {
+    // etcd answers a prefix range with keys under the prefix only; anything else is not ours
+    // (and would have thrown out of substr below, found by fuzz_etcd_replies).
+    if (kv.key().size() <= prefix.size() || kv.key().compare(0, prefix.size(), prefix) != 0) {
+      spdlog::warn("adoption: ignoring record {} outside {}", kv.key(), prefix);
+      continue;
+    }
     auto record = DecodeRecord(kv.value());
     if (!record || kv.lease() == 0) {
       spdlog::warn("adoption: ignoring unreadable record {}", kv.key());

@@ -57,7 +57,7 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
         }
         reg->conn = conn;
         reg->lease = r->id();
-        reg->granted_ttl = r->ttl();
+        reg->granted_ttl = std::clamp<int64_t>(r->ttl(), 0, kMaxLeaseTtlSeconds);
         reg->requested_ttl = ttl;
         reg->key_present = false;
         reg->written_value.clear();

@@ -1,5 +1,7 @@
 #include "controller/publisher/records.h"
 
+#include <algorithm>
+
 #include "nlohmann/json.hpp"
 
 namespace registrar::publisher {
@@ -40,7 +42,13 @@ std::optional<OwnerRecord> DecodeRecord(std::string_view json) {
     return j.contains(field) && j[field].is_string() ? j[field].get<std::string>() : std::string();
   };
   auto num = [&](const char* field) -> int64_t {
-    return j.contains(field) && j[field].is_number_integer() ? j[field].get<int64_t>() : 0;
+    if (!j.contains(field) || !j[field].is_number_integer()) {
+      return 0;
+    }
+    if (j[field].is_number_unsigned()) {  // above int64's range when it did not fit a signed one
+      return std::min(j[field].get<uint64_t>(), static_cast<uint64_t>(kMaxLeaseTtlSeconds));
+    }
+    return std::clamp<int64_t>(j[field].get<int64_t>(), 0, kMaxLeaseTtlSeconds);
   };
   r.namespace_ = str("namespace");
   r.name = str("name");

@@ -1,5 +1,10 @@
 #include "controller/common/yaml_json.h"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -168,6 +173,78 @@ TEST(LoadYamlDocuments, ErrorsNameLineAndColumn) {
     ASSERT_THAT(docs, StatusIs(absl::StatusCode::kInvalidArgument)) << c.yaml;
     EXPECT_THAT(std::string(docs.status().message()), HasSubstr(c.message)) << c.yaml;
   }
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ER_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ER_TEST_ASAN 1
+#endif
+#endif
+
+// LoadYamlDocuments(text) in a child process held to 3 s (and 1 GiB of address space when not
+// under ASan, whose shadow memory needs more): a loader that runs away fails the test instead of
+// eating the machine. Returns the child's error message, "OK", or why the child did not finish.
+std::string LoadInBoundedChild(const std::string& text) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    return "pipe failed";
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    alarm(3);
+#ifndef ER_TEST_ASAN
+    const rlimit limit{1L << 30, 1L << 30};
+    setrlimit(RLIMIT_AS, &limit);
+#endif
+    try {  // nothing may reach gtest's handler here, or the child would go on with the suite
+      absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(text);
+      const std::string out = docs.ok() ? "OK" : std::string(docs.status().message());
+      const ssize_t unused = write(fds[1], out.data(), out.size());
+      (void)unused;
+      _exit(0);
+    } catch (...) {
+      _exit(3);  // std::bad_alloc at the address-space limit
+    }
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    out.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return WIFSIGNALED(status) ? "child killed by signal " + std::to_string(WTERMSIG(status))
+                               : "child exited " + std::to_string(WEXITSTATUS(status));
+  }
+  return out;
+}
+
+TEST(LoadYamlDocuments, RefusesTokensYamlCppWouldLoopOn) {
+  // Found by fuzz_kubeconfig (tests/fuzz/known/yaml-cpp-loadall-oom, 56 bytes): yaml-cpp 0.7
+  // cannot place a ',' outside [...] or {...} and LoadAll adds empty documents forever (~150 MB/s).
+  const ErrorCase cases[] = {
+      {",", "line 1, column 1: unexpected ',' outside [...] or {...}"},
+      {"\n,,,,,,,,,,,,eClusterInfo'anedmdet\x01-\x1anamuser\x04\nodcerrify\n",
+       "line 2, column 1: unexpected ',' outside [...] or {...}"},
+      {"[b, c],\n", "line 1, column 7: unexpected ','"},
+      {"{a: b},\n", "line 1, column 7: unexpected ','"},
+      {"--- ,\n", "line 1, column 5: unexpected ','"},
+      {"a: 1\n---\n!!str ,\n", "line 3, column 7: unexpected ','"},
+      {"&x ,", "line 1, column 4: unexpected ','"},
+  };
+  for (const ErrorCase& c : cases) {
+    EXPECT_THAT(LoadInBoundedChild(c.yaml), HasSubstr(c.message)) << c.yaml;
+  }
+  // Commas where YAML allows them, and empty documents, still load.
+  EXPECT_EQ(LoadInBoundedChild("a: [b, c]\nd: {e: f, g: h}\ni: j, k\n"), "OK");
+  EXPECT_EQ(LoadInBoundedChild("---\n---\n...\n---\na: 1\n...\n"), "OK");
 }
 
 struct Utf8Case {

@@ -1,6 +1,8 @@
 #include "controller/etcd/keepalive_schedule.h"
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -32,6 +34,26 @@ TEST(KeepAliveSchedule, RenewsAtAThirdOfTheTtl) {
   EXPECT_EQ(schedule.NextWakeup(), clock.Now() + seconds(3));
   clock.Advance(seconds(3));
   EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+}
+
+// Found by fuzz_etcd_replies: a keep-alive or grant answer with TTL 2^63-1 overflowed
+// ttl * 1000 (int64) and the interval came out as the 100 ms floor. TTLs count as at most
+// kMaxTtlSeconds.
+TEST(KeepAliveSchedule, ClampsTtlsAHostileEtcdReports) {
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(KeepAliveSchedule::Interval(huge),
+            KeepAliveSchedule::Interval(KeepAliveSchedule::kMaxTtlSeconds));
+  EXPECT_EQ(KeepAliveSchedule::Interval(huge), milliseconds(1'000'000'000 / 3));
+  EXPECT_EQ(KeepAliveSchedule::StaleAfter(huge), milliseconds(1'000'000'000 / 3) + seconds(1));
+  FakeClock clock;
+  KeepAliveSchedule schedule;
+  schedule.Add(1, 5, clock.Now(), /*renew_now=*/true);
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  EXPECT_TRUE(schedule.OnResponse(1, huge));  // the answer reports a huge TTL
+  clock.Advance(KeepAliveSchedule::Interval(5));
+  EXPECT_THAT(schedule.Due(clock.Now()), ElementsAre(1));
+  EXPECT_TRUE(schedule.OnResponse(1, huge));
+  EXPECT_EQ(schedule.NextWakeup(), clock.Now() + milliseconds(1'000'000'000 / 3));
 }
 
 TEST(KeepAliveSchedule, RenewNowIsDueImmediately) {

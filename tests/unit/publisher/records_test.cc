@@ -53,5 +53,18 @@ TEST(OwnerRecord, RejectsWhatWeDidNotWrite) {
   EXPECT_FALSE(DecodeRecord("").has_value());
 }
 
+// Found by fuzz_etcd_replies: a record's grantedTTL is what the engine waits on after a delete
+// (now + TTL, in nanoseconds) and keeps alive; 2^63-1 overflowed. Clamped to 0..10^6 s now.
+TEST(OwnerRecord, ClampsTtlsToTheLongestTheEngineTakes) {
+  auto r = DecodeRecord(R"({"uid":"u","value":"v","ttl":-5,"grantedTTL":9223372036854775807})");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->ttl, 0);
+  EXPECT_EQ(r->granted_ttl, kMaxLeaseTtlSeconds);
+  r = DecodeRecord(R"({"uid":"u","value":"v","ttl":18446744073709551615,"grantedTTL":30})");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->ttl, kMaxLeaseTtlSeconds);
+  EXPECT_EQ(r->granted_ttl, 30);
+}
+
 }  // namespace
 }  // namespace registrar::publisher
