@@ -10,7 +10,8 @@ CLANG_BUILD_DIR ?= build-clang
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_RUNS ?= 1000000
 FUZZ_MAX_TIME ?= 1800
-FUZZ_TARGETS ?= fuzz_kubeconfig fuzz_exec_credential fuzz_kube_status fuzz_watch_event
+FUZZ_TARGETS ?= fuzz_kubeconfig fuzz_exec_credential fuzz_kube_status fuzz_watch_event \
+	fuzz_http_request
 
 .PHONY: all deps configure build test unit integration run run-manifests bench image clean \
 	thread-safety tidy fuzz bench-kube
