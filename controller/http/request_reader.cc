@@ -11,7 +11,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 namespace registrar::http {
@@ -122,7 +121,8 @@ RequestReader::State RequestReader::Parse() {
 }
 
 std::string SerializeAnswer(const Answer& answer, unsigned version) {
-  beast_http::response<beast_http::string_body> message(
+  // The head by Beast, the body appended as is (no copy of it through Beast's message).
+  beast_http::response<beast_http::empty_body> message(
       static_cast<beast_http::status>(answer.response.status), version == 10 ? 10 : 11);
   message.set(beast_http::field::content_type, answer.response.content_type);
   if (!answer.allow.empty()) {
@@ -130,12 +130,13 @@ std::string SerializeAnswer(const Answer& answer, unsigned version) {
   }
   message.content_length(answer.response.body.size());
   message.keep_alive(!answer.close);
+  std::ostringstream head;
+  head << message.base();
+  std::string out = std::move(head).str();
   if (answer.with_body) {
-    message.body() = answer.response.body;
+    out += answer.response.body;
   }
-  std::ostringstream out;
-  out << message;
-  return std::move(out).str();
+  return out;
 }
 
 }  // namespace registrar::http

@@ -329,6 +329,66 @@ TEST_F(LimitsTest, PipelinedRequestsAndHeadAreAnsweredInOrder) {
   EXPECT_EQ(rest, "");  // HEAD sent no body
 }
 
+TEST(Server, AnAnswerNotReadIsDroppedAfterTheWriteTimeout) {
+  Limits limits;
+  limits.write_timeout = milliseconds(300);
+  const int port = registrar::testing::PickFreePort();
+  Server server("127.0.0.1:" + std::to_string(port), limits);
+  const std::string big(16u << 20, 'r');  // more than loopback's socket buffers hold
+  server.Handle("/big", [&] { return Response{.body = big}; });
+  ASSERT_THAT(server.Start(), IsOk());
+  RawConnection c(port);
+  ASSERT_TRUE(c.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // The client does not read for a while (the condition under test, not a wait for an
+  // outcome); then everything it can still read ends before the whole answer.
+  std::this_thread::sleep_for(milliseconds(1500));
+  std::string got;
+  EXPECT_TRUE(c.ReadUntilClosed(seconds(10), &got));
+  EXPECT_LT(got.size(), big.size()) << "the whole answer waited for a client that did not read";
+}
+
+// GET /healthz over IPv6 loopback with Connection: close; everything the server sent.
+std::string Ipv6Get(int port) {
+  const int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  addr.sin6_port = htons(static_cast<uint16_t>(port));
+  std::string got;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size())) {
+      char buf[4096];
+      ssize_t n = 0;
+      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+        got.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return got;
+}
+
+TEST(Server, ListensOnIpv6LoopbackAndHostNames) {
+  const int v6_port = registrar::testing::PickFreePort();
+  Server v6("[::1]:" + std::to_string(v6_port));
+  v6.Handle("/healthz", [] { return Response{.body = "ok"}; });
+  ASSERT_THAT(v6.Start(), IsOk());
+  EXPECT_THAT(Ipv6Get(v6_port), ::testing::AllOf(::testing::StartsWith("HTTP/1.1 200 OK\r\n"),
+                                                 ::testing::EndsWith("\r\n\r\nok")));
+
+  const std::string named = "localhost:" + std::to_string(registrar::testing::PickFreePort());
+  Server server(named);
+  server.Handle("/healthz", [] { return Response{.body = "ok"}; });
+  ASSERT_THAT(server.Start(), IsOk());
+  EXPECT_EQ(Fetch(named, "/healthz").body, "ok");
+
+  Server unknown("no-such-host.invalid:8080");
+  absl::Status status = unknown.Start();
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(status.message(), HasSubstr("--http-addr: cannot listen on no-such-host.invalid"));
+}
+
 TEST(HealthChecks, NoChecksIsHealthy) {
   HealthChecks checks("healthz");
   Response response = checks.Serve();
