@@ -82,7 +82,7 @@ RequestReader::State RequestReader::Parse() {
     return state_ = State::kNeedMore;
   }
   boost::beast::error_code ec;
-  const std::string_view rest = std::string_view(buffer_).substr(parser_->fed);
+  const std::string_view rest = std::string_view{buffer_}.substr(parser_->fed);
   try {
     parser_->fed += parser_->parser.put(boost::asio::buffer(rest.data(), rest.size()), ec);
   } catch (const std::length_error&) {
@@ -111,8 +111,8 @@ RequestReader::State RequestReader::Parse() {
     return Refuse(Refusal::kHeadersTooLarge);
   }
   const auto& message = parser_->parser.get();
-  head_.method = std::string(message.method_string());
-  head_.target = std::string(message.target());
+  head_.method.assign(message.method_string().data(), message.method_string().size());
+  head_.target.assign(message.target().data(), message.target().size());
   head_.version = message.version();
   head_.keep_alive = parser_->parser.keep_alive();
   head_.has_body = !parser_->parser.is_done();

@@ -45,6 +45,8 @@ class RequestReader {
   ~RequestReader();
   RequestReader(const RequestReader&) = delete;
   RequestReader& operator=(const RequestReader&) = delete;
+  RequestReader(RequestReader&&) = delete;
+  RequestReader& operator=(RequestReader&&) = delete;
 
   // How many bytes Append accepts now; > 0 whenever the state is kNeedMore.
   size_t Room() const;

@@ -44,10 +44,10 @@ struct Limits {
   using Duration = std::chrono::steady_clock::duration;
 
   // Bytes of the request line ("GET /path HTTP/1.1"), its CRLF not counted. Longer: 414.
-  size_t max_request_line = 8 * 1024;
+  size_t max_request_line = size_t{8} * 1024;
   // Bytes of the header fields after the request line, through the empty line that ends them.
   // More: 431.
-  size_t max_header_bytes = 64 * 1024;
+  size_t max_header_bytes = size_t{64} * 1024;
   // From a connection's accept (or the first byte of a later request on it) to the end of the
   // request's header. Late: 408 when part of a request came, closed silently when nothing did.
   Duration header_timeout = std::chrono::seconds(10);
@@ -60,7 +60,7 @@ struct Limits {
   // After a refusal the server stops sending and reads (and drops) what the client still sends,
   // at most this long and this much, so that the client sees the answer rather than a reset.
   Duration linger_timeout = std::chrono::seconds(1);
-  size_t linger_bytes = 256 * 1024;
+  size_t linger_bytes = size_t{256} * 1024;
 
   // The most bytes a reader ever holds for one request.
   size_t max_head_bytes() const { return max_request_line + 2 + max_header_bytes; }

@@ -24,7 +24,7 @@ namespace registrar::http {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using Tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 // What the acceptor and its connections share; server thread only.
@@ -34,9 +34,9 @@ struct Shared {
   size_t open = 0;  // connections alive
 };
 
-std::string Describe(const tcp::socket& socket) {
+std::string Describe(const Tcp::socket& socket) {
   error_code ec;
-  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  const Tcp::endpoint peer = socket.remote_endpoint(ec);
   return ec ? std::string("?") : absl::StrCat(peer.address().to_string(), ":", peer.port());
 }
 
@@ -44,7 +44,7 @@ std::string Describe(const tcp::socket& socket) {
 // Kept alive by the handlers of its pending operations (shared_from_this).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, Shared& shared)
+  Connection(Tcp::socket socket, Shared& shared)
       : socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         shared_(shared),
@@ -55,6 +55,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection() { --shared_.open; }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  Connection(Connection&&) = delete;
+  Connection& operator=(Connection&&) = delete;
 
   void Start() {
     phase_ = Phase::kHeader;
@@ -165,7 +167,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Linger() {
     phase_ = Phase::kLingering;
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(Tcp::socket::shutdown_send, ignored);
     Arm(limits().linger_timeout);
     socket_.async_read_some(
         asio::buffer(chunk_),
@@ -219,16 +221,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ++timer_generation_;
     timer_.cancel();
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.shutdown(Tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
   }
 
-  tcp::socket socket_;
+  Tcp::socket socket_;
   asio::steady_timer timer_;
   Shared& shared_;
   RequestReader reader_;
   const std::string peer_;
-  std::array<char, 16 * 1024> chunk_{};
+  std::array<char, size_t{16} * 1024> chunk_{};
   std::string out_;
   Phase phase_ = Phase::kHeader;
   bool close_after_write_ = false;
@@ -261,12 +263,12 @@ struct Server::Running {
   Shared shared;
   bool cap_reported = false;
   asio::io_context io{1};
-  tcp::acceptor acceptor{io};
+  Tcp::acceptor acceptor{io};
   asio::steady_timer accept_retry{io};
   std::thread thread;
 
   void Accept() {
-    acceptor.async_accept([this](error_code ec, tcp::socket socket) {
+    acceptor.async_accept([this](error_code ec, Tcp::socket socket) {
       if (ec == asio::error::operation_aborted) {
         return;
       }
@@ -293,7 +295,7 @@ struct Server::Running {
   // The 503 goes out without waiting (it fits in any socket buffer; if it does not, the client
   // only sees the close), and the connection is closed at once: a refused connection costs no
   // more than its accept.
-  void RefuseBusy(tcp::socket socket) {
+  void RefuseBusy(Tcp::socket socket) {
     if (!cap_reported) {
       spdlog::warn(
           "http: {} connections open (the limit): new connections get 503 until some close",
@@ -305,7 +307,7 @@ struct Server::Running {
     error_code ignored;
     socket.non_blocking(true, ignored);
     socket.write_some(asio::buffer(answer), ignored);
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.shutdown(Tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
   }
 
@@ -346,9 +348,9 @@ absl::Status Server::Start() {
   }
   auto running = std::make_unique<Running>(limits_, handlers_);
   error_code ec;
-  tcp::resolver resolver(running->io);
-  const tcp::resolver::results_type endpoints =
-      resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  Tcp::resolver resolver(running->io);
+  const Tcp::resolver::results_type endpoints =
+      resolver.resolve(host, port, Tcp::resolver::passive | Tcp::resolver::numeric_service, ec);
   if (ec) {
     return absl::UnavailableError(
         absl::StrCat("--http-addr: cannot listen on ", addr_, ": ", ec.message()));

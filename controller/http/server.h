@@ -42,6 +42,8 @@ class Server {
 
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+  Server(Server&&) = delete;
+  Server& operator=(Server&&) = delete;
 
   // Serves `path` (exact match, e.g. "/healthz") with `handler`. REQUIRES: before Start().
   void Handle(std::string path, Handler handler);
