@@ -11,7 +11,7 @@ FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_RUNS ?= 1000000
 FUZZ_MAX_TIME ?= 1800
 FUZZ_TARGETS ?= fuzz_kubeconfig fuzz_exec_credential fuzz_kube_status fuzz_watch_event \
-	fuzz_manifest fuzz_config fuzz_etcd_replies
+	fuzz_manifest fuzz_config fuzz_etcd_replies fuzz_http_request
 
 .PHONY: all deps configure build test unit integration run run-manifests bench image clean \
 	thread-safety tidy fuzz bench-kube

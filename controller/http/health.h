@@ -7,7 +7,7 @@
 //
 // Serve() runs every check: all OK -> 200 "ok"; otherwise 503 with one line per check,
 // "[+]name ok" or "[-]name failed: reason", then "<endpoint> check failed".
-// Checks run on the HTTP thread pool: they must be quick and non-blocking (read cached state).
+// Checks run on the HTTP server thread: they must be quick and non-blocking (read cached state).
 //
 // Thread-safety: Add() and Serve() are safe from any thread.
 #pragma once
