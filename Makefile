@@ -3,9 +3,17 @@ BUILD_DIR ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 CTEST_FLAGS ?=
-# The clang build: checks the thread-safety annotations (-Wthread-safety, errors like every
-# warning of ours) and gives clang-tidy its compile commands (scripts/tidy.sh).
+# The clang build (build-clang): clang++ 14 with -Wthread-safety (errors like every warning of
+# ours), ASan with leak checking + UBSan on every target (ER_SANITIZE), libFuzzer coverage so the
+# fuzz targets link in the same dir (ER_FUZZ), -O1 with line tables only (compiles faster than
+# -O2 -g; stacks keep file:line), the etcd suites on one etcd version, no benchmarks. It also gives
+# clang-tidy its compile commands (scripts/tidy.sh). docs/testing.md: "The sanitizer build".
 CLANG_BUILD_DIR ?= build-clang
+CLANG_CMAKE_FLAGS = -DCMAKE_CXX_COMPILER=clang++ -DER_THREAD_SAFETY=ON -DER_SANITIZE=ON -DER_FUZZ=ON \
+	-DER_BUILD_BENCH=OFF -DER_ETCD_VERSIONS=3.4 \
+	"-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG"
+# The suites `make sanitize` (and so `make test`) runs from it.
+SANITIZE_LABELS ?= unit|fuzz|integration
 # The fuzz build: clang 14, libFuzzer + ASan + UBSan, only the fuzz targets (tests/fuzz).
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_RUNS ?= 1000000
@@ -14,7 +22,7 @@ FUZZ_TARGETS ?= fuzz_kubeconfig fuzz_exec_credential fuzz_kube_status fuzz_watch
 	fuzz_manifest fuzz_config fuzz_etcd_replies fuzz_http_request
 
 .PHONY: all deps configure build test unit integration run run-manifests bench image clean \
-	thread-safety tidy fuzz bench-kube
+	clang-build thread-safety sanitize sanitize-run tidy fuzz bench-kube
 
 all: build
 
@@ -29,23 +37,40 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build thread-safety
+# Every test on the g++ build, then the unit, fuzz-smoke and integration suites on the sanitizer
+# build (a report from any process fails it).
+test: build clang-build
 	@./scripts/install-tools.sh
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+	@$(MAKE) --no-print-directory sanitize-run
 
-# Every library and test of ours built by clang++ with -Wthread-safety -Werror (benchmarks aside),
-# and the unit tests run from that build (about 10 s; the g++ build runs every test).
-thread-safety: deps
-	@if [ ! -f $(CLANG_BUILD_DIR)/build.ninja ]; then \
-	  cmake -S . -B $(CLANG_BUILD_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DER_THREAD_SAFETY=ON \
-	    -DER_BUILD_BENCH=OFF; \
+# Configures build-clang (again when it was made without the sanitizers) and builds it all.
+clang-build: deps
+	@if ! grep -qs '^ER_SANITIZE:BOOL=ON' $(CLANG_BUILD_DIR)/CMakeCache.txt; then \
+	  cmake -S . -B $(CLANG_BUILD_DIR) -G Ninja $(CLANG_CMAKE_FLAGS); \
 	fi
 	@cmake --build $(CLANG_BUILD_DIR) -j $(JOBS)
-	@cd $(CLANG_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+# The clang build and its unit tests only (quick: no etcd, no tools).
+thread-safety: clang-build
+	@./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) --clear
+	@(cd $(CLANG_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit); rc=$$?; \
+	  ./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) && exit $$rc
+
+# The sanitizer build's suites (SANITIZE_LABELS), then its reports (scripts/sanitizer-reports.sh).
+sanitize: clang-build
+	@./scripts/install-tools.sh
+	@./scripts/build-compat.sh
+	@$(MAKE) --no-print-directory sanitize-run
+
+sanitize-run:
+	@./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) --clear
+	@(cd $(CLANG_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L '$(SANITIZE_LABELS)' \
+	  $(CTEST_FLAGS)); rc=$$?; ./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) && exit $$rc
 
 # clang-tidy on the files changed vs main (scripts/tidy.sh --all: the whole tree).
-tidy: thread-safety
+tidy: clang-build
 	@./scripts/tidy.sh -p $(CLANG_BUILD_DIR)
 
 # Each fuzz target for FUZZ_RUNS executions (bounded by FUZZ_MAX_TIME seconds each); one line of

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages etcd-registrar needs to build, test and run, and the
 # dev tooling `make test` uses (clang for the -Wthread-safety build, clang-tidy, clang-format), and
-# clang's runtime libraries for `make fuzz` (libFuzzer, ASan, UBSan).
+# clang's runtime libraries for the sanitizer build and `make fuzz` (libFuzzer, ASan, UBSan), and
+# heaptrack and gdb for bench/shrink.sh (allocations of a shrinking folder, malloc_trim).
 # Idempotent: packages already present are skipped; apt runs only when something is missing.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libboost1.74-dev
   etcd-server etcd-client openssl procps iproute2 curl
   clang clang-tidy clang-format libclang-rt-14-dev
+  heaptrack gdb
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "controller/common/clock.h"
 #include "controller/common/format.h"
 #include "controller/common/logging.h"
+#include "controller/common/memory_trim.h"
 #include "controller/config/policy.h"
 #include "controller/http/health.h"
 #include "controller/http/metrics.h"
@@ -185,7 +186,23 @@ int RunController(const config::Options& options) {
   });
   controller.Start();
 
-  int sig = WaitForTermination(nullptr, std::chrono::milliseconds(500));
+  // After a large shrink (a folder emptied, a namespace deleted), freed memory goes back to the
+  // OS (common/memory_trim.h): glibc keeps it in its arenas otherwise.
+  TrimPolicy trim_policy(
+      {.min_drop = 1000, .min_fraction = 0.25, .quiet = std::chrono::seconds(60)});
+  auto housekeeping = [&] {
+    const auto count = static_cast<int64_t>(src.store().size());
+    if (trim_policy.Observe(count, std::chrono::steady_clock::now())) {
+      const int64_t before = ResidentBytes();
+      ReturnFreeMemory();
+      spdlog::info(
+          "{} registration(s) after a large removal: freed memory returned to the OS "
+          "(resident {} MB -> {} MB)",
+          count, before >> 20, ResidentBytes() >> 20);
+    }
+    return false;
+  };
+  int sig = WaitForTermination(housekeeping, std::chrono::milliseconds(500));
   spdlog::info("signal {}: stopping (leases are not revoked; the next controller adopts them)",
                sig);
   kit.Stop();

@@ -175,6 +175,9 @@ absl::Status Reflector::List() {
     absl::MutexLock lock(&mu_);
     resource_version_ = resource_version;
   }
+  // Healthy before the sink hears of the listing: a sink that turns synced in OnReplace
+  // (KubeSource) must not see the previous failure as the current error.
+  Healthy();
   sink_.OnReplace(std::move(objects), resource_version);
   ++lists_;
   if (!first) {
@@ -182,7 +185,6 @@ absl::Status Reflector::List() {
     Call(options_.hooks.relist);
   }
   synced_.store(true);
-  Healthy();
   return absl::OkStatus();
 }
 

@@ -3,7 +3,8 @@
 // watch; SIGKILL + restart without a DELETE and with the same leases (also with one worker and
 // many registrations, where the first sync completes long before the worker has reached them
 // all); a manifest deleted while the controller was down is revoked after restart; a broken
-// folder at start revokes nothing; SIGTERM stops within 30 s without revoking.
+// folder at start revokes nothing; SIGTERM stops within 30 s without revoking; many files removed
+// at once, at every stage of their registration, leave nothing listed or held (issue 12).
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -418,6 +419,64 @@ TEST_F(LifecycleTest, SigtermStopsWithoutRevokingAndTheNextControllerAdopts) {
                          [&](const StoredKv& kv) { return kv.lease == user->lease; }),
               IsOk());
   EXPECT_EQ(recorder->CountDeletes(), 0) << DescribeEvents(*recorder);
+}
+
+// Issue 12: once, after 17 files were removed at once, three entries stayed Terminating on
+// /registrations although their leases were gone. Each round writes 17 files (3 registrations
+// each, one key prefix per file) and removes them all at once after a different delay: before the
+// source saw them, while grants and batched puts are in flight, while some are Registered, after
+// all are. Every round must end with nothing listed, and then no key left: an entry leaves the
+// list only after its revoke, which deletes the key with the lease.
+TEST_F(LifecycleTest, ManyFilesRemovedAtOnceLeaveNothingListedOrHeld) {
+  auto controller = StartController();
+  ASSERT_NE(controller, nullptr);
+  WaitReady(*controller);
+  const std::vector<int> delays_ms = {0, 300, 450, 700, 1200, 3000};
+  constexpr int kFiles = 17;
+  for (int round = 0; round < 12; ++round) {
+    for (int f = 0; f < kFiles; ++f) {
+      std::string content;
+      for (int i = 0; i < 3; ++i) {
+        absl::StrAppend(&content, "---\n",
+                        Manifest({.name = absl::StrCat("r", f, "-", i),
+                                  .key = absl::StrCat("stress", f, ".rpc"),
+                                  .value = absl::StrCat("10.0.", f, ".", i, ":80")}));
+      }
+      Write(absl::StrCat("f", f, ".yaml"), content);
+    }
+    const int delay_ms = delays_ms[round % delays_ms.size()];
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    for (int f = 0; f < kFiles; ++f) {
+      Remove(absl::StrCat("f", f, ".yaml"));
+    }
+    const TimePoint removed = Now();
+    ASSERT_THAT(WaitUntil(
+                    [&](std::string* why) {
+                      auto doc = Registrations();
+                      if (!doc.ok()) {
+                        *why = doc.status().ToString();
+                        return false;
+                      }
+                      *why = doc->dump(1);
+                      return (*doc)["registrations"].empty();
+                    },
+                    std::chrono::seconds(kTtl + 10)),
+                IsOk())
+        << "round " << round << ", removed after " << delay_ms << " ms\n"
+        << controller->Describe();
+    ReportMeasurement(absl::StrCat("round ", round, ": removal -> nothing listed"),
+                      SecondsSince(removed));
+    ASSERT_THAT(WaitForNoKey("stress", kRevoked), IsOk()) << "round " << round;
+  }
+  EXPECT_THAT(WaitUntil(
+                  [&](std::string* why) {
+                    auto leases = Leases();
+                    *why = leases.ok() ? absl::StrCat(leases->size(), " lease(s) left")
+                                       : leases.status().ToString();
+                    return leases.ok() && leases->empty();
+                  },
+                  kRevoked),
+              IsOk());
 }
 
 }  // namespace

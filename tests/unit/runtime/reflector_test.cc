@@ -5,6 +5,7 @@
 #include "controller/runtime/reflector.h"
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,7 +50,13 @@ class RecordingSink final : public ReflectorSink {
     std::vector<std::string> names;
     std::string rv;
   };
+  // Called at the start of every OnReplace (the reflector's thread), when set before Start().
+  std::function<void()> on_replace;
+
   void OnReplace(std::vector<json> objects, const std::string& rv) override {
+    if (on_replace) {
+      on_replace();
+    }
     absl::MutexLock lock(&mu_);
     Replace r{{}, rv};
     for (const json& o : objects) {
@@ -301,6 +308,27 @@ TEST_F(ReflectorTest, NotFoundOnListNamesTheResourceAndTheCrdThenSyncsOnceItExis
   client_.AnswerList(ListBody({}, "10"));
   ASSERT_TRUE(Eventually([&] { return reflector_->synced(); }));
   EXPECT_THAT(reflector_->last_error(), ::registrar::testing::IsOk());
+}
+
+// A sink that marks itself synced in OnReplace (KubeSource) must not see the previous failure
+// as the current error: /readyz said "not ready" with a stale 404 right after a good list (found
+// by the sanitizer build, where kube_source_test's AMissingCrd... test failed on it).
+TEST_F(ReflectorTest, AListThatSucceedsAfterAFailureIsHealthyBeforeTheSinkHearsOfIt) {
+  client_.FailCall(404, StatusBody(404, "NotFound", "the server could not find the requested resource"));
+  absl::Mutex mu;
+  std::vector<absl::Status> at_replace;
+  sink_.on_replace = [&] {
+    absl::Status error = reflector_->last_error();
+    absl::MutexLock lock(&mu);
+    at_replace.push_back(std::move(error));
+  };
+  StartReflector();
+  ASSERT_TRUE(::registrar::testing::WaitFor([&] { return !reflector_->last_error().ok(); }, 10s));
+  client_.AnswerList(ListBody({}, "10"));
+  ASSERT_TRUE(Eventually([&] { return reflector_->synced(); }));
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(at_replace.size(), 1u);
+  EXPECT_THAT(at_replace[0], ::registrar::testing::IsOk());
 }
 
 TEST_F(ReflectorTest, ForbiddenOnListKeepsTheServersMessageNamingVerbAndResource) {
