@@ -6,8 +6,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -33,8 +33,7 @@ namespace {
 class KubeKit final : public SourceKit {
  public:
   KubeKit(const config::Options& options, kube::ClusterConfig cluster,
-          std::unique_ptr<kube::Client> client, Clock& clock,
-          http::RegistrarMetrics& metrics)
+          std::unique_ptr<kube::Client> client, Clock& clock, http::RegistrarMetrics& metrics)
       : options_(options),
         cluster_(std::move(cluster)),
         client_(std::move(client)),
@@ -65,23 +64,23 @@ class KubeKit final : public SourceKit {
     }
     // Scoped: a record outside the listing is an orphan only if a GET says so; the records are
     // known once adoption is done (it waits for etcd), so this runs on a thread of its own.
-    orphan_check_ = std::jthread([this, &engine, listed = std::move(listed)](
-                                     std::stop_token stop) mutable {
-      std::optional<std::vector<publisher::AdoptedRecord>> records;
-      while (!stop.stop_requested() && !(records = engine.Unclaimed())) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
-      if (!records) {
-        return;  // stopping: nothing is revoked
-      }
-      std::vector<registration::UnclaimedRecord> unclaimed;
-      for (const publisher::AdoptedRecord& record : *records) {
-        unclaimed.push_back({record.id, record.uid});
-      }
-      engine.MarkComplete(registration::KnownIds(
-          std::move(listed), unclaimed, /*scoped=*/true,
-          [this](const registration::UnclaimedRecord& r) { return Lookup(r); }));
-    });
+    orphan_check_ =
+        std::jthread([this, &engine, listed = std::move(listed)](std::stop_token stop) mutable {
+          std::optional<std::vector<publisher::AdoptedRecord>> records;
+          while (!stop.stop_requested() && !(records = engine.Unclaimed())) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          }
+          if (!records) {
+            return;  // stopping: nothing is revoked
+          }
+          std::vector<registration::UnclaimedRecord> unclaimed;
+          for (const publisher::AdoptedRecord& record : *records) {
+            unclaimed.push_back({record.id, record.uid});
+          }
+          engine.MarkComplete(registration::KnownIds(
+              std::move(listed), unclaimed, /*scoped=*/true,
+              [this](const registration::UnclaimedRecord& r) { return Lookup(r); }));
+        });
   }
 
   absl::Status SourceHealth() const override {
@@ -92,11 +91,14 @@ class KubeKit final : public SourceKit {
 
   bool requeue_on_engine_change() const override { return true; }
 
+  std::optional<std::chrono::seconds> RetryAfter(const absl::Status& error) const override {
+    return kube::RetryAfter(error);
+  }
+
   std::string description() const override {
     return absl::StrCat("Kubernetes ", cluster_.server, " (", cluster_.origin, "; ",
-                        options_.watch_namespace.empty()
-                            ? std::string("all namespaces")
-                            : "namespace " + options_.watch_namespace,
+                        options_.watch_namespace.empty() ? std::string("all namespaces")
+                                                         : "namespace " + options_.watch_namespace,
                         options_.selector.empty() ? "" : ", selector " + options_.selector, ")");
   }
 
@@ -157,8 +159,8 @@ class KubeKit final : public SourceKit {
 absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options& options,
                                                       http::RegistrarMetrics& metrics,
                                                       Clock& clock) {
-  auto cluster = kube::LoadClusterConfig({.kubeconfig = options.kubeconfig,
-                                          .context = options.context});
+  auto cluster =
+      kube::LoadClusterConfig({.kubeconfig = options.kubeconfig, .context = options.context});
   if (!cluster.ok()) {
     return cluster.status();
   }
