@@ -30,15 +30,21 @@ namespace registrar::app {
 
 namespace {
 
+// How long the orphan check waits for adoption at a time (between looks at its stop token).
+constexpr std::chrono::milliseconds kAdoptionWait{500};
+
 class KubeKit final : public SourceKit {
  public:
   KubeKit(const config::Options& options, kube::ClusterConfig cluster,
-          std::unique_ptr<kube::Client> client, Clock& clock, http::RegistrarMetrics& metrics)
+          std::unique_ptr<kube::Client> client, std::unique_ptr<kube::Client> event_client,
+          Clock& clock, http::RegistrarMetrics& metrics)
       : options_(options),
         cluster_(std::move(cluster)),
         client_(std::move(client)),
+        event_client_(std::move(event_client)),
         api_(*client_),
-        writer_(api_, clock),
+        event_api_(*event_client_),
+        writer_(api_, clock, EventOptions(metrics), &event_api_),
         source_(api_, clock, SourceOptions(options, metrics)) {}
 
   source::Source& source() override { return source_; }
@@ -67,8 +73,7 @@ class KubeKit final : public SourceKit {
     orphan_check_ =
         std::jthread([this, &engine, listed = std::move(listed)](std::stop_token stop) mutable {
           std::optional<std::vector<publisher::AdoptedRecord>> records;
-          while (!stop.stop_requested() && !(records = engine.Unclaimed())) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          while (!stop.stop_requested() && !(records = engine.Unclaimed(kAdoptionWait))) {
           }
           if (!records) {
             return;  // stopping: nothing is revoked
@@ -134,6 +139,12 @@ class KubeKit final : public SourceKit {
     return ref->uid == r.uid ? registration::Lookup::kSameUid : registration::Lookup::kOtherUid;
   }
 
+  static registration::EventRecorderOptions EventOptions(http::RegistrarMetrics& metrics) {
+    registration::EventRecorderOptions o;
+    o.on_drop = [&metrics](const char* cause) { metrics.kube_events_dropped_total.Inc({cause}); };
+    return o;
+  }
+
   static source::KubeSourceOptions SourceOptions(const config::Options& options,
                                                  http::RegistrarMetrics& metrics) {
     source::KubeSourceOptions o;
@@ -148,10 +159,26 @@ class KubeKit final : public SourceKit {
   const config::Options& options_;
   const kube::ClusterConfig cluster_;
   std::unique_ptr<kube::Client> client_;
+  // Events have a client (and rate limit) of their own: a burst of them neither delays the
+  // finalizer and status writes nor waits behind them.
+  std::unique_ptr<kube::Client> event_client_;
   kube::Api api_;
+  kube::Api event_api_;
   registration::KubeObjectWriter writer_;
   source::KubeSource source_;
   std::jthread orphan_check_;  // scoped mode: FirstSync's GETs once adoption is done
+};
+
+// Credentials shared by the two clients: one token file watch, one exec plugin run.
+class SharedCredentials final : public kube::Credentials {
+ public:
+  explicit SharedCredentials(std::shared_ptr<kube::Credentials> shared)
+      : shared_(std::move(shared)) {}
+  absl::StatusOr<std::string> Token() override { return shared_->Token(); }
+  void Invalidate() override { shared_->Invalidate(); }
+
+ private:
+  std::shared_ptr<kube::Credentials> shared_;
 };
 
 }  // namespace
@@ -176,13 +203,19 @@ absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options& opt
       metrics.kube_api_request_errors_total.Inc({verb, resource, code_text});
     }
   };
-  auto client = kube::NewClient(*cluster, kube::NewCredentials(*cluster, clock),
-                                std::move(client_options), clock);
+  std::shared_ptr<kube::Credentials> credentials = kube::NewCredentials(*cluster, clock);
+  auto client = kube::NewClient(*cluster, std::make_unique<SharedCredentials>(credentials),
+                                client_options, clock);
   if (!client.ok()) {
     return client.status();
   }
-  return std::make_unique<KubeKit>(options, *std::move(cluster), *std::move(client), clock,
-                                   metrics);
+  auto event_client = kube::NewClient(*cluster, std::make_unique<SharedCredentials>(credentials),
+                                      std::move(client_options), clock);
+  if (!event_client.ok()) {
+    return event_client.status();
+  }
+  return std::make_unique<KubeKit>(options, *std::move(cluster), *std::move(client),
+                                   *std::move(event_client), clock, metrics);
 }
 
 }  // namespace registrar::app
