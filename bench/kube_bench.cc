@@ -331,6 +331,41 @@ std::map<std::string, double> MetricCounts(const t::ControllerProcess& controlle
   return counts;
 }
 
+// Every series of the metric families named in `names` from the controller's /metrics, as
+// "name{labels}" -> value (the etcd methods, revokes by reason, Events dropped).
+std::map<std::string, double> MetricSeries(const t::ControllerProcess& controller,
+                                           const std::vector<std::string>& names) {
+  std::map<std::string, double> out;
+  auto body = controller.Get("/metrics");
+  if (!body.ok()) return out;
+  for (absl::string_view line : absl::StrSplit(*body, '\n')) {
+    for (const std::string& name : names) {
+      if (!absl::StartsWith(line, name)) continue;
+      size_t space = line.rfind(' ');
+      double v = 0;
+      if (space != absl::string_view::npos && absl::SimpleAtod(line.substr(space + 1), &v)) {
+        out[std::string(line.substr(0, space))] = v;
+      }
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string> kEtcdSeries = {
+    "etcd_registrar_etcd_request_duration_seconds_count", "etcd_registrar_lease_revokes_total",
+    "etcd_registrar_kube_events_dropped_total"};
+
+std::string SeriesDelta(const std::map<std::string, double>& before,
+                        const std::map<std::string, double>& after) {
+  std::string out;
+  for (const auto& [k, v] : after) {
+    auto it = before.find(k);
+    double d = v - (it == before.end() ? 0 : it->second);
+    if (d != 0) absl::StrAppend(&out, " ", k, " ", d, ";");
+  }
+  return out.empty() ? " none" : out;
+}
+
 double MetricWrites(const std::map<std::string, double>& counts) {
   double writes = 0;
   for (const auto& [k, v] : counts) {
@@ -519,6 +554,9 @@ int main(int argc, char** argv) {
   double readyz = Seconds(Clock::now() - t_cold);
   double cold = WaitAllReady(**plane, 'a', n, t_cold, timeout_s);
   CpuMark m1 = procs.Mark();
+  std::map<std::string, double> series_cold = MetricSeries(**controller, kEtcdSeries);
+  std::printf("   etcd requests, revokes by reason, Events dropped during the cold start:%s\n",
+              SeriesDelta({}, series_cold).c_str());
   std::printf("2. cold start on %d existing: /readyz after %.2f s; all Ready after %.1f s "
               "(%.0f/s); load %s\n",
               n, readyz, cold, cold > 0 ? n / cold : 0.0, LoadAverage().c_str());
@@ -538,6 +576,9 @@ int main(int argc, char** argv) {
   double running = WaitAllReady(**plane, 'b', n, t_run, timeout_s);
   applier.join();
   CpuMark m2 = procs.Mark();
+  std::map<std::string, double> series_running = MetricSeries(**controller, kEtcdSeries);
+  std::printf("   etcd requests, revokes by reason, Events dropped while created:%s\n",
+              SeriesDelta(series_cold, series_running).c_str());
   std::printf("3. %d created while running (holding %d): creates done in %.2f s (%.0f/s, "
               "baseline %.2f s); all Ready %.1f s after the first create (%.0f/s); load %s\n",
               n, n, creates_b, n / creates_b, baseline, running, running > 0 ? n / running : 0.0,
@@ -725,12 +766,47 @@ int main(int argc, char** argv) {
   rows.push_back({"controller RSS now / peak",
                   absl::StrFormat("%.1f / %.1f MiB", ProcessMemMiB(procs.controller, "VmRSS:"),
                                   ProcessMemMiB(procs.controller, "VmHWM:"))});
+  std::fflush(stdout);
+
+  // 7. Restart: SIGTERM, the same flags again; every registration must be adopted (no revoke,
+  // no grant, no API write) and stay Ready.
+  auto keys_before = EtcdCount(**etcd, "kbench.");
+  (void)(*controller)->Terminate(std::chrono::seconds(10));
+  (*proxy)->ClearRequests();
+  auto t_restart = Clock::now();
+  auto restarted = t::ControllerProcess::Start(args);
+  if (!restarted.ok()) return Fail("restart", restarted.status());
+  if (auto s = (*restarted)->WaitReady(std::chrono::seconds(120)); !s.ok()) {
+    return Fail("restarted /readyz", s);
+  }
+  // Every object reconciled at least twice (its listing, then the engine's state): 2 * 2n.
+  double reconciles = 0;
+  while (Seconds(Clock::now() - t_restart) < timeout_s) {
+    auto r = (*restarted)->Metric("controller_runtime_reconcile_total");
+    reconciles = r.ok() ? *r : 0;
+    if (reconciles >= 4.0 * n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  double restart_s = Seconds(Clock::now() - t_restart);
+  ReadyCount ra = PollReady(**plane, 'a');
+  ReadyCount rb = PollReady(**plane, 'b');
+  std::map<std::string, double> series_restart = MetricSeries(**restarted, kEtcdSeries);
+  double restart_writes = direct ? MetricWrites(MetricCounts(**restarted)) : 0;
+  if (!direct) {
+    for (const auto& r : (*proxy)->Requests()) restart_writes += Classify(r).write ? 1 : 0;
+  }
+  const std::string restart_line = absl::StrFormat(
+      "%.0f reconciles in %.1f s; Ready %d + %d of %d; API writes %.0f; keys %d -> %d; etcd:%s",
+      reconciles, restart_s, ra.ready, rb.ready, 2 * n, restart_writes, keys_before,
+      EtcdCount(**etcd, "kbench."), SeriesDelta({}, series_restart));
+  std::printf("7. restart (SIGTERM, same flags): %s\n", restart_line.c_str());
+  rows.push_back({"restart holding 2n: reconciled, writes, etcd", restart_line});
   std::printf("\n| figure | value |\n|---|---|\n");
   for (const auto& [figure, value] : rows) {
     std::printf("| %s | %s |\n", figure.c_str(), value.c_str());
   }
   std::printf("command: %s\n", command.c_str());
   std::fflush(stdout);
-  (void)(*controller)->Terminate(std::chrono::seconds(10));
+  (void)(*restarted)->Terminate(std::chrono::seconds(10));
   return cold < 0 || running < 0 ? 1 : 0;
 }

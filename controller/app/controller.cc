@@ -84,9 +84,8 @@ int RunController(const config::Options& options) {
   }
   engine_options.cluster = engine_options.owner_id;
   engine_options.dry_run = options.dry_run;
-  spdlog::info("etcd-registrar {}: {}, etcd {}, owner id {}", config::Version(),
-               kit.description(), absl::StrJoin(options.etcd.endpoints, ","),
-               engine_options.owner_id);
+  spdlog::info("etcd-registrar {}: {}, etcd {}, owner id {}", config::Version(), kit.description(),
+               absl::StrJoin(options.etcd.endpoints, ","), engine_options.owner_id);
   engine_options.on_request = [&metrics](const char* method, double seconds,
                                          const absl::Status& status) {
     metrics.etcd_request_duration_seconds.Observe({method}, seconds);
@@ -121,6 +120,9 @@ int RunController(const config::Options& options) {
   loop_hooks.reconciled = [&](std::string_view result, double seconds) {
     metrics.reconcile_total.Inc({kControllerName, std::string(result)});
     metrics.reconcile_time_seconds.Observe({kControllerName}, seconds);
+  };
+  loop_hooks.retry_after = [&kit](const absl::Status& error) -> std::optional<Clock::Duration> {
+    return kit.RetryAfter(error);
   };
   // The source's change handler queues identities; at the first complete listing the engine
   // learns every id to keep (the listed ones, and what the kit's orphan rule keeps), and keeps
@@ -167,8 +169,7 @@ int RunController(const config::Options& options) {
     return http::Response{200, http::Registry::kContentType, registry.Render()};
   });
   server.Handle("/registrations", [&] {
-    return http::Response{200, "application/json",
-                          http::RegistrationsJson(views(), src.errors())};
+    return http::Response{200, "application/json", http::RegistrationsJson(views(), src.errors())};
   });
 
   // Adopt first: every lease of our owner id is kept alive before the source is read.

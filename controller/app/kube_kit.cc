@@ -6,8 +6,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,16 +30,21 @@ namespace registrar::app {
 
 namespace {
 
+// How long the orphan check waits for adoption at a time (between looks at its stop token).
+constexpr std::chrono::milliseconds kAdoptionWait{500};
+
 class KubeKit final : public SourceKit {
  public:
   KubeKit(const config::Options& options, kube::ClusterConfig cluster,
-          std::unique_ptr<kube::Client> client, Clock& clock,
-          http::RegistrarMetrics& metrics)
+          std::unique_ptr<kube::Client> client, std::unique_ptr<kube::Client> event_client,
+          Clock& clock, http::RegistrarMetrics& metrics)
       : options_(options),
         cluster_(std::move(cluster)),
         client_(std::move(client)),
+        event_client_(std::move(event_client)),
         api_(*client_),
-        writer_(api_, clock),
+        event_api_(*event_client_),
+        writer_(api_, clock, EventOptions(metrics), &event_api_),
         source_(api_, clock, SourceOptions(options, metrics)) {}
 
   source::Source& source() override { return source_; }
@@ -65,23 +70,22 @@ class KubeKit final : public SourceKit {
     }
     // Scoped: a record outside the listing is an orphan only if a GET says so; the records are
     // known once adoption is done (it waits for etcd), so this runs on a thread of its own.
-    orphan_check_ = std::jthread([this, &engine, listed = std::move(listed)](
-                                     std::stop_token stop) mutable {
-      std::optional<std::vector<publisher::AdoptedRecord>> records;
-      while (!stop.stop_requested() && !(records = engine.Unclaimed())) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
-      if (!records) {
-        return;  // stopping: nothing is revoked
-      }
-      std::vector<registration::UnclaimedRecord> unclaimed;
-      for (const publisher::AdoptedRecord& record : *records) {
-        unclaimed.push_back({record.id, record.uid});
-      }
-      engine.MarkComplete(registration::KnownIds(
-          std::move(listed), unclaimed, /*scoped=*/true,
-          [this](const registration::UnclaimedRecord& r) { return Lookup(r); }));
-    });
+    orphan_check_ =
+        std::jthread([this, &engine, listed = std::move(listed)](std::stop_token stop) mutable {
+          std::optional<std::vector<publisher::AdoptedRecord>> records;
+          while (!stop.stop_requested() && !(records = engine.Unclaimed(kAdoptionWait))) {
+          }
+          if (!records) {
+            return;  // stopping: nothing is revoked
+          }
+          std::vector<registration::UnclaimedRecord> unclaimed;
+          for (const publisher::AdoptedRecord& record : *records) {
+            unclaimed.push_back({record.id, record.uid});
+          }
+          engine.MarkComplete(registration::KnownIds(
+              std::move(listed), unclaimed, /*scoped=*/true,
+              [this](const registration::UnclaimedRecord& r) { return Lookup(r); }));
+        });
   }
 
   absl::Status SourceHealth() const override {
@@ -92,11 +96,14 @@ class KubeKit final : public SourceKit {
 
   bool requeue_on_engine_change() const override { return true; }
 
+  std::optional<std::chrono::seconds> RetryAfter(const absl::Status& error) const override {
+    return kube::RetryAfter(error);
+  }
+
   std::string description() const override {
     return absl::StrCat("Kubernetes ", cluster_.server, " (", cluster_.origin, "; ",
-                        options_.watch_namespace.empty()
-                            ? std::string("all namespaces")
-                            : "namespace " + options_.watch_namespace,
+                        options_.watch_namespace.empty() ? std::string("all namespaces")
+                                                         : "namespace " + options_.watch_namespace,
                         options_.selector.empty() ? "" : ", selector " + options_.selector, ")");
   }
 
@@ -132,6 +139,12 @@ class KubeKit final : public SourceKit {
     return ref->uid == r.uid ? registration::Lookup::kSameUid : registration::Lookup::kOtherUid;
   }
 
+  static registration::EventRecorderOptions EventOptions(http::RegistrarMetrics& metrics) {
+    registration::EventRecorderOptions o;
+    o.on_drop = [&metrics](const char* cause) { metrics.kube_events_dropped_total.Inc({cause}); };
+    return o;
+  }
+
   static source::KubeSourceOptions SourceOptions(const config::Options& options,
                                                  http::RegistrarMetrics& metrics) {
     source::KubeSourceOptions o;
@@ -146,10 +159,26 @@ class KubeKit final : public SourceKit {
   const config::Options& options_;
   const kube::ClusterConfig cluster_;
   std::unique_ptr<kube::Client> client_;
+  // Events have a client (and rate limit) of their own: a burst of them neither delays the
+  // finalizer and status writes nor waits behind them.
+  std::unique_ptr<kube::Client> event_client_;
   kube::Api api_;
+  kube::Api event_api_;
   registration::KubeObjectWriter writer_;
   source::KubeSource source_;
   std::jthread orphan_check_;  // scoped mode: FirstSync's GETs once adoption is done
+};
+
+// Credentials shared by the two clients: one token file watch, one exec plugin run.
+class SharedCredentials final : public kube::Credentials {
+ public:
+  explicit SharedCredentials(std::shared_ptr<kube::Credentials> shared)
+      : shared_(std::move(shared)) {}
+  absl::StatusOr<std::string> Token() override { return shared_->Token(); }
+  void Invalidate() override { shared_->Invalidate(); }
+
+ private:
+  std::shared_ptr<kube::Credentials> shared_;
 };
 
 }  // namespace
@@ -157,8 +186,8 @@ class KubeKit final : public SourceKit {
 absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options& options,
                                                       http::RegistrarMetrics& metrics,
                                                       Clock& clock) {
-  auto cluster = kube::LoadClusterConfig({.kubeconfig = options.kubeconfig,
-                                          .context = options.context});
+  auto cluster =
+      kube::LoadClusterConfig({.kubeconfig = options.kubeconfig, .context = options.context});
   if (!cluster.ok()) {
     return cluster.status();
   }
@@ -174,13 +203,19 @@ absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options& opt
       metrics.kube_api_request_errors_total.Inc({verb, resource, code_text});
     }
   };
-  auto client = kube::NewClient(*cluster, kube::NewCredentials(*cluster, clock),
-                                std::move(client_options), clock);
+  std::shared_ptr<kube::Credentials> credentials = kube::NewCredentials(*cluster, clock);
+  auto client = kube::NewClient(*cluster, std::make_unique<SharedCredentials>(credentials),
+                                client_options, clock);
   if (!client.ok()) {
     return client.status();
   }
-  return std::make_unique<KubeKit>(options, *std::move(cluster), *std::move(client), clock,
-                                   metrics);
+  auto event_client = kube::NewClient(*cluster, std::make_unique<SharedCredentials>(credentials),
+                                      std::move(client_options), clock);
+  if (!event_client.ok()) {
+    return event_client.status();
+  }
+  return std::make_unique<KubeKit>(options, *std::move(cluster), *std::move(client),
+                                   *std::move(event_client), clock, metrics);
 }
 
 }  // namespace registrar::app

@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 
+#include "controller/common/backoff.h"
 #include "controller/common/format.h"
 #include "spdlog/spdlog.h"
 
@@ -28,9 +29,9 @@ std::string DefaultLocalOwnerId() {
   return "local-" + id;
 }
 
-absl::StatusOr<std::string> KubeOwnerId(kube::Api& api,
-                                        const std::function<bool()>& stopping) {
-  std::chrono::milliseconds delay(800);
+absl::StatusOr<std::string> KubeOwnerId(kube::Api& api, const std::function<bool()>& stopping) {
+  // The watcher's schedule: 0.8 s doubling to 30 s, equal jitter.
+  Backoff backoff(std::chrono::milliseconds(800), std::chrono::seconds(30));
   while (!stopping()) {
     absl::StatusOr<nlohmann::json> ns = api.Get(kube::kNamespaces, "", "kube-system");
     if (ns.ok()) {
@@ -51,11 +52,11 @@ absl::StatusOr<std::string> KubeOwnerId(kube::Api& api,
           "or grant get on namespaces/kube-system); nothing is adopted until it answers",
           ns.status().message());
     }
+    const Backoff::Duration delay = backoff.Next();
     for (auto waited = std::chrono::milliseconds(0); waited < delay && !stopping();
          waited += std::chrono::milliseconds(200)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(30));
   }
   return absl::CancelledError("stopped before the owner id was known");
 }

@@ -12,8 +12,10 @@
 // destroyed after the controller's workers have stopped.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,11 @@ struct SourceKit {
   // Whether an engine state change re-queues the registration (Kubernetes mode: its status
   // follows the engine).
   virtual bool requeue_on_engine_change() const = 0;
+  // The delay the source's server asked for in a failed reconcile's error (Kubernetes: a 429's
+  // Retry-After); the work queue retries the key no sooner.
+  virtual std::optional<std::chrono::seconds> RetryAfter(const absl::Status& /*error*/) const {
+    return std::nullopt;
+  }
   // For the start-up log line: "manifests /dir" or "Kubernetes https://... (all namespaces)".
   virtual std::string description() const = 0;
   // Releases what the source needs (threads) before the kit is destroyed. Idempotent.

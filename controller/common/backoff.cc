@@ -30,10 +30,12 @@ Backoff::Duration Backoff::Ceiling(int attempt) const {
   return Duration(std::min<int64_t>(ms, max_.count()));
 }
 
-Backoff::Duration Backoff::Next() {
+Backoff::Duration Backoff::Next() { return Next(random01_()); }
+
+Backoff::Duration Backoff::Next(double draw) {
   Duration ceiling = Ceiling(attempt_);
   ++attempt_;
-  double r = random01_();
+  double r = std::clamp(draw, 0.0, 1.0);
   auto half = ceiling.count() / 2;
   return Duration(half + static_cast<int64_t>(r * static_cast<double>(ceiling.count() - half)));
 }

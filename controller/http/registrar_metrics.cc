@@ -28,6 +28,9 @@ RegistrarMetrics::RegistrarMetrics(Registry& registry)
       pending_revokes(registry.AddGauge(
           "etcd_registrar_pending_revokes",
           "Leases whose revoke failed (etcd unreachable) and is retried until etcd answers")),
+      lease_revokes_total(registry.AddCounter(
+          "etcd_registrar_lease_revokes_total",
+          "Leases revoked, by reason (settle: a throwaway lease, no registration's)", {"reason"})),
       etcd_request_duration_seconds(
           registry.AddHistogram("etcd_registrar_etcd_request_duration_seconds",
                                 "Latency of etcd requests by method", {"method"})),
@@ -48,6 +51,10 @@ RegistrarMetrics::RegistrarMetrics(Registry& registry)
           "watch)")),
       kube_watch_restarts_total(
           registry.AddCounter("etcd_registrar_kube_watch_restarts_total",
-                              "Watches of ServiceRegistrations opened again after one ended")) {}
+                              "Watches of ServiceRegistrations opened again after one ended")),
+      kube_events_dropped_total(registry.AddCounter(
+          "etcd_registrar_kube_events_dropped_total",
+          "Kubernetes Events not written, by cause (queue_full, write_failed, spam_filter)",
+          {"cause"})) {}
 
 }  // namespace registrar::http

@@ -13,6 +13,9 @@
 //   etcd_registrar_reregistrations_total                     counter
 //   etcd_registrar_key_reputs_total                          counter
 //   etcd_registrar_pending_revokes                           gauge    revokes owed (etcd down)
+//   etcd_registrar_lease_revokes_total{reason}               counter  leases revoked, by reason
+//                                                            (EngineStats::revokes; "settle":
+//                                                            no registration's lease)
 //   etcd_registrar_etcd_request_duration_seconds{method}     histogram
 //   etcd_registrar_etcd_request_errors_total{method,code}    counter  code: gRPC code name
 //   etcd_registrar_kube_api_request_duration_seconds{verb,resource,code}  histogram
@@ -20,6 +23,8 @@
 //   etcd_registrar_kube_api_request_errors_total{verb,resource,code}      counter  non-2xx
 //   etcd_registrar_kube_relists_total                        counter  complete lists (first too)
 //   etcd_registrar_kube_watch_restarts_total                 counter  watches opened again
+//   etcd_registrar_kube_events_dropped_total{cause}          counter  Events not written:
+//                                                            queue_full|write_failed|spam_filter
 //
 // Thread-safety: the families are thread-safe; the struct is built once and then only read.
 #pragma once
@@ -42,12 +47,14 @@ struct RegistrarMetrics {
   Counter& reregistrations_total;
   Counter& key_reputs_total;
   Gauge& pending_revokes;
+  Counter& lease_revokes_total;
   Histogram& etcd_request_duration_seconds;
   Counter& etcd_request_errors_total;
   Histogram& kube_api_request_duration_seconds;
   Counter& kube_api_request_errors_total;
   Counter& kube_relists_total;
   Counter& kube_watch_restarts_total;
+  Counter& kube_events_dropped_total;
 };
 
 }  // namespace registrar::http

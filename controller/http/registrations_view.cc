@@ -96,6 +96,11 @@ void RegistrationMetrics::Refresh(const std::vector<RegistrationView>& views,
       {}, static_cast<double>(now.reregistrations - last_.reregistrations));
   metrics_.key_reputs_total.Inc({}, static_cast<double>(now.key_reputs - last_.key_reputs));
   metrics_.pending_revokes.Set({}, static_cast<double>(now.pending_revokes));
+  for (const auto& [reason, n] : now.revokes) {
+    auto before = last_.revokes.find(reason);
+    metrics_.lease_revokes_total.Inc(
+        {reason}, static_cast<double>(n - (before == last_.revokes.end() ? 0 : before->second)));
+  }
   last_ = now;
 }
 

@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,15 +72,15 @@ const char* PhaseName(Phase phase);
 // Why a registration is in its phase: the engine's own vocabulary. The controller maps it to
 // its resource's condition reasons (registration/); CauseName() is the engine's name for logs.
 enum class Cause {
-  kRegistering,     // no key written yet (or a new lease is on its way)
-  kRegistered,      // key written and its lease kept alive
-  kPaused,          // desired paused: no lease held
-  kDryRun,          // --dry-run: nothing is written
-  kEtcdUnavailable, // etcd did not answer, or the keep-alive stream is down
-  kLeaseLost,       // the lease vanished; registering anew
-  kKeyConflict,     // the key is held by someone else
-  kAuthFailed,      // credentials rejected, or a TLS peer not trusted
-  kRevoking,        // removed: revoking the lease
+  kRegistering,      // no key written yet (or a new lease is on its way)
+  kRegistered,       // key written and its lease kept alive
+  kPaused,           // desired paused: no lease held
+  kDryRun,           // --dry-run: nothing is written
+  kEtcdUnavailable,  // etcd did not answer, or the keep-alive stream is down
+  kLeaseLost,        // the lease vanished; registering anew
+  kKeyConflict,      // the key is held by someone else
+  kAuthFailed,       // credentials rejected, or a TLS peer not trusted
+  kRevoking,         // removed: revoking the lease
 };
 // "Registering", "Registered", "Paused", "DryRun", "EtcdUnavailable", "LeaseLost",
 // "KeyConflict", "AuthFailed", "Revoking".
@@ -123,6 +124,10 @@ struct EngineStats {
   int64_t adopted = 0;
   int64_t orphans_revoked = 0;
   int64_t data_losses = 0;
+  // Leases revoked (etcd said revoked or not found) by reason: "removed", "paused", "replaced",
+  // "intermediate", "grant not answered", "granted for nobody", "settle" (the throwaway lease
+  // of a settle write, publisher/write_scheduler.h: no registration's), "orphan".
+  std::map<std::string, int64_t> revokes;
   // Leases whose revoke failed and is retried until etcd answers (the revoke debts of every
   // connection): a gauge.
   int64_t pending_revokes = 0;
@@ -178,8 +183,10 @@ class Engine {
   // (EngineStats::adoption_done). A record claimed by an Upsert the engine thread has not handled
   // yet may still be listed: the caller looks only at the ids outside its own listing. After
   // MarkComplete only the records waiting for a known id remain. Safe from any thread (a
-  // snapshot); never blocks on etcd. The default (an engine without adoption): an empty list.
-  virtual std::optional<std::vector<AdoptedRecord>> Unclaimed() const {
+  // snapshot); never blocks on etcd, but waits up to `wait` for adoption to be done (woken the
+  // moment it is). The default (an engine without adoption): an empty list.
+  virtual std::optional<std::vector<AdoptedRecord>> Unclaimed(
+      std::chrono::milliseconds /*wait*/ = std::chrono::milliseconds(0)) const {
     return std::vector<AdoptedRecord>{};
   }
 

@@ -116,6 +116,7 @@ void EngineImpl::OnRevoked(Connection* /*conn*/, const PendingRevoke& revoke, bo
   if (from_debt) {
     board_.SetPendingRevokes(static_cast<int64_t>(pool_.debt_size()));
   }
+  board_.CountRevoke(RevokeReasonName(revoke.reason));
   if (revoke.reason == RevokeReason::kOrphan) {
     board_.Count(&EngineStats::orphans_revoked);
   }

@@ -99,8 +99,9 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   std::optional<State> Get(const std::string& id) const override { return board_.Get(id); }
   std::vector<State> List() const override { return board_.List(); }
   EngineStats stats() const override { return board_.stats(); }
-  std::optional<std::vector<AdoptedRecord>> Unclaimed() const override {
-    return board_.Unclaimed();
+  std::optional<std::vector<AdoptedRecord>> Unclaimed(
+      std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const override {
+    return board_.Unclaimed(wait);
   }
   void SetListener(Listener listener) override { listener_ = std::move(listener); }
 

@@ -1,5 +1,7 @@
 #include "controller/publisher/state_board.h"
 
+#include "absl/time/time.h"
+
 namespace registrar::publisher {
 
 bool StateBoard::Publish(const State& state) {
@@ -32,6 +34,11 @@ void StateBoard::ForgetRenewal(int64_t lease) {
 void StateBoard::Count(int64_t EngineStats::*counter) {
   absl::MutexLock lock(&mu_);
   ++(stats_.*counter);
+}
+
+void StateBoard::CountRevoke(const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  ++stats_.revokes[reason];
 }
 
 bool StateBoard::SetReachable(bool reachable) {
@@ -70,8 +77,12 @@ void StateBoard::SetAdoptionDone() {
   stats_.adoption_done = true;
 }
 
-std::optional<std::vector<AdoptedRecord>> StateBoard::Unclaimed() const {
+std::optional<std::vector<AdoptedRecord>> StateBoard::Unclaimed(
+    std::chrono::milliseconds wait) const {
   absl::MutexLock lock(&mu_);
+  if (wait > std::chrono::milliseconds(0)) {
+    mu_.AwaitWithTimeout(absl::Condition(&stats_.adoption_done), absl::FromChrono(wait));
+  }
   if (!stats_.adoption_done) {
     return std::nullopt;
   }

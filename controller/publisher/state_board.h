@@ -34,6 +34,8 @@ class StateBoard {
 
   // Adds one to a counter of EngineStats, e.g. Count(&EngineStats::lease_losses).
   void Count(int64_t EngineStats::*counter);
+  // Adds one to EngineStats::revokes[reason].
+  void CountRevoke(const std::string& reason);
   // Sets etcd_reachable; true when it changed.
   bool SetReachable(bool reachable);
   void SetPendingRevokes(int64_t n);
@@ -44,7 +46,9 @@ class StateBoard {
   void Unclaim(const std::string& full_key);
   void ClearUnclaimed();
   void SetAdoptionDone();
-  std::optional<std::vector<AdoptedRecord>> Unclaimed() const;
+  // nullopt until SetAdoptionDone(), waiting up to `wait` for it.
+  std::optional<std::vector<AdoptedRecord>> Unclaimed(
+      std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const;
 
   std::optional<State> Get(const std::string& id) const;
   std::vector<State> List() const;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 #include "controller/kube/api_status.h"
@@ -32,8 +33,11 @@ std::string Hostname() {
 size_t SequenceLength(std::string_view s, size_t i) {
   auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char b = at(i);
-  size_t n = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3
-             : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+  size_t n = b < 0x80                 ? 1
+             : b >= 0xC2 && b <= 0xDF ? 2
+             : b >= 0xE0 && b <= 0xEF ? 3
+             : b >= 0xF0 && b <= 0xF4 ? 4
+                                      : 0;
   if (n == 0 || i + n > s.size()) {
     return 0;
   }
@@ -100,19 +104,42 @@ KubeEventRecorder::~KubeEventRecorder() {
 void KubeEventRecorder::Record(const ServiceRegistration& object, EventType type,
                                const std::string& reason, const std::string& message) {
   Queued q;
-  q.occurrence = {object.metadata.namespace_, object.metadata.name, object.metadata.uid,
-                  EventTypeName(type), ValidUtf8(reason, 128),
-                  ValidUtf8(message, kMaxMessageLength)};
+  q.occurrence = {object.metadata.namespace_, object.metadata.name,
+                  object.metadata.uid,        EventTypeName(type),
+                  ValidUtf8(reason, 128),     ValidUtf8(message, kMaxMessageLength)};
   q.resource_version = object.metadata.resource_version;
+  std::string key = MergeKey(q.occurrence);
   {
     absl::MutexLock lock(&mu_);
+    if (auto it = queued_.find(key); it != queued_.end()) {
+      it->second->resource_version = q.resource_version;  // the newest view of the object
+      ++merged_;
+      return;
+    }
     if (queue_.size() < options_.max_queued) {
       queue_.push_back(std::move(q));
+      queued_.emplace(std::move(key), &queue_.back());
       changed_.SignalAll();
       return;
     }
   }
-  Failed("the queue of events to write is full");
+  Failed("queue_full",
+         absl::StrFormat("the queue of Events to write is full (%d waiting)", options_.max_queued));
+}
+
+std::string KubeEventRecorder::MergeKey(const EventOccurrence& e) {
+  return absl::StrCat(e.namespace_, "/", e.name, "\n", e.uid, "\n", e.type, "\n", e.reason, "\n",
+                      e.message);
+}
+
+int KubeEventRecorder::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
+}
+
+int64_t KubeEventRecorder::merged() const {
+  absl::MutexLock lock(&mu_);
+  return merged_;
 }
 
 void KubeEventRecorder::Flush() {
@@ -143,6 +170,7 @@ void KubeEventRecorder::Run(const std::stop_token& stop) {
       if (stopping_) {
         return;
       }
+      queued_.erase(MergeKey(queue_.front().occurrence));
       q = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
@@ -152,9 +180,9 @@ void KubeEventRecorder::Run(const std::stop_token& stop) {
 }
 
 std::string KubeEventRecorder::NewName(const std::string& object_name) {
-  auto ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      clock_.WallNow().time_since_epoch())
-                                      .count());
+  auto ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.WallNow().time_since_epoch())
+          .count());
   last_name_ns_ = std::max(ns, last_name_ns_ + 1);
   std::string suffix = absl::StrFormat(".%x", last_name_ns_);
   return object_name.substr(0, kMaxNameLength - suffix.size()) + suffix;
@@ -165,21 +193,26 @@ void KubeEventRecorder::Write(const Queued& q) {
   auto now = clock_.WallNow();
   EventWrite w = aggregator_.Observe(e, now, NewName(e.name));
   if (w.kind == EventWrite::Kind::kDrop) {
-    absl::MutexLock lock(&mu_);
-    ++dropped_;
+    {
+      absl::MutexLock lock(&mu_);
+      ++dropped_;
+    }
+    if (options_.on_drop) {
+      options_.on_drop("spam_filter");
+    }
     return;
   }
   if (w.kind == EventWrite::Kind::kPatch) {
     nlohmann::json patch = {
         {"count", w.count}, {"lastTimestamp", FormatTime(now)}, {"message", e.message}};
-    absl::StatusOr<nlohmann::json> patched = api_.Patch(kube::kEvents, e.namespace_, w.event_name,
-                                                        kube::PatchType::kMerge, patch);
+    absl::StatusOr<nlohmann::json> patched =
+        api_.Patch(kube::kEvents, e.namespace_, w.event_name, kube::PatchType::kMerge, patch);
     if (patched.ok()) {
       return;
     }
     aggregator_.Forget(e);
     if (!kube::IsNotFound(patched.status())) {
-      Failed(std::string(patched.status().message()));
+      Failed("write_failed", std::string(patched.status().message()));
       return;
     }
     w = aggregator_.Observe(e, now, NewName(e.name));  // expired: a new Event
@@ -210,11 +243,14 @@ void KubeEventRecorder::Write(const Queued& q) {
   absl::StatusOr<nlohmann::json> created = api_.Create(kube::kEvents, e.namespace_, event);
   if (!created.ok()) {
     aggregator_.Forget(e);
-    Failed(std::string(created.status().message()));
+    Failed("write_failed", std::string(created.status().message()));
   }
 }
 
-void KubeEventRecorder::Failed(const std::string& what) {
+void KubeEventRecorder::Failed(const char* cause, const std::string& what) {
+  if (options_.on_drop) {
+    options_.on_drop(cause);
+  }
   Clock::TimePoint now = clock_.Now();
   int64_t unlogged = 0;
   {

@@ -39,9 +39,10 @@ nlohmann::json StatusPatch(const std::string& resource_version, const Status& st
   return {{"metadata", {{"resourceVersion", resource_version}}}, {"status", std::move(s)}};
 }
 
-KubeObjectWriter::KubeObjectWriter(kube::Api& api, Clock& clock,
-                                   EventRecorderOptions event_options)
-    : api_(api), events_(api, clock, std::move(event_options)) {}
+KubeObjectWriter::KubeObjectWriter(kube::Api& api, Clock& clock, EventRecorderOptions event_options,
+                                   kube::Api* event_api)
+    : api_(api),
+      events_(event_api != nullptr ? *event_api : api, clock, std::move(event_options)) {}
 
 absl::StatusOr<ServiceRegistration> KubeObjectWriter::Decode(
     absl::StatusOr<nlohmann::json> answer) const {
@@ -50,9 +51,8 @@ absl::StatusOr<ServiceRegistration> KubeObjectWriter::Decode(
   }
   absl::StatusOr<ServiceRegistration> object = ParseJson(*answer);
   if (!object.ok()) {
-    return absl::InternalError(
-        absl::StrCat("the API server's ServiceRegistration does not decode: ",
-                     object.status().message()));
+    return absl::InternalError(absl::StrCat(
+        "the API server's ServiceRegistration does not decode: ", object.status().message()));
   }
   return object;
 }
@@ -84,10 +84,11 @@ absl::StatusOr<ServiceRegistration> KubeObjectWriter::AddFinalizer(
                            {{"op", "add"},
                             {"path", "/metadata/finalizers"},
                             {"value", json::array({kFinalizer})}}})
-            : json::array({{{"op", "test"}, {"path", "/metadata/finalizers"}, {"value", finalizers}},
-                           {{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", kFinalizer}}});
-    absl::StatusOr<ServiceRegistration> patched = Decode(
-        api_.Patch(kube::kServiceRegistrations, ns, name, kube::PatchType::kJson, patch));
+            : json::array(
+                  {{{"op", "test"}, {"path", "/metadata/finalizers"}, {"value", finalizers}},
+                   {{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", kFinalizer}}});
+    absl::StatusOr<ServiceRegistration> patched =
+        Decode(api_.Patch(kube::kServiceRegistrations, ns, name, kube::PatchType::kJson, patch));
     if (patched.ok() || !Stale(patched.status())) {
       return patched;
     }

@@ -18,8 +18,8 @@
 //     conditional (409 Conflict when the object moved on), the nulls clear what the new status
 //     leaves out (a merge patch keeps what it does not name).
 // Thread-safety: any thread (Api is stateless; the recorder has its own lock).
-// Ownership: refers to the Api (and its Client) and the Clock, which must outlive it; owns the
-// event recorder and its thread.
+// Ownership: refers to the Apis (and their Clients) and the Clock, which must outlive it; owns
+// the event recorder and its thread.
 #pragma once
 
 #include <memory>
@@ -37,10 +37,12 @@ class KubeObjectWriter final : public ObjectWriter {
   // Finalizer patches tried per call before kAborted.
   static constexpr int kAttempts = 5;
 
-  KubeObjectWriter(kube::Api& api, Clock& clock, EventRecorderOptions event_options = {});
+  // Events go through `event_api` when given (a client of their own, with its own rate limit, as
+  // controller-runtime's recorder has), else through `api`.
+  KubeObjectWriter(kube::Api& api, Clock& clock, EventRecorderOptions event_options = {},
+                   kube::Api* event_api = nullptr);
 
-  absl::StatusOr<ServiceRegistration> Get(const std::string& ns,
-                                          const std::string& name) override;
+  absl::StatusOr<ServiceRegistration> Get(const std::string& ns, const std::string& name) override;
   absl::StatusOr<ServiceRegistration> AddFinalizer(const ServiceRegistration& seen) override;
   absl::Status RemoveFinalizer(const ServiceRegistration& seen) override;
   absl::StatusOr<ServiceRegistration> WriteStatus(const ServiceRegistration& seen,

@@ -49,7 +49,8 @@ ServiceRegistration RegistrationReconciler::Newest(const std::string& identity,
     return cached;
   }
   const auto& old = m.superseded;
-  if (m.latest && std::find(old.begin(), old.end(), cached.metadata.resource_version) != old.end()) {
+  if (m.latest &&
+      std::find(old.begin(), old.end(), cached.metadata.resource_version) != old.end()) {
     return *m.latest;
   }
   m.latest.reset();  // the cache has caught up with our writes, or gone past them
@@ -110,8 +111,29 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::ReconcileKub
     current = *std::move(added);
   }
   engine_.Upsert(ToDesired(current));
-  RETURN_IF_ERROR(PublishStatus(identity, current, std::nullopt));
+  Clock::Duration deferred = Clock::Duration::zero();
+  RETURN_IF_ERROR(PublishStatus(identity, current, std::nullopt, &deferred));
+  if (deferred > Clock::Duration::zero()) {
+    // The engine's listener re-queues it sooner when the key goes live.
+    return Result{std::min<Clock::Duration>(deferred, options_.resync)};
+  }
   return Result{options_.resync};
+}
+
+Clock::Duration RegistrationReconciler::RegisteringGrace(const std::string& identity,
+                                                         const std::string& uid,
+                                                         Clock::TimePoint now) {
+  absl::MutexLock lock(&mu_);
+  Memo& m = memos_[identity];
+  if (m.uid != uid) {
+    m = Memo{};
+    m.uid = uid;
+  }
+  if (!m.registering_since) {
+    m.registering_since = now;
+  }
+  return std::max<Clock::Duration>(Clock::Duration::zero(),
+                                   *m.registering_since + options_.registering_grace - now);
 }
 
 absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Finalize(
@@ -142,12 +164,13 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Finalize(
         object, EventType::kWarning, kEventRevoked,
         absl::StrCat("etcd did not answer while revoking (", error,
                      "): the resource is released after one TTL; the controller keeps retrying "
-                     "the revoke of ", key.empty() ? "the lease" : key, " until etcd answers"));
+                     "the revoke of ",
+                     key.empty() ? "the lease" : key, " until etcd answers"));
   } else {
     options_.writer->Event(object, EventType::kNormal, kEventRevoked,
-                           key.empty() ? std::string("nothing was registered in etcd")
-                                       : absl::StrCat("lease revoked; key ", key,
-                                                      " removed from etcd"));
+                           key.empty()
+                               ? std::string("nothing was registered in etcd")
+                               : absl::StrCat("lease revoked; key ", key, " removed from etcd"));
   }
   Forget(identity);
   return Result{};
@@ -155,7 +178,8 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Finalize(
 
 absl::Status RegistrationReconciler::PublishStatus(const std::string& identity,
                                                    const ServiceRegistration& object,
-                                                   const std::optional<Refusal>& refusal) {
+                                                   const std::optional<Refusal>& refusal,
+                                                   Clock::Duration* deferred) {
   Clock& clock = options_.clock != nullptr ? *options_.clock : RealClock::Get();
   const std::optional<publisher::State> state = engine_.Get(identity);
   Memo memo = MemoOf(identity);
@@ -165,6 +189,22 @@ absl::Status RegistrationReconciler::PublishStatus(const std::string& identity,
   ServiceRegistration base = object;
   Status before = base.status;
   Status after = base.status;
+  if (deferred != nullptr) {
+    *deferred = Clock::Duration::zero();
+    Status desired = ComputeStatus(base, state, refusal, base.status, clock.WallNow());
+    if (desired != base.status && desired.phase == kPhasePending && !desired.conditions.empty() &&
+        desired.conditions.front().reason == kReasonRegistering) {
+      *deferred = RegisteringGrace(identity, object.metadata.uid, clock.Now());
+      if (*deferred > Clock::Duration::zero()) {
+        return absl::OkStatus();  // not written yet: the key is probably live in a moment
+      }
+    } else {
+      absl::MutexLock lock(&mu_);
+      if (auto it = memos_.find(identity); it != memos_.end()) {
+        it->second.registering_since.reset();
+      }
+    }
+  }
   for (int attempt = 1;; ++attempt) {
     Status desired = ComputeStatus(base, state, refusal, base.status, clock.WallNow());
     if (desired == base.status) {

@@ -28,7 +28,13 @@
 //   - otherwise: AddFinalizer first when ours is missing (never on an object being deleted),
 //     then Engine::Upsert, then the status.
 //   - status: ComputeStatus from the object, Engine::Get and the refusal; written (WriteStatus)
-//     only when it differs from the status the object has. A lease renewal changes nothing in
+//     only when it differs from the status the object has. Pending/Registering (the engine has
+//     not registered the key yet, or has not even looked at it) is not written during the
+//     first `registering_grace` after the reconcile that first saw it: the engine's listener
+//     re-queues the identity when the key goes live, and that reconcile writes Registered
+//     directly (one status write for a new object instead of two; none for a restart that
+//     adopts a registration whose status already says Registered: no Ready flicker). Still
+//     registering after the grace: Pending is written then. A lease renewal changes nothing in
 //     it, so it never writes. A 409 re-reads the object: same generation -> recompute and retry;
 //     a newer generation -> nothing written (kAborted: the newer spec gets its own reconcile).
 //   - events (status_events.h) from the status transition and the engine's counters.
@@ -91,6 +97,8 @@ struct ReconcilerOptions {
   Clock* clock = nullptr;
   // How often a terminating object is looked at while the engine revokes its lease.
   std::chrono::milliseconds revoke_poll{1000};
+  // How long a Pending/Registering status waits before it is written (above); 0: at once.
+  std::chrono::milliseconds registering_grace{5000};
 };
 
 class RegistrationReconciler final : public runtime::Reconciler {
@@ -114,8 +122,10 @@ class RegistrationReconciler final : public runtime::Reconciler {
     // object at one of those is older than `latest`.
     std::optional<ServiceRegistration> latest;
     std::vector<std::string> superseded;
-    EngineCounters counters;  // the engine's counters last seen
+    EngineCounters counters;        // the engine's counters last seen
     std::string last_revoke_error;  // the engine's message while revoking
+    // When a reconcile first found the status to write was Pending/Registering (unwritten).
+    std::optional<Clock::TimePoint> registering_since;
   };
 
   std::optional<Refusal> Decide(const ServiceRegistration& object) const;
@@ -124,8 +134,14 @@ class RegistrationReconciler final : public runtime::Reconciler {
                                        const std::shared_ptr<const ServiceRegistration>& object);
   absl::StatusOr<Result> Finalize(const std::string& identity, const ServiceRegistration& object);
   // Writes the status when it changed and records the events; `object` is the newest view.
+  // With `deferred` set, a Pending/Registering status within its grace is not written and
+  // *deferred is the rest of the grace (zero otherwise).
   absl::Status PublishStatus(const std::string& identity, const ServiceRegistration& object,
-                             const std::optional<Refusal>& refusal);
+                             const std::optional<Refusal>& refusal,
+                             Clock::Duration* deferred = nullptr);
+  // The rest of the Registering grace of `identity` (starting it now when it has not started).
+  Clock::Duration RegisteringGrace(const std::string& identity, const std::string& uid,
+                                   Clock::TimePoint now);
   // The newest of the cached object and our own last write of it.
   ServiceRegistration Newest(const std::string& identity, const ServiceRegistration& cached);
   void Wrote(const std::string& identity, const std::string& superseded_rv,

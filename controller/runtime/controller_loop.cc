@@ -1,5 +1,6 @@
 #include "controller/runtime/controller_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <utility>
@@ -85,9 +86,23 @@ bool ControllerLoop::ProcessNextWorkItem() {
                    *key, result.status().ToString());
       queue_.Forget(*key);
     } else {
-      spdlog::info("controller {}: reconcile {} failed, retrying with backoff: {}", name_, *key,
-                   result.status().ToString());
-      queue_.AddRateLimited(*key);
+      Clock::Duration at_least = Clock::Duration::zero();
+      if (hooks_.retry_after) {
+        if (std::optional<Clock::Duration> asked = hooks_.retry_after(result.status())) {
+          at_least = std::min(*asked, kMaxRetryAfter);
+        }
+      }
+      if (at_least > Clock::Duration::zero()) {
+        spdlog::info(
+            "controller {}: reconcile {} failed, retrying in {} s at the earliest (the "
+            "server's Retry-After): {}",
+            name_, *key, std::chrono::duration_cast<std::chrono::seconds>(at_least).count(),
+            result.status().ToString());
+      } else {
+        spdlog::info("controller {}: reconcile {} failed, retrying with backoff: {}", name_, *key,
+                     result.status().ToString());
+      }
+      queue_.AddRateLimited(*key, at_least);
     }
   } else if (result->requeue_after && *result->requeue_after > Clock::Duration::zero()) {
     outcome = "requeue_after";

@@ -2,7 +2,9 @@
 //
 // The level-triggered controller loop: `workers` threads pop keys from a WorkQueue and call a
 // Reconciler, applying controller-runtime's reconcileHandler rules to the result:
-//   - error, not terminal      -> AddRateLimited(key)   (per-key backoff + overall limit)
+//   - error, not terminal      -> AddRateLimited(key)   (per-key backoff + overall limit; not
+//                                 sooner than the server's Retry-After, when Hooks::retry_after
+//                                 finds one in the error, capped at kMaxRetryAfter)
 //   - error, terminal          -> Forget(key), no fast requeue (kInvalidArgument and
 //                                 kFailedPrecondition: a person must fix something first; the
 //                                 reconciler reports it on the object)
@@ -21,6 +23,7 @@
 // The queue, reconciler and clock are not owned and must outlive the loop.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -54,7 +57,11 @@ class ControllerLoop {
   struct Hooks {
     // Called after each reconcile with "success", "error" or "requeue_after" and its duration.
     std::function<void(std::string_view result, double seconds)> reconciled;
+    // The delay a server asked for in a failed reconcile's error (a 429's Retry-After), if any.
+    std::function<std::optional<Clock::Duration>(const absl::Status& error)> retry_after;
   };
+  // A Retry-After longer than this is cut to it (a server cannot park a key for hours).
+  static constexpr Clock::Duration kMaxRetryAfter = std::chrono::seconds(60);
 
   // `name` appears in logs (and is the `controller` metrics label for the caller).
   // REQUIRES: workers >= 1.

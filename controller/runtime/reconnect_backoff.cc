@@ -4,6 +4,11 @@
 
 namespace registrar::runtime {
 
+ReconnectBackoff::ReconnectBackoff(Options options)
+    : options_(options),
+      backoff_(std::chrono::duration_cast<Backoff::Duration>(options.initial),
+               std::chrono::duration_cast<Backoff::Duration>(options.max)) {}
+
 void ReconnectBackoff::OnSuccess(TimePoint now) {
   if (!healthy_since_) {
     healthy_since_ = now;
@@ -12,21 +17,14 @@ void ReconnectBackoff::OnSuccess(TimePoint now) {
 
 ReconnectBackoff::Duration ReconnectBackoff::OnFailure(TimePoint now, double random01) {
   if (healthy_since_ && now - *healthy_since_ >= options_.reset_after) {
-    failures_ = 0;
+    backoff_.Reset();
   }
   healthy_since_.reset();
-  ++failures_;
-  const Duration ceiling = Ceiling(failures_);
-  const double draw = std::clamp(random01, 0.0, 1.0);
-  return std::chrono::duration_cast<Duration>(ceiling * ((1.0 + draw) / 2.0));
+  return backoff_.Next(random01);
 }
 
 ReconnectBackoff::Duration ReconnectBackoff::Ceiling(int failures) const {
-  Duration ceiling = options_.initial;
-  for (int i = 1; i < failures && ceiling < options_.max; ++i) {
-    ceiling *= 2;
-  }
-  return std::min(ceiling, options_.max);
+  return backoff_.Ceiling(std::max(failures, 1) - 1);
 }
 
 bool ErrorLogLimiter::ShouldLog(const std::string& message, TimePoint now) {

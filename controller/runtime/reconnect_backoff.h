@@ -5,13 +5,13 @@
 //
 // ReconnectBackoff: how long to wait after a failed list or watch before the next attempt.
 // The ceiling starts at `initial` (0.8 s) and doubles per consecutive failure up to `max` (30 s),
-// kube-rs' DefaultBackoff. Jitter is "equal jitter": the delay is uniform in [ceiling/2, ceiling],
-// so retries of many controllers spread out while no retry ever comes sooner than half the
-// ceiling (never a hot loop, unlike full jitter's [0, ceiling], whose draws near 0 retry at once).
-// OnSuccess(now) notes that a list completed or a watch opened; the run of failures is forgotten
-// only when the next failure comes `reset_after` (2 min) or more after the first success since
-// the previous failure: a watch that opens and breaks every few seconds keeps backing off, one that
-// served for two minutes starts again from 0.8 s.
+// kube-rs' DefaultBackoff: common/backoff.h's Backoff, with a draw per call. Jitter is "equal
+// jitter": the delay is uniform in [ceiling/2, ceiling], so retries of many controllers spread out
+// while no retry ever comes sooner than half the ceiling (never a hot loop, unlike full jitter's
+// [0, ceiling], whose draws near 0 retry at once). OnSuccess(now) notes that a list completed or a
+// watch opened; the run of failures is forgotten only when the next failure comes `reset_after` (2
+// min) or more after the first success since the previous failure: a watch that opens and breaks
+// every few seconds keeps backing off, one that served for two minutes starts again from 0.8 s.
 //
 // ErrorLogLimiter: when to log a failure. The first occurrence of a message is logged, the same
 // message again at most once per `interval` (1 min); a different message is logged at once.
@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "controller/common/backoff.h"
 #include "controller/common/clock.h"
 
 namespace registrar::runtime {
@@ -39,7 +40,7 @@ class ReconnectBackoff {
   };
 
   ReconnectBackoff() : ReconnectBackoff(Options{}) {}
-  explicit ReconnectBackoff(Options options) : options_(options) {}
+  explicit ReconnectBackoff(Options options);
 
   // A list completed or a watch opened at `now`. Only the first success after a failure counts
   // as the start of the healthy period.
@@ -52,11 +53,11 @@ class ReconnectBackoff {
   // (`failures` <= 0 gives initial).
   Duration Ceiling(int failures) const;
   // Consecutive failures counted so far.
-  int failures() const { return failures_; }
+  int failures() const { return backoff_.attempt(); }
 
  private:
   Options options_;
-  int failures_ = 0;
+  Backoff backoff_;  // its attempt() is the run of failures
   std::optional<TimePoint> healthy_since_;
 };
 

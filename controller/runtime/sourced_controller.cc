@@ -15,8 +15,10 @@ SourcedController::SourcedController(WorkQueue& queue, Reconciler& reconciler, C
 SourcedController::~SourcedController() { Stop(); }
 
 void SourcedController::OnChange(const std::vector<std::string>& keys) {
+  const WorkQueue::Priority priority =
+      first_sync_done_.load() ? WorkQueue::Priority::kNormal : WorkQueue::Priority::kLow;
   for (const auto& key : keys) {
-    queue_.Add(key);
+    queue_.Add(key, priority);
   }
   if (first_sync_done_.load() || !listing_.synced()) {
     return;

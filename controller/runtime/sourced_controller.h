@@ -5,7 +5,10 @@
 // resource type so that it can be tested with fakes.
 //
 // Flow: the owner registers OnChange() as the source's change handler and calls Start() (the
-// workers). Each OnChange(keys) queues every key; the first OnChange that finds the source
+// workers). Each OnChange(keys) queues every key: at low priority until the first sync is done
+// (the keys of the initial listing), at normal priority after it (changes), so a change, or the
+// owner's own normal-priority Add (e.g. the engine saying a registration went live), is not
+// stuck behind thousands of listed keys (work_queue.h). The first OnChange that finds the source
 // synced (its first complete listing is in) then calls `on_first_sync` once, with the keys of
 // that listing, after the keys of that call are queued. The owner uses it to tell whatever
 // collects orphans which keys exist (e.g. Engine::MarkComplete(known ids)).

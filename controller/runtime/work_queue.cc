@@ -20,30 +20,57 @@ WorkQueue::WorkQueue(Clock& clock, Options options, Hooks hooks)
 
 WorkQueue::~WorkQueue() { ShutDown(); }
 
-void WorkQueue::Add(const std::string& key) {
+void WorkQueue::Add(const std::string& key, Priority priority) {
   absl::MutexLock lock(&mu_);
-  AddLocked(key);
+  AddLocked(key, priority);
 }
 
-void WorkQueue::AddLocked(const std::string& key) {
-  if (shutting_down_ || dirty_.contains(key)) {
+void WorkQueue::AddLocked(const std::string& key, Priority priority) {
+  if (shutting_down_) {
     return;
   }
-  dirty_.insert(key);
+  if (auto held = hold_.find(key); held != hold_.end()) {
+    if (clock_.Now() < held->second) {
+      DelayLocked(key, held->second);
+      return;
+    }
+    hold_.erase(held);
+  }
+  if (auto it = dirty_.find(key); it != dirty_.end()) {
+    if (priority == Priority::kNormal && it->second == Priority::kLow) {
+      it->second = Priority::kNormal;
+      if (auto at = low_at_.find(key); at != low_at_.end()) {  // waiting: raise it
+        low_.erase(at->second);
+        low_at_.erase(at);
+        queue_.push_back(key);
+        ready_cv_.Signal();
+      }
+    }
+    return;
+  }
+  dirty_.emplace(key, priority);
   if (hooks_.add) {
     hooks_.add();
   }
   if (processing_.contains(key)) {
     return;
   }
-  queue_.push_back(key);
+  EnqueueLocked(key, priority);
+}
+
+void WorkQueue::EnqueueLocked(const std::string& key, Priority priority) {
+  if (priority == Priority::kLow) {
+    low_at_[key] = low_.insert(low_.end(), key);
+  } else {
+    queue_.push_back(key);
+  }
   ReportDepthLocked();
   ready_cv_.Signal();
 }
 
 void WorkQueue::ReportDepthLocked() {
   if (hooks_.depth) {
-    hooks_.depth(static_cast<int64_t>(queue_.size()));
+    hooks_.depth(static_cast<int64_t>(queue_.size() + low_.size()));
   }
 }
 
@@ -53,10 +80,13 @@ void WorkQueue::AddAfter(const std::string& key, Duration delay) {
     return;
   }
   if (delay <= Duration::zero()) {
-    AddLocked(key);
+    AddLocked(key, Priority::kNormal);
     return;
   }
-  const TimePoint due = clock_.Now() + delay;
+  DelayLocked(key, clock_.Now() + delay);
+}
+
+void WorkQueue::DelayLocked(const std::string& key, TimePoint due) {
   if (auto it = waiting_.find(key); it != waiting_.end()) {
     if (it->second.first <= due) {
       return;
@@ -92,14 +122,17 @@ WorkQueue::Duration WorkQueue::RateLimitDelayLocked(const std::string& key) {
   return std::max(item, bucket);
 }
 
-void WorkQueue::AddRateLimited(const std::string& key) {
+void WorkQueue::AddRateLimited(const std::string& key, Duration at_least) {
   Duration delay;
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) {
       return;
     }
-    delay = RateLimitDelayLocked(key);
+    delay = std::max(RateLimitDelayLocked(key), at_least);
+    if (at_least > Duration::zero()) {
+      hold_[key] = clock_.Now() + at_least;
+    }
     if (hooks_.retry) {
       hooks_.retry();
     }
@@ -110,6 +143,7 @@ void WorkQueue::AddRateLimited(const std::string& key) {
 void WorkQueue::Forget(const std::string& key) {
   absl::MutexLock lock(&mu_);
   failures_.erase(key);
+  hold_.erase(key);
 }
 
 int WorkQueue::NumRequeues(const std::string& key) const {
@@ -120,14 +154,21 @@ int WorkQueue::NumRequeues(const std::string& key) const {
 
 std::optional<std::string> WorkQueue::Get() {
   absl::MutexLock lock(&mu_);
-  while (queue_.empty() && !shutting_down_) {
+  while (queue_.empty() && low_.empty() && !shutting_down_) {
     ready_cv_.Wait(&mu_);
   }
   if (shutting_down_) {
     return std::nullopt;
   }
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
+  std::string key;
+  if (!queue_.empty()) {
+    key = std::move(queue_.front());
+    queue_.pop_front();
+  } else {
+    key = std::move(low_.front());
+    low_.pop_front();
+    low_at_.erase(key);
+  }
   processing_.insert(key);
   dirty_.erase(key);
   ReportDepthLocked();
@@ -137,16 +178,14 @@ std::optional<std::string> WorkQueue::Get() {
 void WorkQueue::Done(const std::string& key) {
   absl::MutexLock lock(&mu_);
   processing_.erase(key);
-  if (dirty_.contains(key) && !shutting_down_) {
-    queue_.push_back(key);
-    ReportDepthLocked();
-    ready_cv_.Signal();
+  if (auto it = dirty_.find(key); it != dirty_.end() && !shutting_down_) {
+    EnqueueLocked(key, it->second);
   }
 }
 
 int WorkQueue::Len() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int>(queue_.size());
+  return static_cast<int>(queue_.size() + low_.size());
 }
 
 int WorkQueue::ProcessDue() {
@@ -160,7 +199,7 @@ int WorkQueue::ProcessDueLocked() {
   while (!delayed_.empty() && delayed_.begin()->first.first <= now) {
     auto node = delayed_.extract(delayed_.begin());
     waiting_.erase(node.mapped());
-    AddLocked(node.mapped());
+    AddLocked(node.mapped(), Priority::kNormal);
     ++moved;
   }
   return moved;

@@ -6,6 +6,11 @@
 // Flow: producers Add(key) (or AddAfter / AddRateLimited); workers Get() a key, reconcile it and
 // call Done(key). Guarantees:
 //   - dedup: a key waiting in the queue is queued once, however often it is added;
+//   - priority (controller-runtime's priority queue, reduced to two levels): Get() hands out
+//     every kNormal key before any kLow one, each level in arrival order. The owner adds the keys
+//     of a source's initial listing as kLow, so that a change (a watch event, the engine telling
+//     that a registration went live) is not stuck behind thousands of listed keys. A key queued
+//     as kLow and added again as kNormal moves to the normal level (O(1));
 //   - a key handed out by Get() is not handed out again until Done(key): a key is never processed
 //     by two workers at once;
 //   - a key added while it is processed is queued again by Done(key) (once);
@@ -15,6 +20,9 @@
 //     exponential backoff base * 2^failures capped at max (controller-runtime's
 //     ItemExponentialFailureRateLimiter, 5 ms -> 1000 s), and a token bucket (10 qps, burst 100)
 //     shared by all keys; Forget(key) resets the key's failures.
+//   - AddRateLimited(key, at_least) (a server's Retry-After) also holds the key until now +
+//     at_least: an Add or an earlier AddAfter of it meanwhile is delayed to that time, so the key
+//     is not handed out sooner.
 //
 // Time: all time comes from the injected Clock. Delayed keys move to the queue in ProcessDue();
 // with Options::delay_thread (the default) an internal std::jthread calls it when the earliest
@@ -33,6 +41,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
@@ -79,13 +88,16 @@ class WorkQueue {
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
-  // Queues `key` unless it is already queued; a key being processed is queued again by Done().
-  void Add(const std::string& key);
+  enum class Priority { kNormal, kLow };
+
+  // Queues `key` unless it is already queued (then a kNormal add raises a kLow key's priority);
+  // a key being processed is queued again by Done(), at the highest priority it was added with.
+  void Add(const std::string& key, Priority priority = Priority::kNormal);
   // Queues `key` once the clock reaches now + `delay` (at once when delay <= 0).
   void AddAfter(const std::string& key, Duration delay);
-  // Queues `key` after the larger of its per-key backoff and the overall rate limit, and counts
-  // one more failure for `key`.
-  void AddRateLimited(const std::string& key);
+  // Queues `key` after the larger of its per-key backoff, the overall rate limit and
+  // `at_least` (a server's Retry-After), and counts one more failure for `key`.
+  void AddRateLimited(const std::string& key, Duration at_least = Duration::zero());
   // Resets the failures of `key` (its next AddRateLimited waits base_backoff again).
   void Forget(const std::string& key);
   // How many failures AddRateLimited counted for `key` since the last Forget.
@@ -97,7 +109,7 @@ class WorkQueue {
   // Marks `key` finished; queues it again if it was added while processing.
   void Done(const std::string& key);
 
-  // Keys ready in the queue (not counting delayed or processing keys).
+  // Keys ready in the queue, both priorities (not counting delayed or processing keys).
   int Len() const;
   // Moves every delayed key whose time has come (per the Clock) into the queue; returns how many.
   int ProcessDue();
@@ -108,7 +120,8 @@ class WorkQueue {
   bool ShuttingDown() const;
 
  private:
-  void AddLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddLocked(const std::string& key, Priority priority) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EnqueueLocked(const std::string& key, Priority priority) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Duration RateLimitDelayLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int ProcessDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -121,11 +134,19 @@ class WorkQueue {
   mutable absl::Mutex mu_;
   absl::CondVar ready_cv_;  // signalled when the queue gains a key or shuts down
   absl::CondVar delay_cv_;  // signalled when the earliest delayed key changes or on shutdown
-  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<std::string> dirty_ ABSL_GUARDED_BY(mu_);       // needs processing
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);  // kNormal keys ready
+  // kLow keys ready, and where each stands (a raised key leaves from the middle).
+  std::list<std::string> low_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::list<std::string>::iterator> low_at_ ABSL_GUARDED_BY(mu_);
+  // Needs processing, with the highest priority it was added with.
+  absl::flat_hash_map<std::string, Priority> dirty_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> processing_ ABSL_GUARDED_BY(mu_);  // handed out by Get()
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 
+  void DelayLocked(const std::string& key, TimePoint due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Keys held until a time (AddRateLimited's at_least).
+  absl::flat_hash_map<std::string, TimePoint> hold_ ABSL_GUARDED_BY(mu_);
   // Delayed keys ordered by (due time, insertion sequence); `waiting_` finds a key's entry.
   std::map<std::pair<TimePoint, uint64_t>, std::string> delayed_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::pair<TimePoint, uint64_t>> waiting_ ABSL_GUARDED_BY(mu_);

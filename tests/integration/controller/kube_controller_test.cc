@@ -64,8 +64,8 @@ class KubeControllerTest : public KubeE2eTest {
   std::string key() const { return ns() + ".rpc"; }
   std::string prefix() const { return key() + "/"; }
   std::string Spec(const std::string& value, const std::string& more = "") const {
-    return absl::StrCat("  key: ", key(), "\n  value: \"", value, "\"\n  ttlSeconds: ", kTtl,
-                        "\n", more);
+    return absl::StrCat("  key: ", key(), "\n  value: \"", value, "\"\n  ttlSeconds: ", kTtl, "\n",
+                        more);
   }
   absl::Status Create(const std::string& name, const std::string& value,
                       const std::string& more = "", const std::string& metadata = "") {
@@ -120,6 +120,21 @@ class KubeControllerTest : public KubeE2eTest {
   // The ownership record of `full_key` for this test's owner id.
   std::string RecordKey(const std::string& full_key) const {
     return absl::StrCat(kDefaultOwnerPrefixE2e, owner_id(), "/", full_key);
+  }
+
+  // Waits until no write has gone through `proxy` for 2 s (the last queued events landed).
+  void WaitForWritesToSettle(KubeFaultProxy& proxy) {
+    size_t writes_seen = 0;
+    int quiet_polls = 0;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const size_t now = Writes(proxy.Requests()).size();
+          quiet_polls = now == writes_seen ? quiet_polls + 1 : 0;
+          writes_seen = now;
+          return quiet_polls >= 4;
+        },
+        kSettle, std::chrono::milliseconds(500)))
+        << "the controller kept writing: " << ::testing::PrintToString(Writes(proxy.Requests()));
   }
 
   int kubeconfigs_ = 0;
@@ -339,8 +354,7 @@ TEST_F(KubeControllerTest, ForeignFinalizerIsKept) {
   auto held = WaitForObject(
       "a",
       [&](const json& o) {
-        if (o["metadata"].value("finalizers", json::array()) !=
-            json::array({"example.com/hold"})) {
+        if (o["metadata"].value("finalizers", json::array()) != json::array({"example.com/hold"})) {
           return false;
         }
         auto kvs = inspect().Get(prefix());
@@ -409,14 +423,12 @@ TEST_F(KubeControllerTest, SameNameWithANewUidIsANewRegistration) {
   // While the controller is down, a person removes the finalizer and replaces the object.
   c->Kill();
   ASSERT_THAT(MergePatch("a", R"({"metadata":{"finalizers":null}})"), IsOk());
-  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=true", "--timeout=30s"}),
-              IsOk());
+  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=true", "--timeout=30s"}), IsOk());
   ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
   auto restarted = StartController(KubeArgs(), {}, c->port());
   ASSERT_NE(restarted, nullptr);
   auto second = WaitForObject(
-      "a",
-      [&](const json& o) { return IsReady(o) && o["metadata"].value("uid", "") != old_uid; },
+      "a", [&](const json& o) { return IsReady(o) && o["metadata"].value("uid", "") != old_uid; },
       kStartup);
   ASSERT_THAT(second, IsOk()) << restarted->Describe();
   // The old UID's registration is an orphan: revoked, not adopted by the new object.
@@ -448,32 +460,22 @@ TEST_F(KubeControllerTest, IdleControllerMakesNoApiWrites) {
   ASSERT_NE(c, nullptr);
   ASSERT_THAT(c->WaitReady(kStartup), IsOk());
   ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
-  ASSERT_THAT(WaitForObject("paused",
-                            [](const json& o) {
-                              return o.value("status", json::object()).value("phase", "") ==
-                                     "Paused";
-                            },
-                            kSettle),
+  ASSERT_THAT(WaitForObject(
+                  "paused",
+                  [](const json& o) {
+                    return o.value("status", json::object()).value("phase", "") == "Paused";
+                  },
+                  kSettle),
               IsOk());
-  ASSERT_THAT(WaitForObject("other-etcd",
-                            [](const json& o) {
-                              return Condition(o, "Stalled").value("status", "") == "True";
-                            },
-                            kSettle),
-              IsOk());
+  ASSERT_THAT(
+      WaitForObject(
+          "other-etcd",
+          [](const json& o) { return Condition(o, "Stalled").value("status", "") == "True"; },
+          kSettle),
+      IsOk());
   // Let the last writes (queued events) land: no new write for 2 s; then count from zero.
   ASSERT_TRUE(WaitFor([&] { return proxy->OpenWatches() >= 1; }, kSettle));
-  size_t writes_seen = 0;
-  int quiet_polls = 0;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        const size_t now = Writes(proxy->Requests()).size();
-        quiet_polls = now == writes_seen ? quiet_polls + 1 : 0;
-        writes_seen = now;
-        return quiet_polls >= 4;
-      },
-      kSettle, std::chrono::milliseconds(500)))
-      << "the controller kept writing: " << ::testing::PrintToString(Writes(proxy->Requests()));
+  ASSERT_NO_FATAL_FAILURE(WaitForWritesToSettle(*proxy));
   proxy->ClearRequests();
   const auto start = std::chrono::steady_clock::now();
   const auto reconciled = c->Metric("controller_runtime_reconcile_total");
@@ -522,6 +524,40 @@ TEST_F(KubeControllerTest, StatusConflictThrottlingAndServerErrorsAreRetried) {
   EXPECT_TRUE(c->Running());
 }
 
+// A 429's Retry-After is honoured: the object is not tried again sooner (before: the work
+// queue's per-key backoff retried it after 5 ms).
+TEST_F(KubeControllerTest, ThrottledReconcileWaitsForRetryAfter) {
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  const std::string kubeconfig = TokenKubeconfig(proxy->url());
+  ASSERT_FALSE(kubeconfig.empty());
+  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  constexpr int kRetryAfter = 4;
+  proxy->Inject({.method = "PATCH",
+                 .path_regex = "/serviceregistrations/a$",  // the finalizer patch
+                 .code = 429,
+                 .count = 1,
+                 .retry_after_seconds = kRetryAfter});
+  auto patches = [&] {
+    int n = 0;
+    for (const ProxiedRequest& r : proxy->Requests()) {
+      n += r.method == "PATCH" && absl::EndsWith(r.path, "/serviceregistrations/a") ? 1 : 0;
+    }
+    return n;
+  };
+  auto c = StartController(ArgsWithKubeconfig(kubeconfig));
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return patches() >= 1; }, kStartup, std::chrono::milliseconds(20)))
+      << c->Describe();
+  const auto throttled_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return patches() >= 2; }, kSettle, std::chrono::milliseconds(20)))
+      << c->Describe();
+  const auto retried_after = std::chrono::steady_clock::now() - throttled_at;
+  EXPECT_GE(retried_after, std::chrono::milliseconds(kRetryAfter * 1000 - 100))
+      << "retried " << std::chrono::duration<double>(retried_after).count() << " s after the 429";
+  EXPECT_THAT(WaitForObject("a", IsReady, kSettle), IsOk()) << c->Describe();
+}
+
 TEST_F(KubeControllerTest, ChangesWhileTheWatchIsCutAreNotMissed) {
   auto proxy = StartProxy();
   ASSERT_NE(proxy, nullptr);
@@ -540,9 +576,7 @@ TEST_F(KubeControllerTest, ChangesWhileTheWatchIsCutAreNotMissed) {
   ASSERT_THAT(MergePatch("a", R"({"spec":{"value":"10.0.0.1:9191"}})"), IsOk());
   auto a = WaitForObject(
       "a",
-      [](const json& o) {
-        return IsReady(o) && o["status"].value("value", "") == "10.0.0.1:9191";
-      },
+      [](const json& o) { return IsReady(o) && o["status"].value("value", "") == "10.0.0.1:9191"; },
       kStartup);
   ASSERT_THAT(a, IsOk()) << c->Describe();
   ASSERT_THAT(WaitReadyObject("b"), IsOk()) << c->Describe();
@@ -645,6 +679,80 @@ TEST_F(KubeControllerTest, RestartWithTheApiServerUnreachableLosesNothing) {
   EXPECT_THAT(recorder->status(), IsOk());
 }
 
+// A restart holding a few hundred registrations adopts every one: the same leases, no DELETE and
+// no LeaseRevoke or LeaseGrant on etcd, and no API write (before: every object's status went to
+// Pending and back to Registered, with a second Registered event).
+TEST_F(KubeControllerTest, RestartAdoptsEveryLeaseWithoutRevokesOrApiWrites) {
+  constexpr int kObjects = 300;
+  std::string yaml;
+  for (int i = 0; i < kObjects; ++i) {
+    absl::StrAppend(&yaml, "---\n",
+                    Sreg(absl::StrCat("r", i), ns(),
+                         Spec(absl::StrCat("10.1.", i / 250, ".", i % 250, ":8080"))));
+  }
+  ASSERT_THAT(Apply(yaml), IsOk());
+  auto ready_count = [&]() -> int {
+    auto list = Kubectl({"get", "sreg", "-n", ns(), "-o", "json"});
+    if (!list.ok()) {
+      return -1;
+    }
+    int ready = 0;
+    for (const json& o : json::parse(*list)["items"]) {
+      ready += IsReady(o) ? 1 : 0;
+    }
+    return ready;
+  };
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return ready_count() == kObjects; }, seconds(240), seconds(1)))
+      << ready_count() << " Ready\n"
+      << c->Describe();
+  auto before = inspect().Get(prefix());
+  ASSERT_THAT(before, IsOk());
+  ASSERT_EQ(before->size(), static_cast<size_t>(kObjects));
+  auto recorder = Record("");
+  ASSERT_NE(recorder, nullptr);
+  ASSERT_THAT(c->Terminate(), IsOk());
+
+  // The same owner id, through the proxy this time (to see every request it makes).
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  const std::string kubeconfig = TokenKubeconfig(proxy->url());
+  ASSERT_FALSE(kubeconfig.empty());
+  auto restarted = StartController(ArgsWithKubeconfig(kubeconfig));
+  ASSERT_NE(restarted, nullptr);
+  ASSERT_THAT(restarted->WaitReady(kStartup), IsOk());
+  // Each object reconciled twice at least: its listing, then the engine's state once adopted.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return restarted->Metric("controller_runtime_reconcile_total").value_or(0) >= 2 * kObjects;
+      },
+      seconds(120), std::chrono::milliseconds(500)))
+      << restarted->Describe();
+  ASSERT_NO_FATAL_FAILURE(WaitForWritesToSettle(*proxy));
+
+  EXPECT_THAT(Writes(proxy->Requests()), ::testing::IsEmpty()) << "API writes after a restart";
+  auto after = inspect().Get(prefix());
+  ASSERT_THAT(after, IsOk());
+  ASSERT_EQ(after->size(), before->size());
+  for (size_t i = 0; i < after->size(); ++i) {
+    EXPECT_EQ((*after)[i].key, (*before)[i].key);
+    EXPECT_EQ((*after)[i].lease, (*before)[i].lease) << "same lease after the restart";
+  }
+  EXPECT_EQ(recorder->CountDeletes(), 0) << Deletes(*recorder);
+  for (const char* method : {"LeaseRevoke", "LeaseGrant", "Txn"}) {
+    EXPECT_EQ(
+        restarted
+            ->Metric("etcd_registrar_etcd_request_duration_seconds_count", {{"method", method}})
+            .value_or(0),
+        0)
+        << method;
+  }
+  EXPECT_EQ(restarted->Metric("etcd_registrar_lease_revokes_total").value_or(0), 0);
+  EXPECT_EQ(ready_count(), kObjects);
+  EXPECT_THAT(recorder->status(), IsOk());
+}
+
 TEST_F(KubeControllerTest, DeletedWhileTheControllerWasDownIsRevokedAfterRestart) {
   ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
   auto c = StartReady();
@@ -674,9 +782,9 @@ TEST_F(KubeControllerTest, DeletedWhileTheControllerWasDownIsRevokedAfterRestart
 std::string CanI(KubeControlPlane& plane, const RbacInstall& rbac, const std::string& verb,
                  const std::string& resource, const std::string& in,
                  const std::string& subresource = "") {
-  std::vector<std::string> args = {"auth", "can-i", verb, resource,
-                                   "--as=system:serviceaccount:" + rbac.ns + ":" +
-                                       rbac.service_account};
+  std::vector<std::string> args = {
+      "auth", "can-i", verb, resource,
+      "--as=system:serviceaccount:" + rbac.ns + ":" + rbac.service_account};
   if (!subresource.empty()) {
     args.push_back("--subresource=" + subresource);
   }
@@ -700,8 +808,7 @@ TEST_F(KubeControllerTest, ClusterRbacGrantsExactlyTheControllersRules) {
     EXPECT_EQ(CanI(plane(), *rbac, verb, "serviceregistrations.registrar.dev", ""), "no") << verb;
   }
   for (const char* verb : {"get", "patch", "update"}) {
-    EXPECT_EQ(CanI(plane(), *rbac, verb, "serviceregistrations.registrar.dev", "", "status"),
-              "yes")
+    EXPECT_EQ(CanI(plane(), *rbac, verb, "serviceregistrations.registrar.dev", "", "status"), "yes")
         << verb;
   }
   EXPECT_EQ(CanI(plane(), *rbac, "update", "serviceregistrations.registrar.dev", "", "finalizers"),
@@ -736,8 +843,8 @@ TEST_F(KubeControllerTest, PodIdentityAndProxyTokenAuthenticateAsTheServiceAccou
   EXPECT_EQ(pod_ns, ns());
   const std::string as_pod = tmp() + "/as-pod.kubeconfig";
   ASSERT_THAT(WriteTokenKubeconfig(as_pod, plane().server(), pod->dir + "/ca.crt", token), IsOk());
-  auto who = plane().RunKubectl(
-      {"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"}, as_pod);
+  auto who =
+      plane().RunKubectl({"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"}, as_pod);
   ASSERT_THAT(who, IsOk());
   EXPECT_EQ(who->out, "system:serviceaccount:" + ns() + ":" + rbac->service_account) << who->err;
 
@@ -750,8 +857,8 @@ TEST_F(KubeControllerTest, PodIdentityAndProxyTokenAuthenticateAsTheServiceAccou
   ASSERT_THAT(listed, IsOk());
   EXPECT_EQ(listed->exit_code, 0) << listed->err;
   EXPECT_EQ(listed->out, "serviceregistration.registrar.dev/a\n");
-  const std::string path = "/apis/registrar.dev/v1alpha1/namespaces/" + ns() +
-                           "/serviceregistrations";
+  const std::string path =
+      "/apis/registrar.dev/v1alpha1/namespaces/" + ns() + "/serviceregistrations";
   std::vector<ProxiedRequest> log = proxy->Requests();
   EXPECT_TRUE(std::any_of(log.begin(), log.end(), [&](const ProxiedRequest& r) {
     return r.method == "GET" && r.path == path && r.status == 200;
@@ -823,8 +930,7 @@ TEST_F(KubeControllerTest, RunsAsAPodWithTheClusterRbac) {
   ASSERT_THAT(object, IsOk()) << c->Describe();
   auto kv = WaitForKey(prefix(), kSettle);
   ASSERT_THAT(kv, IsOk());
-  auto record =
-      inspect().GetKey(absl::StrCat(kDefaultOwnerPrefixE2e, "k8s-", *uid, "/", kv->key));
+  auto record = inspect().GetKey(absl::StrCat(kDefaultOwnerPrefixE2e, "k8s-", *uid, "/", kv->key));
   ASSERT_THAT(record, IsOk());
   EXPECT_TRUE(record->has_value()) << "owner id k8s-<kube-system uid>";
   auto described = Kubectl({"describe", "sreg", "a", "-n", ns()});

@@ -37,4 +37,30 @@ absl::StatusOr<std::unique_ptr<kube::Client>> AdminClient(const kube_testing::Ba
                          RealClock::Get());
 }
 
+kube_testing::Backend* AdminApiTest::backend_ = nullptr;
+kube::Client* AdminApiTest::client_ = nullptr;
+int AdminApiTest::counter_ = 0;
+
+void AdminApiTest::SetUpTestSuite() {
+  backend_ = kube_testing::Backend::Start().release();
+  ASSERT_NE(backend_, nullptr);
+  ASSERT_TRUE(kube_testing::EnsureCrd(backend_->http()));
+  auto client = AdminClient(*backend_);
+  ASSERT_TRUE(client.ok()) << client.status();
+  client_ = client->release();
+}
+
+void AdminApiTest::TearDownTestSuite() {
+  delete client_;
+  client_ = nullptr;
+  delete backend_;
+  backend_ = nullptr;
+}
+
+void AdminApiTest::NewNamespace(const std::string& prefix) {
+  ASSERT_NE(client_, nullptr);
+  ns_ = prefix + std::to_string(++counter_);
+  ASSERT_TRUE(kube_testing::CreateNamespace(backend_->http(), ns_));
+}
+
 }  // namespace registrar::registration::testing

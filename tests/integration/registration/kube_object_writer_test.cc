@@ -2,6 +2,8 @@
 // applied), through the product's REST client (kube::NewClient): finalizers never clobber
 // another controller's, no finalizer on an object being deleted, the conditional status write,
 // and Events aggregated as `kubectl describe` shows them.
+#include "controller/registration/kube_object_writer.h"
+
 #include <memory>
 #include <string>
 
@@ -11,7 +13,6 @@
 #include "controller/kube/api.h"
 #include "controller/kube/api_status.h"
 #include "controller/registration/conditions.h"
-#include "controller/registration/kube_object_writer.h"
 #include "tests/integration/kube/kube_api_harness.h"
 #include "tests/integration/registration/admin_client.h"
 #include "tests/testing/wait.h"
@@ -20,31 +21,16 @@ namespace registrar::registration {
 namespace {
 
 using json = nlohmann::json;
-using kube_testing::Backend;
 using kube_testing::HttpResponse;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr char kMerge[] = "application/merge-patch+json";
 
-class ObjectWriterTest : public ::testing::Test {
+class ObjectWriterTest : public testing::AdminApiTest {
  protected:
-  static void SetUpTestSuite() {
-    backend_ = Backend::Start().release();
-    ASSERT_NE(backend_, nullptr);
-    ASSERT_TRUE(kube_testing::EnsureCrd(backend_->http()));
-    auto client = testing::AdminClient(*backend_);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = client->release();
-  }
-  static void TearDownTestSuite() {
-    delete client_;
-    delete backend_;
-  }
   void SetUp() override {
-    ASSERT_NE(client_, nullptr);
-    ns_ = "writer" + std::to_string(++counter_);
-    ASSERT_TRUE(kube_testing::CreateNamespace(backend_->http(), ns_));
+    ASSERT_NO_FATAL_FAILURE(NewNamespace("writer"));
     api_ = std::make_unique<kube::Api>(*client_);
     EventRecorderOptions events;
     events.instance = "test-host";
@@ -100,16 +86,9 @@ class ObjectWriterTest : public ::testing::Test {
     return s;
   }
 
-  static Backend* backend_;
-  static kube::Client* client_;
-  static int counter_;
-  std::string ns_;
   std::unique_ptr<kube::Api> api_;
   std::unique_ptr<KubeObjectWriter> writer_;
 };
-Backend* ObjectWriterTest::backend_ = nullptr;
-kube::Client* ObjectWriterTest::client_ = nullptr;
-int ObjectWriterTest::counter_ = 0;
 
 TEST_F(ObjectWriterTest, FinalizerAddedAndRemovedBesideAForeignOne) {
   ServiceRegistration seen = Create("a", {"example.com/other"});
@@ -173,9 +152,9 @@ TEST_F(ObjectWriterTest, StatusWriteIsConditionalOnTheResourceVersion) {
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(written->status, RegisteredStatus());
   // The spec changed since `written` was read: a status for the old spec is refused.
-  ASSERT_EQ(backend_->http().Patch(Item("a"), kMerge, {{"spec", {{"value", "10.0.0.13:8081"}}}})
-                .status,
-            200);
+  ASSERT_EQ(
+      backend_->http().Patch(Item("a"), kMerge, {{"spec", {{"value", "10.0.0.13:8081"}}}}).status,
+      200);
   Status failed;
   failed.phase = kPhaseFailed;
   auto stale = writer_->WriteStatus(*written, failed);
@@ -202,9 +181,9 @@ TEST_F(ObjectWriterTest, EventsAreAggregatedAndShownByKubectlDescribe) {
   writer_->events().Flush();
   EXPECT_EQ(writer_->events().dropped(), 0);
 
-  HttpResponse list = backend_->http().Get("/api/v1/namespaces/" + ns_ +
-                                           "/events?fieldSelector=involvedObject.uid%3D" +
-                                           seen.metadata.uid);
+  HttpResponse list =
+      backend_->http().Get("/api/v1/namespaces/" + ns_ +
+                           "/events?fieldSelector=involvedObject.uid%3D" + seen.metadata.uid);
   ASSERT_EQ(list.status, 200) << list.body;
   json items = list.json()["items"];
   ASSERT_EQ(items.size(), 2u) << items.dump();

@@ -25,30 +25,14 @@ namespace registrar::registration {
 namespace {
 
 using json = nlohmann::json;
-using kube_testing::Backend;
 using registrar::testing::EtcdProcess;
 using registrar::testing::WaitFor;
 using std::chrono::seconds;
 
-class KubeReconcileTest : public ::testing::Test {
+class KubeReconcileTest : public testing::AdminApiTest {
  protected:
-  static void SetUpTestSuite() {
-    backend_ = Backend::Start().release();
-    ASSERT_NE(backend_, nullptr);
-    ASSERT_TRUE(kube_testing::EnsureCrd(backend_->http()));
-    auto client = testing::AdminClient(*backend_);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = client->release();
-  }
-  static void TearDownTestSuite() {
-    delete client_;
-    delete backend_;
-  }
-
   void SetUp() override {
-    ASSERT_NE(client_, nullptr);
-    ns_ = "reconcile" + std::to_string(++counter_);
-    ASSERT_TRUE(kube_testing::CreateNamespace(backend_->http(), ns_));
+    ASSERT_NO_FATAL_FAILURE(NewNamespace("reconcile"));
     auto etcd = EtcdProcess::Start();
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = std::move(*etcd);
@@ -133,10 +117,6 @@ class KubeReconcileTest : public ::testing::Test {
     return out;
   }
 
-  static Backend* backend_;
-  static kube::Client* client_;
-  static int counter_;
-  std::string ns_;
   std::unique_ptr<EtcdProcess> etcd_;
   std::unique_ptr<kube::Api> api_;
   std::unique_ptr<KubeObjectWriter> writer_;
@@ -147,13 +127,10 @@ class KubeReconcileTest : public ::testing::Test {
   std::unique_ptr<runtime::ControllerLoop> loop_;
   std::atomic<int> reconciles_{0};
 };
-Backend* KubeReconcileTest::backend_ = nullptr;
-kube::Client* KubeReconcileTest::client_ = nullptr;
-int KubeReconcileTest::counter_ = 0;
 
 TEST_F(KubeReconcileTest, RegisteredWithFinalizerAndStatusRenewalsWriteNothingDeleteRevokes) {
-  Create("user-rpc", {{"key", "user.rpc"}, {"value", "10.0.0.12:8081"}, {"id", 42},
-                      {"ttlSeconds", 5}});
+  Create("user-rpc",
+         {{"key", "user.rpc"}, {"value", "10.0.0.12:8081"}, {"id", 42}, {"ttlSeconds", 5}});
   ASSERT_TRUE(WaitFor([&] { return Phase("user-rpc") == "Registered"; }, seconds(20)))
       << Stored("user-rpc").dump();
   json o = Stored("user-rpc");
@@ -171,11 +148,11 @@ TEST_F(KubeReconcileTest, RegisteredWithFinalizerAndStatusRenewalsWriteNothingDe
   // Two lease renewals and two resyncs later, the object has not been written again.
   std::string rv = o["metadata"]["resourceVersion"];
   auto renewed = engine_->Get(Id("user-rpc"))->last_renewal;
-  ASSERT_TRUE(WaitFor([&] { return engine_->Get(Id("user-rpc"))->last_renewal != renewed; },
-                      seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return engine_->Get(Id("user-rpc"))->last_renewal != renewed; }, seconds(10)));
   renewed = engine_->Get(Id("user-rpc"))->last_renewal;
-  ASSERT_TRUE(WaitFor([&] { return engine_->Get(Id("user-rpc"))->last_renewal != renewed; },
-                      seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return engine_->Get(Id("user-rpc"))->last_renewal != renewed; }, seconds(10)));
   for (int i = 0; i < 2; ++i) {  // as a periodic resync would
     int before = reconciles_;
     queue_->Add(Id("user-rpc"));
@@ -198,9 +175,9 @@ TEST_F(KubeReconcileTest, DeletionKeepsAForeignFinalizer) {
   EXPECT_EQ(Stored("a")["metadata"]["finalizers"],
             json({"example.com/other", "registrar.dev/revoke"}));
   Delete("a");
-  ASSERT_TRUE(WaitFor(
-      [&] { return Stored("a")["metadata"]["finalizers"] == json({"example.com/other"}); },
-      seconds(20)))
+  ASSERT_TRUE(
+      WaitFor([&] { return Stored("a")["metadata"]["finalizers"] == json({"example.com/other"}); },
+              seconds(20)))
       << Stored("a").dump();
   EXPECT_EQ(EtcdGet("a.rpc/1"), "");
   json o = Stored("a");

@@ -26,6 +26,15 @@ TEST(Backoff, JitterStaysInTheUpperHalf) {
   EXPECT_EQ(mid.Next(), milliseconds(75));
 }
 
+TEST(Backoff, AGivenDrawIsUsedAndClamped) {
+  Backoff backoff(milliseconds(800), milliseconds(30000), [] { return 0.0; });
+  EXPECT_EQ(backoff.Next(0.5), milliseconds(600));
+  EXPECT_EQ(backoff.Next(1.0), milliseconds(1600));
+  EXPECT_EQ(backoff.Next(-3.0), milliseconds(1600));  // half of 3 200
+  EXPECT_EQ(backoff.Next(7.0), milliseconds(6400));
+  EXPECT_EQ(backoff.attempt(), 4);
+}
+
 TEST(Backoff, ResetStartsOver) {
   Backoff backoff(milliseconds(100), milliseconds(1000), [] { return 0.0; });
   backoff.Next();

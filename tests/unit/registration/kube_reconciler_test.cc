@@ -146,11 +146,12 @@ class KubeReconcilerTest : public ::testing::Test {
   KubeReconcilerTest()
       : engine_(log_),
         writer_(log_),
-        reconciler_(DesiredView{[this](const std::string&) -> std::shared_ptr<const ServiceRegistration> {
-                                  return cache_;
-                                },
-                                [] { return true; }},
-                    engine_, policy_, Options()) {}
+        reconciler_(
+            DesiredView{[this](const std::string&) -> std::shared_ptr<const ServiceRegistration> {
+                          return cache_;
+                        },
+                        [] { return true; }},
+            engine_, policy_, Options()) {}
 
   ReconcilerOptions Options() {
     ReconcilerOptions o;
@@ -180,8 +181,8 @@ class KubeReconcilerTest : public ::testing::Test {
   }
   // The watch delivers the server's object to the cache.
   void Sync() {
-    cache_ = writer_.stored ? std::make_shared<const ServiceRegistration>(*writer_.stored)
-                            : nullptr;
+    cache_ =
+        writer_.stored ? std::make_shared<const ServiceRegistration>(*writer_.stored) : nullptr;
   }
   void Delete() {
     writer_.stored->metadata.deletion_timestamp = "2026-01-02T03:04:05Z";
@@ -207,9 +208,66 @@ TEST_F(KubeReconcilerTest, FinalizerIsAddedBeforeTheFirstUpsert) {
   Create();
   auto result = Reconcile();
   ASSERT_THAT(result, IsOk());
-  EXPECT_EQ(result->requeue_after, std::chrono::seconds(300));
-  EXPECT_THAT(log_, ElementsAre("AddFinalizer", "Upsert shop/order-rpc", "WriteStatus Pending"));
+  EXPECT_THAT(log_, ElementsAre("AddFinalizer", "Upsert shop/order-rpc"));
   EXPECT_THAT(writer_.stored->metadata.finalizers, ElementsAre("registrar.dev/revoke"));
+}
+
+// A new object costs one status write, not two: Pending/Registering is not written while the
+// engine is probably about to register the key (its listener re-queues the object then).
+TEST_F(KubeReconcilerTest, RegisteringIsWrittenOnlyAfterItsGrace) {
+  Create();
+  auto result = Reconcile();  // the engine has not looked at it yet
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(log_, ElementsAre("AddFinalizer", "Upsert shop/order-rpc"));
+  EXPECT_EQ(result->requeue_after, std::chrono::seconds(5)) << "looked at again after the grace";
+  Sync();
+  clock_.Advance(std::chrono::seconds(2));
+  engine_.state = publisher::State{};  // granting: Pending/Registering
+  result = Reconcile();
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(log_, ElementsAre("Upsert shop/order-rpc"));
+  EXPECT_EQ(result->requeue_after, std::chrono::seconds(3)) << "the rest of the grace";
+  clock_.Advance(std::chrono::seconds(3));  // etcd is slow: now the user sees Pending
+  result = Reconcile();
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(log_, ElementsAre("Upsert shop/order-rpc", "WriteStatus Pending"));
+  EXPECT_EQ(result->requeue_after, std::chrono::seconds(300));
+  EXPECT_THAT(writer_.events, IsEmpty());
+}
+
+TEST_F(KubeReconcilerTest, RegisteredWithinTheGraceIsTheOnlyStatusWrite) {
+  Create();
+  ASSERT_THAT(Reconcile(), IsOk());
+  Sync();
+  engine_.state = Registered();
+  ASSERT_THAT(Reconcile(), IsOk());
+  EXPECT_THAT(log_, ElementsAre("Upsert shop/order-rpc", "WriteStatus Registered"));
+  EXPECT_THAT(writer_.EventReasons(), ElementsAre("Normal/Registered"));
+}
+
+// A restart: the object already says Registered, the new engine has not adopted its lease yet.
+TEST_F(KubeReconcilerTest, RestartAdoptingARegisteredObjectWritesNothing) {
+  ServiceRegistration o = Valid();
+  o.metadata.finalizers = {kFinalizer};
+  Create(o);
+  engine_.state = Registered();
+  ASSERT_THAT(Reconcile(), IsOk());  // the status of the run before the restart
+  Sync();
+  RegistrationReconciler restarted(
+      DesiredView{[this](const std::string&) -> std::shared_ptr<const ServiceRegistration> {
+                    return cache_;
+                  },
+                  [] { return true; }},
+      engine_, policy_, Options());
+  const size_t events = writer_.events.size();
+  engine_.state.reset();  // the engine has not handled the Upsert yet
+  log_.clear();
+  ASSERT_THAT(restarted.Reconcile(kId), IsOk());
+  engine_.state = Registered();  // adopted: same lease, Registered
+  ASSERT_THAT(restarted.Reconcile(kId), IsOk());
+  EXPECT_THAT(log_, ElementsAre("Upsert shop/order-rpc", "Upsert shop/order-rpc"))
+      << "no status write: no Ready flicker";
+  EXPECT_EQ(writer_.events.size(), events) << "no second Registered event";
 }
 
 TEST_F(KubeReconcilerTest, NoFinalizerIsAddedToATerminatingObject) {

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -52,9 +53,11 @@ struct Fixture {
       : queue(clock, Options()),
         reconciler(clock, std::move(script)),
         loop("test", queue, reconciler, clock, 1,
-             {.reconciled = [this](std::string_view result, double seconds) {
-               results.emplace_back(std::string(result), seconds);
-             }}) {}
+             {.reconciled =
+                  [this](std::string_view result, double seconds) {
+                    results.emplace_back(std::string(result), seconds);
+                  },
+              .retry_after = {}}) {}
 
   static WorkQueue::Options Options() {
     WorkQueue::Options options;
@@ -134,6 +137,36 @@ TEST(ControllerLoop, RequeueAfterForgetsAndDelays) {
   ASSERT_TRUE(f.loop.ProcessNextWorkItem());
   EXPECT_THAT(f.results,
               ElementsAre(Pair("error", 0.25), Pair("requeue_after", 0.25), Pair("success", 0.25)));
+}
+
+TEST(ControllerLoop, RetryAfterInTheErrorDelaysTheRetryCappedAtAMinute) {
+  Fixture f({absl::UnavailableError("HTTP 429 TooManyRequests, retry after 7 s"),
+             absl::UnavailableError("HTTP 429 TooManyRequests, retry after 3600 s"),
+             absl::UnavailableError("HTTP 503")});
+  ControllerLoop loop("test", f.queue, f.reconciler, f.clock, 1,
+                      {.reconciled = {},
+                       .retry_after = [](const absl::Status& s) -> std::optional<Clock::Duration> {
+                         if (absl::StrContains(s.message(), "after 7 s")) {
+                           return seconds(7);
+                         }
+                         if (absl::StrContains(s.message(), "after 3600 s")) {
+                           return seconds(3600);
+                         }
+                         return std::nullopt;
+                       }});
+  f.queue.Add("ns/a");
+  ASSERT_TRUE(loop.ProcessNextWorkItem());
+  EXPECT_THAT(f.queue.NextDue(), Optional(f.clock.Now() + seconds(7)));
+  f.queue.Add("ns/a");  // a change meanwhile does not bring it sooner
+  EXPECT_EQ(f.queue.Len(), 0);
+  f.clock.Advance(seconds(7));
+  ASSERT_EQ(f.queue.ProcessDue(), 1);
+  ASSERT_TRUE(loop.ProcessNextWorkItem());
+  EXPECT_THAT(f.queue.NextDue(), Optional(f.clock.Now() + ControllerLoop::kMaxRetryAfter));
+  f.clock.Advance(ControllerLoop::kMaxRetryAfter);
+  ASSERT_EQ(f.queue.ProcessDue(), 1);
+  ASSERT_TRUE(loop.ProcessNextWorkItem());  // no Retry-After: the per-key backoff (5 ms * 2^2)
+  EXPECT_THAT(f.queue.NextDue(), Optional(f.clock.Now() + milliseconds(20)));
 }
 
 TEST(ControllerLoop, DoneIsCalledSoTheKeyCanBeQueuedAgain) {

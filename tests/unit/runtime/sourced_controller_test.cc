@@ -93,8 +93,7 @@ struct Fixture {
       : queue(clock, QueueOptions()),
         reconciler(std::move(blocking_key)),
         controller(queue, reconciler, clock, {.name = "test", .workers = workers, .hooks = {}},
-                   {.synced = [this] { return synced.load(); },
-                    .keys = [this] { return listing; }},
+                   {.synced = [this] { return synced.load(); }, .keys = [this] { return listing; }},
                    [this](std::vector<std::string> keys) {
                      absl::MutexLock lock(&mu);
                      first_syncs.push_back(std::move(keys));
@@ -175,6 +174,18 @@ TEST(SourcedController, FirstSyncComesOnceAfterTheKeysOfItsCallAreQueued) {
   EXPECT_EQ(f.FirstSyncs().size(), 1u) << "the handshake happens once";
   EXPECT_EQ(f.queue.Len(), 4);
   EXPECT_EQ(f.reconciler.calls("ns/a"), 0) << "OnChange never reconciles";
+}
+
+TEST(SourcedController, ChangesAfterTheFirstSyncGoBeforeTheListedKeys) {
+  Fixture f(/*workers=*/1);  // not started: the test takes the keys itself
+  f.listing = {"ns/a", "ns/b"};
+  f.synced = true;
+  f.controller.OnChange({"ns/a", "ns/b"});  // the initial listing: low priority
+  f.controller.OnChange({"ns/z"});          // a change after it
+  f.queue.Add("ns/b");                      // e.g. the engine: ns/b went live
+  for (const char* want : {"ns/z", "ns/b", "ns/a"}) {
+    EXPECT_THAT(f.queue.Get(), ::testing::Optional(std::string(want)));
+  }
 }
 
 TEST(SourcedController, SyncedAtTheFirstCallWithAnEmptyListing) {

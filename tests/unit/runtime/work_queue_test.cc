@@ -249,6 +249,85 @@ TEST(WorkQueue, HooksCountAddsRetriesAndDepth) {
   EXPECT_EQ(depth, 2);
 }
 
+TEST(WorkQueue, NormalKeysGoBeforeLowOnesEachInArrivalOrder) {
+  testing::FakeClock clock;
+  WorkQueue queue(clock, ManualOptions());
+  queue.Add("listed-1", WorkQueue::Priority::kLow);
+  queue.Add("listed-2", WorkQueue::Priority::kLow);
+  queue.Add("changed-1");
+  queue.Add("listed-3", WorkQueue::Priority::kLow);
+  queue.Add("changed-2");
+  EXPECT_EQ(queue.Len(), 5);
+  for (const char* want : {"changed-1", "changed-2", "listed-1", "listed-2", "listed-3"}) {
+    EXPECT_THAT(queue.Get(), Optional(std::string(want)));
+  }
+  EXPECT_EQ(queue.Len(), 0);
+}
+
+TEST(WorkQueue, NormalAddRaisesAQueuedLowKeyAndLowAddNeverLowersOne) {
+  testing::FakeClock clock;
+  WorkQueue queue(clock, ManualOptions());
+  queue.Add("a", WorkQueue::Priority::kLow);
+  queue.Add("b", WorkQueue::Priority::kLow);
+  queue.Add("c", WorkQueue::Priority::kLow);
+  queue.Add("x");
+  queue.Add("b");                             // raised: after "x", before "a"
+  queue.Add("x", WorkQueue::Priority::kLow);  // stays normal
+  EXPECT_EQ(queue.Len(), 4);
+  for (const char* want : {"x", "b", "a", "c"}) {
+    EXPECT_THAT(queue.Get(), Optional(std::string(want)));
+  }
+}
+
+TEST(WorkQueue, KeyReAddedWhileProcessingComesBackAtItsHighestPriority) {
+  testing::FakeClock clock;
+  WorkQueue queue(clock, ManualOptions());
+  queue.Add("a", WorkQueue::Priority::kLow);
+  queue.Add("b", WorkQueue::Priority::kLow);
+  ASSERT_THAT(queue.Get(), Optional(std::string("a")));
+  queue.Add("a", WorkQueue::Priority::kLow);
+  queue.Add("a");  // e.g. the engine said it went live while its listing was reconciled
+  queue.Done("a");
+  EXPECT_THAT(queue.Get(), Optional(std::string("a")));  // before the listed "b"
+  queue.Done("a");
+  queue.Add("a", WorkQueue::Priority::kLow);
+  EXPECT_THAT(queue.Get(), Optional(std::string("b")));
+  EXPECT_THAT(queue.Get(), Optional(std::string("a")));
+}
+
+TEST(WorkQueue, RetryAfterHoldsTheKeyAgainstEarlierAdds) {
+  testing::FakeClock clock;
+  WorkQueue::Options options = ManualOptions();
+  options.burst = 1000000;
+  WorkQueue queue(clock, options);
+  const auto start = clock.Now();
+  queue.AddAfter("a", seconds(2));  // e.g. an earlier requeue
+  queue.AddRateLimited("a", seconds(7));
+  EXPECT_EQ(queue.NumRequeues("a"), 1);
+  queue.Add("a");  // a change meanwhile: held, not queued
+  EXPECT_EQ(queue.Len(), 0);
+  clock.Advance(seconds(2));
+  queue.ProcessDue();  // the earlier requeue comes due: held until start + 7 s
+  EXPECT_EQ(queue.Len(), 0);
+  EXPECT_THAT(queue.NextDue(), Optional(start + seconds(7)));
+  clock.Advance(seconds(5));
+  EXPECT_EQ(queue.ProcessDue(), 1);
+  ASSERT_THAT(queue.Get(), Optional(std::string("a")));
+  queue.Done("a");
+  queue.Add("a");  // the hold is over
+  EXPECT_EQ(queue.Len(), 1);
+}
+
+TEST(WorkQueue, RetryAfterShorterThanTheBackoffKeepsTheBackoff) {
+  testing::FakeClock clock;
+  WorkQueue::Options options = ManualOptions();
+  options.base_backoff = seconds(10);
+  options.burst = 1000000;
+  WorkQueue queue(clock, options);
+  queue.AddRateLimited("a", seconds(3));
+  EXPECT_THAT(queue.NextDue(), Optional(clock.Now() + seconds(10)));
+}
+
 TEST(WorkQueue, DelayThreadQueuesDueKeysWithRealClock) {
   WorkQueue queue(RealClock::Get());  // default options: the delay thread runs
   queue.AddAfter("a", milliseconds(1));
