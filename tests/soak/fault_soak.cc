@@ -238,7 +238,7 @@ int Run(int argc, char** argv) {
     PrintFailure(first);
     return fail("the registrations did not come up");
   }
-  std::cout << absl::StrFormat("%4s  %-17s %-14s %8s %7s %9s %5s %8s  %s\n", "step", "fault",
+  std::cout << absl::StrFormat("%4s  %-17s %-18s %8s %7s %9s %5s %8s  %s\n", "step", "fault",
                                "edit", "start_s", "dur_s", "recover_s", "polls", "rss_MiB",
                                "violations")
             << std::flush;
@@ -257,7 +257,7 @@ int Run(int argc, char** argv) {
     const std::string edit = step.edit.kind == EditKind::kNone
                                  ? "-"
                                  : absl::StrCat(EditName(step.edit.kind), " f", step.edit.file);
-    std::cout << absl::StrFormat("%4d  %-17s %-14s %8.1f %7.1f %9.2f %5d %8.1f  %s\n", step.index,
+    std::cout << absl::StrFormat("%4d  %-17s %-18s %8.1f %7.1f %9.2f %5d %8.1f  %s\n", step.index,
                                  KindName(step.kind), edit, Seconds(t0 - soak_start),
                                  Seconds(t1 - t0), settled.seconds, settled.polls, rss,
                                  settled.ok ? "0" : std::to_string(settled.violations.size()))
