@@ -85,7 +85,7 @@ std::vector<Step> PlanFaults(const PlanOptions& options) {
         milliseconds(rng.Between(ttl_ms * b.lo_permille / 1000, ttl_ms * b.hi_permille / 1000));
     const bool with_edit = s.kind == FaultKind::kManifestsOnly || rng.Between(0, 1) == 1;
     if (with_edit && options.files > 0) {
-      s.edit.kind = static_cast<EditKind>(rng.Between(1, 5));
+      s.edit.kind = static_cast<EditKind>(rng.Between(1, kEditKindCount - 1));
       s.edit.file = static_cast<int>(rng.Between(0, options.files - 1));
       s.edit.salt = rng.Next();
       s.edit_after = milliseconds(rng.Between(0, s.duration.count()));
@@ -135,6 +135,8 @@ std::string EditName(EditKind kind) {
       return "ttl";
     case EditKind::kDeleteOrRestoreFile:
       return "delete/restore";
+    case EditKind::kDeleteOrRestoreMany:
+      return "delete/restore x17";
   }
   return "?";
 }

@@ -15,7 +15,8 @@
 //   - "short" faults last 10-60 % of the TTL, "long" ones 120-160 % (a lease of the TTL expires
 //     during a long one and survives a short one); an etcd kill keeps it down 5-50 % of the TTL,
 //     a wipe 0-30 %; a connection drop and a manifests-only step last 0;
-//   - gaps are 0.5-2 s; every manifests-only step and about half of the others carry an edit.
+//   - gaps are 0.5-2 s; every manifests-only step and about half of the others carry an edit,
+//     of a kind drawn uniformly.
 //   - the TTL used by the kChangeTtl edit (alt_ttl) is max(5, ttl - 2): still above every short
 //     fault and below every long one.
 // Cost: O(count). Thread-safety: pure functions.
@@ -54,7 +55,10 @@ enum class EditKind {
   kToggleId,             // every other document flips between `id: N` and no id (key/<lease>)
   kChangeTtl,            // the file's documents switch between ttl and alt_ttl
   kDeleteOrRestoreFile,  // the file is removed, or written back when it was removed
+  kDeleteOrRestoreMany,  // the same for kManyFiles files at once (file, file + 1, ...)
 };
+inline constexpr int kEditKindCount = 7;  // with kNone
+inline constexpr int kManyFiles = 17;
 
 struct Edit {
   EditKind kind = EditKind::kNone;

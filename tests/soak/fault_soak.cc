@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <string>
@@ -91,8 +92,8 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
   }
   if (!f.etcd_version.empty() && f.etcd_version != "3.4") {
     const char* source = std::getenv("ER_SOURCE_DIR");
-    const std::string tools =
-        absl::StrCat(source != nullptr ? source : ".", "/.tools/etcd-", f.etcd_version);
+    const std::string tools = absl::StrCat(source != nullptr ? source : ER_DEFAULT_SOURCE_DIR,
+                                           "/.tools/etcd-", f.etcd_version);
     f.etcd_binary = tools + "/etcd";
     f.etcdctl_binary = tools + "/etcdctl";
   }
@@ -115,40 +116,54 @@ std::string ReproduceCommand(const char* argv0, const Flags& f) {
 
 struct Settled {
   bool ok = false;
-  double seconds = 0;  // until the checker passed (or the deadline)
+  double seconds = 0;  // from `lifted` until the first of the two passing snapshots (or the end)
   int polls = 0;
   std::vector<Violation> violations;
   std::string error;  // the last snapshot error, when there was no snapshot
 };
 
-// Polls the checker until it passes or `deadline` passes. Stops at once when the controller has
-// exited on its own.
-Settled Settle(SoakWorld& world, Clock::duration deadline) {
-  const Clock::time_point start = Clock::now();
+// A pass counts once a second one follows it, taken at least this long after the fault was
+// lifted: a snapshot taken before the controller even reacted does not settle a step alone.
+constexpr auto kConfirmAfter = std::chrono::seconds(1);
+
+// Polls the checker until it passed twice in a row (see kConfirmAfter) or `deadline` after
+// `lifted` passed. Stops at once when the controller has exited on its own.
+Settled Settle(SoakWorld& world, Clock::time_point lifted, Clock::duration deadline) {
   Settled s;
+  int streak = 0;
+  Clock::time_point first_pass;
   while (true) {
     ++s.polls;
     if (!world.ControllerRunning()) {
       s.error = "the controller exited on its own";
       break;
     }
+    const Clock::time_point taken = Clock::now();
     absl::StatusOr<Snapshot> snap = world.Take();
     if (snap.ok()) {
       s.violations = Check(world.Desired(), *snap, world.check_options());
       s.error.clear();
-      if (s.violations.empty()) {
-        s.ok = true;
-        break;
-      }
     } else {
       s.error = std::string(snap.status().message());
     }
-    if (Clock::now() - start >= deadline) {
+    if (snap.ok() && s.violations.empty()) {
+      if (++streak == 1) {
+        first_pass = Clock::now();
+      }
+      if (streak >= 2 && taken >= lifted + kConfirmAfter) {
+        s.ok = true;
+        s.seconds = Seconds(first_pass - lifted);
+        return s;
+      }
+    } else {
+      streak = 0;
+    }
+    if (Clock::now() - lifted >= deadline) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  s.seconds = Seconds(Clock::now() - start);
+  s.seconds = Seconds(Clock::now() - lifted);
   return s;
 }
 
@@ -200,7 +215,13 @@ int Run(int argc, char** argv) {
   if (!ParseFlags(argc, argv, flags)) {
     return 2;
   }
-  const std::string reproduce = ReproduceCommand(argv[0], flags);
+  std::error_code ignored;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ignored);
+  if (std::getenv("ER_BINARY_DIR") == nullptr && !self.empty()) {
+    // build/tests/soak/fault_soak -> build, where ControllerProcess finds etcd-registrar.
+    setenv("ER_BINARY_DIR", self.parent_path().parent_path().parent_path().c_str(), 1);
+  }
+  const std::string reproduce = ReproduceCommand(self.empty() ? argv[0] : self.c_str(), flags);
   const std::vector<Step> plan = PlanFaults(
       {.seed = flags.seed, .count = flags.faults, .ttl_seconds = flags.ttl, .files = flags.files});
   std::cout << "fault soak: seed " << flags.seed << ", " << flags.faults << " faults, "
@@ -229,7 +250,7 @@ int Run(int argc, char** argv) {
     return 1;
   };
 
-  const Settled first = Settle(w, std::chrono::seconds(flags.start_seconds));
+  const Settled first = Settle(w, Clock::now(), std::chrono::seconds(flags.start_seconds));
   double max_rss = w.ControllerRssMiB();
   std::cout << absl::StrFormat(
       "start: %d registrations live after %.1f s (%d polls), RSS %.1f MiB\n", flags.registrations,
@@ -238,7 +259,7 @@ int Run(int argc, char** argv) {
     PrintFailure(first);
     return fail("the registrations did not come up");
   }
-  std::cout << absl::StrFormat("%4s  %-17s %-18s %8s %7s %9s %5s %8s  %s\n", "step", "fault",
+  std::cout << absl::StrFormat("%4s  %-17s %-22s %8s %7s %9s %5s %8s  %s\n", "step", "fault",
                                "edit", "start_s", "dur_s", "recover_s", "polls", "rss_MiB",
                                "violations")
             << std::flush;
@@ -251,13 +272,13 @@ int Run(int argc, char** argv) {
           absl::StrCat("step ", step.index, " (", KindName(step.kind), "): ", s.ToString()));
     }
     const Clock::time_point t1 = Clock::now();
-    const Settled settled = Settle(w, std::chrono::seconds(flags.settle_seconds));
+    const Settled settled = Settle(w, t1, std::chrono::seconds(flags.settle_seconds));
     const double rss = w.ControllerRssMiB();
     max_rss = std::max(max_rss, rss);
     const std::string edit = step.edit.kind == EditKind::kNone
                                  ? "-"
                                  : absl::StrCat(EditName(step.edit.kind), " f", step.edit.file);
-    std::cout << absl::StrFormat("%4d  %-17s %-18s %8.1f %7.1f %9.2f %5d %8.1f  %s\n", step.index,
+    std::cout << absl::StrFormat("%4d  %-17s %-22s %8.1f %7.1f %9.2f %5d %8.1f  %s\n", step.index,
                                  KindName(step.kind), edit, Seconds(t0 - soak_start),
                                  Seconds(t1 - t0), settled.seconds, settled.polls, rss,
                                  settled.ok ? "0" : std::to_string(settled.violations.size()))
@@ -284,7 +305,7 @@ int Run(int argc, char** argv) {
     return fail(absl::StrCat("final snapshot: ", before.status().ToString()));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(flags.ttl * 1500));
-  const Settled last = Settle(w, std::chrono::seconds(flags.settle_seconds));
+  const Settled last = Settle(w, Clock::now(), std::chrono::seconds(flags.settle_seconds));
   if (!last.ok) {
     PrintFailure(last);
     return fail(absl::StrCat("final check, 1.5 TTL after the last fault"));

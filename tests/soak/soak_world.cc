@@ -139,6 +139,13 @@ absl::Status SoakWorld::ApplyEdit(const Edit& edit) {
       edit.file >= static_cast<int>(files_.size())) {
     return absl::OkStatus();
   }
+  if (edit.kind == EditKind::kDeleteOrRestoreMany) {
+    for (int i = 0; i < kManyFiles && i < static_cast<int>(files_.size()); ++i) {
+      RETURN_IF_ERROR(ApplyEdit({.kind = EditKind::kDeleteOrRestoreFile,
+                                 .file = (edit.file + i) % static_cast<int>(files_.size())}));
+    }
+    return absl::OkStatus();
+  }
   File& f = files_[static_cast<size_t>(edit.file)];
   const int parity = static_cast<int>(edit.salt & 1);
   for (Doc& d : f.docs) {
@@ -157,6 +164,7 @@ absl::Status SoakWorld::ApplyEdit(const Edit& edit) {
         d.ttl = d.ttl == options_.ttl_seconds ? AltTtl(options_.ttl_seconds) : options_.ttl_seconds;
         break;
       case EditKind::kDeleteOrRestoreFile:
+      case EditKind::kDeleteOrRestoreMany:
       case EditKind::kNone:
         break;
     }
