@@ -78,7 +78,12 @@ std::vector<Step> PlanFaults(const PlanOptions& options) {
   for (int i = 0; i < options.count; ++i) {
     Step s;
     s.index = i + 1;
-    s.kind = i < kFaultKindCount ? static_cast<FaultKind>(first[i]) : WeightedKind(rng);
+    if (!options.only.empty()) {
+      s.kind = options.only[static_cast<size_t>(
+          rng.Between(0, static_cast<int64_t>(options.only.size()) - 1))];
+    } else {
+      s.kind = i < kFaultKindCount ? static_cast<FaultKind>(first[i]) : WeightedKind(rng);
+    }
     s.gap = milliseconds(rng.Between(500, 2000));
     const Bounds b = DurationBounds(s.kind);
     s.duration =
@@ -119,6 +124,16 @@ std::string KindName(FaultKind kind) {
       return "manifests-only";
   }
   return "?";
+}
+
+bool ParseKind(const std::string& name, FaultKind* kind) {
+  for (int k = 0; k < kFaultKindCount; ++k) {
+    if (KindName(static_cast<FaultKind>(k)) == name) {
+      *kind = static_cast<FaultKind>(k);
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string EditName(EditKind kind) {

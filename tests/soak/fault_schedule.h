@@ -80,6 +80,9 @@ struct PlanOptions {
   int count = 100;
   int ttl_seconds = 10;
   int files = 50;  // manifest files the edits choose from
+  // Not empty: every step draws its kind uniformly from these (no coverage permutation); to
+  // reduce a failure to one kind of fault.
+  std::vector<FaultKind> only = {};
 };
 
 std::vector<Step> PlanFaults(const PlanOptions& options);
@@ -90,6 +93,9 @@ int AltTtl(int ttl_seconds);
 // "etcd-kill", "etcd-pause-short", ... and "none", "change-values", ...: for the soak's table.
 std::string KindName(FaultKind kind);
 std::string EditName(EditKind kind);
+
+// The kind named `name` (KindName's spelling); false when there is none.
+bool ParseKind(const std::string& name, FaultKind* kind);
 
 // True for the kinds that hold a fault longer than the TTL.
 bool IsLong(FaultKind kind);

@@ -140,6 +140,26 @@ TEST_P(FaultScheduleTtl, DurationsGapsAndEditsFollowTheRules) {
 INSTANTIATE_TEST_SUITE_P(Ttls, FaultScheduleTtl,
                          ::testing::Values(TtlCase{5}, TtlCase{10}, TtlCase{30}));
 
+TEST(FaultSchedule, OnlyRestrictsTheKinds) {
+  const auto plan =
+      PlanFaults({.seed = 3, .count = 200, .only = {FaultKind::kProxyDrop, FaultKind::kEtcdKill}});
+  std::set<FaultKind> kinds;
+  for (const Step& s : plan) {
+    kinds.insert(s.kind);
+  }
+  EXPECT_EQ(kinds, (std::set<FaultKind>{FaultKind::kProxyDrop, FaultKind::kEtcdKill}));
+}
+
+TEST(FaultSchedule, KindNamesParseBack) {
+  for (int k = 0; k < kFaultKindCount; ++k) {
+    FaultKind parsed = FaultKind::kManifestsOnly;
+    ASSERT_TRUE(ParseKind(KindName(static_cast<FaultKind>(k)), &parsed)) << k;
+    EXPECT_EQ(parsed, static_cast<FaultKind>(k));
+  }
+  FaultKind unused;
+  EXPECT_FALSE(ParseKind("etcd-explode", &unused));
+}
+
 TEST(FaultSchedule, AltTtlStaysInTheResourceRange) {
   EXPECT_EQ(AltTtl(5), 5);
   EXPECT_EQ(AltTtl(6), 5);

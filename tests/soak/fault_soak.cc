@@ -5,7 +5,8 @@
 // fault, the controller's RSS, and the command that replays the same schedule.
 //
 //   fault_soak [--seed N] [--faults N] [--registrations N] [--files N] [--ttl S]
-//              [--settle-seconds S] [--rss-limit-mib M]
+//              [--settle-seconds S] [--rss-limit-mib M] [--kinds KIND,KIND...]
+//              [--controller-env NAME=VALUE]...
 //              [--etcd-version 3.4|3.5|3.6 | --etcd-binary PATH --etcdctl-binary PATH]
 //
 // Exit code: 0 clean, 1 a violation (or the RSS bound, or a crash), 2 bad flags, 3 set-up failed.
@@ -23,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 #include "tests/soak/fault_schedule.h"
 #include "tests/soak/soak_checker.h"
@@ -43,6 +45,9 @@ struct Flags {
   int start_seconds = 180;
   double rss_limit_mib = 256;
   std::string etcd_version;
+  std::vector<FaultKind> only;
+  std::vector<std::string> controller_env;
+  std::string only_text;
   std::string etcd_binary;
   std::string etcdctl_binary;
 };
@@ -77,6 +82,16 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
     } else if (name == "--etcd-version") {
       ok = value == "3.4" || value == "3.5" || value == "3.6";
       f.etcd_version = value;
+    } else if (name == "--kinds") {
+      f.only_text = value;
+      for (absl::string_view k : absl::StrSplit(value, ',')) {
+        FaultKind kind;
+        ok = ok && ParseKind(std::string(k), &kind);
+        f.only.push_back(kind);
+      }
+    } else if (name == "--controller-env") {
+      ok = value.find('=') != std::string::npos;
+      f.controller_env.push_back(value);
     } else if (name == "--etcd-binary") {
       f.etcd_binary = value;
     } else if (name == "--etcdctl-binary") {
@@ -108,6 +123,12 @@ std::string ReproduceCommand(const char* argv0, const Flags& f) {
       absl::StrCat(argv0, " --seed ", f.seed, " --faults ", f.faults, " --registrations ",
                    f.registrations, " --files ", f.files, " --ttl ", f.ttl, " --settle-seconds ",
                    f.settle_seconds, " --rss-limit-mib ", f.rss_limit_mib);
+  if (!f.only_text.empty()) {
+    absl::StrAppend(&cmd, " --kinds ", f.only_text);
+  }
+  for (const std::string& e : f.controller_env) {
+    absl::StrAppend(&cmd, " --controller-env ", e);
+  }
   if (!f.etcd_binary.empty()) {
     absl::StrAppend(&cmd, " --etcd-binary ", f.etcd_binary, " --etcdctl-binary ", f.etcdctl_binary);
   }
@@ -222,8 +243,11 @@ int Run(int argc, char** argv) {
     setenv("ER_BINARY_DIR", self.parent_path().parent_path().parent_path().c_str(), 1);
   }
   const std::string reproduce = ReproduceCommand(self.empty() ? argv[0] : self.c_str(), flags);
-  const std::vector<Step> plan = PlanFaults(
-      {.seed = flags.seed, .count = flags.faults, .ttl_seconds = flags.ttl, .files = flags.files});
+  const std::vector<Step> plan = PlanFaults({.seed = flags.seed,
+                                             .count = flags.faults,
+                                             .ttl_seconds = flags.ttl,
+                                             .files = flags.files,
+                                             .only = flags.only});
   std::cout << "fault soak: seed " << flags.seed << ", " << flags.faults << " faults, "
             << flags.registrations << " registrations in " << flags.files << " files, TTL "
             << flags.ttl << " s, settle deadline " << flags.settle_seconds << " s, RSS bound "
@@ -236,7 +260,8 @@ int Run(int argc, char** argv) {
                                   .files = flags.files,
                                   .ttl_seconds = flags.ttl,
                                   .etcd_binary = flags.etcd_binary,
-                                  .etcdctl_binary = flags.etcdctl_binary});
+                                  .etcdctl_binary = flags.etcdctl_binary,
+                                  .controller_env = flags.controller_env});
   if (!world.ok()) {
     std::cout << "set-up failed: " << world.status() << std::endl;
     return 3;

@@ -88,7 +88,8 @@ absl::Status SoakWorld::StartController() {
   const std::vector<std::string> args = {"--manifests",      manifests_,   "--etcd-endpoints",
                                          proxy_->endpoint(), "--owner-id", options_.owner_id,
                                          "--log-level",      "info"};
-  ASSIGN_OR_RETURN(controller_, testing::ControllerProcess::Start(args, {}, http_port_));
+  ASSIGN_OR_RETURN(controller_,
+                   testing::ControllerProcess::Start(args, options_.controller_env, http_port_));
   http_port_ = controller_->port();
   ++controller_starts_;
   return absl::OkStatus();

@@ -40,8 +40,9 @@ struct WorldOptions {
   int files = 50;
   int ttl_seconds = 10;
   std::string owner_id = "soak";
-  std::string etcd_binary;     // empty: Debian's /usr/bin/etcd
-  std::string etcdctl_binary;  // empty: Debian's /usr/bin/etcdctl
+  std::string etcd_binary;                  // empty: Debian's /usr/bin/etcd
+  std::string etcdctl_binary;               // empty: Debian's /usr/bin/etcdctl
+  std::vector<std::string> controller_env;  // "NAME=value" for the controller (diagnosis)
 };
 
 class SoakWorld {
