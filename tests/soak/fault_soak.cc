@@ -156,7 +156,7 @@ Settled Settle(SoakWorld& world, Clock::time_point lifted, Clock::duration deadl
   while (true) {
     ++s.polls;
     if (!world.ControllerRunning()) {
-      s.error = "the controller exited on its own";
+      s.error = "the controller exited on its own: " + world.DescribeController();
       break;
     }
     const Clock::time_point taken = Clock::now();

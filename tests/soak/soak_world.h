@@ -67,6 +67,8 @@ class SoakWorld {
   pid_t controller_pid() const { return controller_->pid(); }
   int controller_starts() const { return controller_starts_; }
   bool ControllerRunning() { return controller_->Running(); }
+  // The controller's command line, exit code and last lines, for failure messages.
+  std::string DescribeController() const { return controller_->Describe(); }
 
   const std::string& dir() const { return dir_; }
   // Saves the controller's and etcd's logs into dir() and keeps it after the world goes.
