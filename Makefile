@@ -20,9 +20,16 @@ FUZZ_RUNS ?= 1000000
 FUZZ_MAX_TIME ?= 1800
 FUZZ_TARGETS ?= fuzz_kubeconfig fuzz_exec_credential fuzz_kube_status fuzz_watch_event \
 	fuzz_manifest fuzz_config fuzz_etcd_replies fuzz_http_request
+# The fault soak (docs/testing.md): seed, number of faults, registrations, etcd (3.4 = Debian's,
+# 3.5 / 3.6 from .tools/), extra fault_soak flags.
+SOAK_SEED ?= 1
+SOAK_FAULTS ?= 100
+SOAK_REGISTRATIONS ?= 1000
+SOAK_ETCD ?= 3.4
+SOAK_FLAGS ?=
 
 .PHONY: all deps configure build test unit integration run run-manifests bench image clean \
-	clang-build thread-safety sanitize sanitize-run tidy fuzz bench-kube
+	clang-build thread-safety sanitize sanitize-run tidy fuzz bench-kube soak
 
 all: build
 
@@ -82,6 +89,15 @@ fuzz: deps
 	fi
 	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzzers
 	@./scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_RUNS) $(FUZZ_MAX_TIME) $(FUZZ_TARGETS)
+
+# The full fault soak: SOAK_FAULTS faults over about ten minutes on SOAK_REGISTRATIONS
+# registrations, niced; prints a row per fault and the command that replays it. Not part of test
+# (ctest's soak_short runs 10 faults).
+soak: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target fault_soak etcd-registrar
+	@cd $(BUILD_DIR) && ER_BINARY_DIR=$(abspath $(BUILD_DIR)) ER_SOURCE_DIR=$(CURDIR) \
+	  nice -n 10 ./tests/soak/fault_soak --seed $(SOAK_SEED) --faults $(SOAK_FAULTS) \
+	  --registrations $(SOAK_REGISTRATIONS) --etcd-version $(SOAK_ETCD) $(SOAK_FLAGS)
 
 unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
