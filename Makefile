@@ -120,6 +120,7 @@ run-manifests: configure
 	@./scripts/run-local.sh $(BUILD_DIR) manifests
 
 bench: configure
+	@./scripts/install-tools.sh
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target engine_bench
 	@./bench/run.sh $(BUILD_DIR)
 

@@ -1,11 +1,15 @@
-// Registration engine benchmark (issue 3). Starts its own etcd (Debian's, on free loopback ports,
+// Registration engine benchmark (issue 3). Starts its own etcd (--etcd 3.4: Debian's; 3.5 / 3.6:
+// .tools/etcd-3.x from scripts/go-tools.sh, found through ER_SOURCE_DIR; free loopback ports,
 // temp data dir) and prints, in one run:
 //   1. a raw baseline: plain LeaseGrant + Put with 256 requests in flight, same client library;
 //   2. engine cold start for each N: time until all are Registered, registrations/s, p50/p99 of
 //      Upsert -> Registered per registration;
 //   3. holding the largest N for --hold seconds: CPU seconds of this process and RSS;
 //   4. optionally (--scale N) registering and holding N for --hold seconds, counting lost leases.
-// Usage: engine_bench [--n 100,1000,10000] [--hold 60] [--scale 100000] [--keys 100]
+// Usage: engine_bench [--etcd 3.4|3.5|3.6] [--settle auto|on|off] [--n 100,1000,10000] [--hold 60]
+//                     [--scale 100000] [--keys 100]
+// --settle: the engine's settle writes (publisher/write_scheduler.h, rule 4); auto (the default,
+// as in the controller) sends them where the server's version says they help.
 // (--hold-child, --endpoint and --etcd-pid are for the child it starts itself.) The environment
 // variable ENGINE_BENCH_LOG sets the log level (default warn; debug shows the settle writes).
 #include <sys/resource.h>
@@ -149,20 +153,40 @@ double RawBaseline(etcd::Client& client, int n, int in_flight) {
   return secs;
 }
 
+// Revokes every lease in etcd, 256 at a time (a flood of revokes makes etcd answer "too many
+// requests" and leaves the rest to expire later, in the middle of the next measurement), until
+// etcd lists none (at most 60 s).
 void RevokeAll(etcd::Client& client) {
-  auto leases = client.LeaseLeasesSync({});
-  if (!leases.ok()) {
-    return;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    auto leases = client.LeaseLeasesSync({});
+    if (!leases.ok()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    if (leases->leases_size() == 0) {
+      return;
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    int in_flight = 0;
+    for (const auto& l : leases->leases()) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return in_flight < 256; });
+      ++in_flight;
+      lock.unlock();
+      etcd::pb::LeaseRevokeRequest req;
+      req.set_id(l.id());
+      client.LeaseRevoke(req, [&](auto) {
+        std::lock_guard<std::mutex> done(mu);
+        --in_flight;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
   }
-  std::atomic<int> pending{leases->leases_size()};
-  for (const auto& l : leases->leases()) {
-    etcd::pb::LeaseRevokeRequest req;
-    req.set_id(l.id());
-    client.LeaseRevoke(req, [&](auto) { --pending; });
-  }
-  while (pending.load() > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  std::fprintf(stderr, "RevokeAll: leases still listed after 60 s\n");
 }
 
 struct ColdStart {
@@ -235,9 +259,33 @@ std::vector<int> ParseList(const std::string& s) {
   return out;
 }
 
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  std::string five;
+  std::string fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+bool ParseSettle(const std::string& text, publisher::SettleWrites* out) {
+  if (text == "auto") {
+    *out = publisher::SettleWrites::kAuto;
+  } else if (text == "on") {
+    *out = publisher::SettleWrites::kOn;
+  } else if (text == "off") {
+    *out = publisher::SettleWrites::kOff;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // The hold phase, in its own process: register n, then measure CPU and RSS while holding them.
-int HoldChild(const std::string& endpoint, int n, int hold, int keys, pid_t etcd_pid) {
+int HoldChild(const std::string& endpoint, int n, int hold, int keys, pid_t etcd_pid,
+              publisher::SettleWrites settle) {
   publisher::EngineOptions eo;
+  eo.settle_writes = settle;
   eo.default_target.endpoints = {endpoint};
   eo.owner_id = "bench";
   eo.cluster = "bench";
@@ -282,6 +330,9 @@ int main(int argc, char** argv) {
   int hold_child = 0;
   pid_t etcd_pid = 0;
   std::string endpoint;
+  std::string etcd_version = "3.4";
+  std::string settle_text = "auto";
+  publisher::SettleWrites settle = publisher::SettleWrites::kAuto;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     std::string value = argv[i + 1];
@@ -297,6 +348,14 @@ int main(int argc, char** argv) {
       etcd_pid = std::atoi(value.c_str());
     } else if (flag == "--endpoint") {
       endpoint = value;
+    } else if (flag == "--etcd") {
+      etcd_version = value;
+    } else if (flag == "--settle") {
+      settle_text = value;
+      if (!ParseSettle(value, &settle)) {
+        std::fprintf(stderr, "--settle %s: want auto, on or off\n", value.c_str());
+        return 2;
+      }
     } else if (flag == "--keys") {
       keys = std::max(1, std::atoi(value.c_str()));
     } else {
@@ -309,19 +368,18 @@ int main(int argc, char** argv) {
   // As in controller/main.cc: no lock-order graph on every absl::Mutex::Lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (hold_child > 0) {
-    return HoldChild(endpoint, hold_child, hold, keys, etcd_pid);
+    return HoldChild(endpoint, hold_child, hold, keys, etcd_pid, settle);
   }
   std::string command;
   for (int i = 0; i < argc; ++i) {
     command += (i ? " " : "") + std::string(argv[i]);
   }
   std::printf("command: %s\n", command.c_str());
-  std::printf("machine: %u cores; etcd 3.4 from Debian on 127.0.0.1 (fixture profile)\n",
-              std::thread::hardware_concurrency());
-
-  auto etcd_process = registrar::testing::EtcdProcess::Start();
+  registrar::testing::EtcdOptions etcd_options;
+  etcd_options.version = etcd_version;
+  auto etcd_process = registrar::testing::EtcdProcess::Start(etcd_options);
   if (!etcd_process.ok()) {
-    std::fprintf(stderr, "cannot start etcd: %s\n",
+    std::fprintf(stderr, "cannot start etcd %s: %s\n", etcd_version.c_str(),
                  std::string(etcd_process.status().message()).c_str());
     return 1;
   }
@@ -331,6 +389,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "client: %s\n", std::string(client.status().message()).c_str());
     return 1;
   }
+  auto status = (*client)->StatusSync({});
+  std::printf(
+      "machine: %u cores, load average %s; etcd %s (server says %s) on 127.0.0.1 (fixture "
+      "profile); settle writes %s\n",
+      std::thread::hardware_concurrency(), LoadAverage().c_str(), etcd_version.c_str(),
+      status.ok() ? status->version().c_str() : "?", settle_text.c_str());
   int largest = sizes.empty() ? 0 : *std::max_element(sizes.begin(), sizes.end());
 
   // 1. Raw baseline at the largest N.
@@ -347,6 +411,7 @@ int main(int argc, char** argv) {
   double engine_rate_largest = 0;
   for (int n : sizes) {
     publisher::EngineOptions eo;
+    eo.settle_writes = settle;
     eo.default_target = options;
     eo.owner_id = "bench";
     eo.cluster = "bench";
@@ -377,7 +442,8 @@ int main(int argc, char** argv) {
   if (largest > 0 && hold > 0) {
     std::string child = std::string(argv[0]) + " --hold-child " + std::to_string(largest) +
                         " --endpoint " + options.endpoints[0] + " --hold " + std::to_string(hold) +
-                        " --keys " + std::to_string(keys) + " --etcd-pid " +
+                        " --keys " + std::to_string(keys) + " --settle " + settle_text +
+                        " --etcd-pid " +
                         std::to_string((*etcd_process)->pid());
     if (std::system(child.c_str()) != 0) {
       std::fprintf(stderr, "hold child failed\n");
@@ -389,6 +455,7 @@ int main(int argc, char** argv) {
   // 4. Scale.
   if (scale > 0) {
     publisher::EngineOptions eo;
+    eo.settle_writes = settle;
     eo.default_target = options;
     eo.owner_id = "bench";
     eo.cluster = "bench";
@@ -420,5 +487,6 @@ int main(int argc, char** argv) {
     engine->SetListener(nullptr);
     engine->Stop(/*revoke=*/false);
   }
+  std::printf("load average at the end: %s\n", LoadAverage().c_str());
   return 0;
 }

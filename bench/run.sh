@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# `make bench`: runs every benchmark with the figures of bench/README.md.
+# `make bench`: runs every benchmark with the figures of bench/README.md, once per etcd version
+# (BENCH_ETCD="3.4 3.5 3.6" by default; 3.5 and 3.6 come from .tools/, scripts/go-tools.sh).
 set -euo pipefail
 build_dir=${1:-build}
-"$build_dir/bench/engine_bench" --n 100,1000,10000 --hold 60 --scale 100000
+export ER_SOURCE_DIR=${ER_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+for version in ${BENCH_ETCD:-3.4 3.5 3.6}; do
+  echo "=== etcd $version"
+  "$build_dir/bench/engine_bench" --etcd "$version" --n 100,1000,10000 --hold 60 --scale 100000
+done

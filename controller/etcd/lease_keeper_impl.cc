@@ -105,9 +105,10 @@ void LeaseKeeperImpl::Run(std::stop_token stop) {
       ReportRenewalsAnswered();
     }
     if (stale) {
-      ++stale_streams_;
       spdlog::warn("etcd {}: keep-alive stream silent too long, reopening", client_.target());
+      // Unhealthy before the counter moves: whoever sees stale_streams() grow sees it unhealthy.
       ReportConnectivity(false);
+      ++stale_streams_;
     }
     if (reopen && stream != nullptr) {
       stream.reset();

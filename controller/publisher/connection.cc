@@ -43,7 +43,12 @@ void Connection::OnRenewalsAnswered() {
 }
 
 void Connection::OnConnectivity(bool up) {
-  pool->loop_.Post([this, up] { pool->events_.OnConnectivity(this, up); });
+  pool->loop_.Post([this, up] {
+    if (up && !healthy) {
+      pool->AskVersion(this);  // the endpoint behind the stream may have changed
+    }
+    pool->events_.OnConnectivity(this, up);
+  });
 }
 
 ConnectionPool::ConnectionPool(ClientFactory new_client, KeeperFactory new_keeper, Clock& clock,
@@ -76,6 +81,7 @@ absl::StatusOr<Connection*> ConnectionPool::For(const etcd::ClientOptions& optio
   Connection* raw = conn.get();
   conns_.emplace(identity, std::move(conn));
   spdlog::info("etcd connection to {}", raw->client->target());
+  AskVersion(raw);
   return raw;
 }
 
@@ -204,7 +210,7 @@ void ConnectionPool::Pump(Connection* conn) {
   }
   if (std::optional<WriteKind> kind = conn->writes.SettleDue(now)) {
     conn->writes.Settled(*kind);
-    if (conn->keeper->size() >= kSettleMinLeases) {
+    if (conn->keeper->size() >= kSettleMinLeases && SettlesOn(*conn)) {
       Settle(conn, *kind);
     }
   }
@@ -216,6 +222,45 @@ void ConnectionPool::Pump(Connection* conn) {
       Pump(conn);
     });
   }
+}
+
+void ConnectionPool::AskVersion(Connection* conn) {
+  uint64_t ask = ++conn->version_asks;
+  conn->client->Status({}, [this, conn, ask](absl::StatusOr<pb::StatusResponse> r) {
+    loop_.Post([this, conn, ask, r = std::move(r)] {
+      if (ask != conn->version_asks) {
+        return;  // a later ask is under way
+      }
+      if (!r.ok()) {
+        // Unreachable now: the stream coming up again asks again. Keep what was known.
+        spdlog::debug("etcd {}: server version not known: {}", conn->client->target(),
+                      r.status().message());
+        return;
+      }
+      std::optional<etcd::ServerVersion> version = etcd::ParseServerVersion(r->version());
+      if (!version) {
+        spdlog::warn("etcd {}: cannot read the server version '{}'; settle writes stay on",
+                     conn->client->target(), r->version());
+      } else if (!conn->server_version ||
+                 conn->server_version->ToString() != version->ToString()) {
+        spdlog::info("etcd {}: server version {}, settle writes {}", conn->client->target(),
+                     version->ToString(), etcd::SettleWritesHelp(version) ? "on" : "off");
+      }
+      conn->server_version = version;
+    });
+  });
+}
+
+bool ConnectionPool::SettlesOn(const Connection& conn) const {
+  switch (settle_writes_) {
+    case SettleWrites::kOn:
+      return true;
+    case SettleWrites::kOff:
+      return false;
+    case SettleWrites::kAuto:
+      break;
+  }
+  return etcd::SettleWritesHelp(conn.server_version);
 }
 
 // The settle writes of write_scheduler.h, rule 4. A key write: one record this engine owns (or,

@@ -10,7 +10,8 @@
 // call, and the answer is posted to the engine thread, where the slot is released (the request
 // hook sees method, duration and result; Events::OnAnswered runs; the scheduler is pumped) and
 // then the caller's handler runs. Pump() also asks Events::SettleKey for the settle key write and
-// grants + revokes a throwaway lease for the settle lease write. Every revoke goes through
+// grants + revokes a throwaway lease for the settle lease write, on connections whose server they
+// help (AskVersion learns it per connection: etcd/server_version.h). Every revoke goes through
 // Revoke(): one that fails (anything but "lease not found") puts the lease into the connection's
 // revoke debt (revoke_debt.h), retried by PayDebt() with backoff and at once on Reconnected()
 // (keep-alive stream up, probe answering again, a write answered after one failed unreachable),
@@ -39,6 +40,7 @@
 #include "controller/common/clock.h"
 #include "controller/etcd/client.h"
 #include "controller/etcd/lease_keeper.h"
+#include "controller/etcd/server_version.h"
 #include "controller/publisher/event_loop.h"
 #include "controller/publisher/revoke_debt.h"
 #include "controller/publisher/txn.h"
@@ -78,6 +80,10 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   RevokeDebt debt;                 // leases whose revoke failed, retried until done
   std::optional<Clock::TimePoint> debt_at;  // a PayDebt is posted for then
   int64_t regressions_seen = 0;
+  // The server's version (Maintenance.Status), asked when the connection is made and whenever
+  // its keep-alive stream comes up again; nullopt until answered (or unreadable).
+  std::optional<etcd::ServerVersion> server_version;
+  uint64_t version_asks = 0;  // Status calls made; an answer older than the latest is dropped
 
   void OnRenewed(int64_t lease, int64_t ttl) override;
   void OnLost(int64_t lease) override;
@@ -146,6 +152,12 @@ class ConnectionPool {
 
   // Starts what the scheduler allows now, settles when it asks, and plans the next look.
   void Pump(Connection* conn);
+  // Asks the server's version (Maintenance.Status) for conn->server_version; the answer arrives
+  // on the engine thread. Called by For() and when the keep-alive stream comes up again.
+  void AskVersion(Connection* conn);
+  // Whether `conn` sends settle writes now (SettleWrites and its server's version).
+  bool SettlesOn(const Connection& conn) const;
+  void set_settle_writes(SettleWrites mode) { settle_writes_ = mode; }
 
   // A random positive 62-bit lease ID (0 would ask etcd to choose).
   int64_t NewLeaseId();
@@ -173,6 +185,7 @@ class ConnectionPool {
   RequestHook on_request_;
   Events& events_;
   std::map<std::string, std::unique_ptr<Connection>> conns_;
+  SettleWrites settle_writes_ = SettleWrites::kAuto;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 

@@ -47,6 +47,7 @@
 
 #include "controller/common/clock.h"
 #include "controller/etcd/client.h"
+#include "controller/publisher/write_scheduler.h"
 
 namespace registrar::publisher {
 
@@ -112,6 +113,8 @@ struct EngineOptions {
   int max_in_flight = 256;
   // Log the etcd writes instead of doing them (etcd/dry_run_client.h; no connection is made).
   bool dry_run = false;
+  // The settle writes after a burst (write_scheduler.h, rule 4); kAuto: on servers they help.
+  SettleWrites settle_writes = SettleWrites::kAuto;
   // Called on the engine thread after each etcd write (for metrics): method, seconds, result.
   std::function<void(const char* method, double seconds, const absl::Status& status)> on_request;
 };

@@ -88,7 +88,9 @@ EngineImpl::EngineImpl(EngineOptions options, Clock& clock, EngineDeps deps)
                                      const std::set<std::string>& present) {
                                 OnPrefixVerified(conn, prefix, present);
                               }}),
-      adoption_(options_.cluster) {}
+      adoption_(options_.cluster) {
+  pool_.set_settle_writes(options_.settle_writes);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Lifecycle.

@@ -27,6 +27,8 @@
 //      when it holds so many leases that the cost of every keep-alive matters more than the
 //      speed of new registrations.
 // Settle writes go first and ignore rules 2 and 5: they are what makes keep-alives cheap again.
+// They help etcd 3.4 only (etcd/server_version.h): the owner asks SettleDue() on every
+// connection, and sends the write only where SettleWrites and the server's version say so.
 // Ordering: within a kind, `first` operations go before the others, each in submission order.
 #pragma once
 
@@ -41,6 +43,11 @@
 namespace registrar::publisher {
 
 enum class WriteKind { kLease = 0, kKey = 1 };
+
+// Whether a connection sends the settle writes of rule 4 when SettleDue() asks. kAuto: where the
+// etcd server's version says they help (etcd::SettleWritesHelp: 3.4, or not known yet); kOn /
+// kOff: always / never (the benchmark compares).
+enum class SettleWrites { kAuto, kOn, kOff };
 
 class WriteScheduler {
  public:

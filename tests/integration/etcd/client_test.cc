@@ -5,11 +5,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "controller/etcd/client_impl.h"
+#include "controller/etcd/server_version.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/wait.h"
@@ -51,6 +53,18 @@ class ClientTest : public ::testing::Test {
   std::unique_ptr<EtcdProcess> etcd_;
   std::unique_ptr<ClientImpl> client_;
 };
+
+// The etcd matrix (ER_ETCD_VERSION, docs/testing.md) really runs the version it names, and
+// Maintenance.Status reports it in a form the engine reads (controller/etcd/server_version.h).
+TEST_F(ClientTest, StatusReportsTheVersionTheFixtureStarted) {
+  auto status = client_->StatusSync({});
+  ASSERT_THAT(status, IsOk());
+  EXPECT_THAT(status->version(), ::testing::StartsWith(etcd_->version() + "."));
+  std::optional<ServerVersion> version = ParseServerVersion(status->version());
+  ASSERT_TRUE(version.has_value()) << status->version();
+  EXPECT_EQ(absl::StrCat(version->major, ".", version->minor), etcd_->version());
+  EXPECT_EQ(SettleWritesHelp(version), etcd_->version() == "3.4");
+}
 
 TEST_F(ClientTest, PutRangeDelete) {
   auto put = client_->PutSync(MakePut("svc/a", std::string("v\0x", 3)));
