@@ -196,6 +196,8 @@ void EngineImpl::Upsert(Desired desired) {
     if (adoption_.done()) {
       Claim(reg);
       Step(reg);
+    } else {
+      ShowAdoptionFailure(reg);
     }
     HandedOver(reg.desired.id);
   });

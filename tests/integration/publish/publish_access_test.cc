@@ -161,6 +161,36 @@ TEST_F(PublishAccessTest, AuthTokenExpiryIsSurvivedAndDeletesArePutBack) {
   ASSERT_NO_FATAL_FAILURE(StopGracefully(*publish, SIGTERM, "expired token"));
 }
 
+// Credentials given to an etcd where auth is not enabled (the usual roll-out: credentials first,
+// then `etcdctl auth enable`). Before, Authenticate's "authentication is not enabled" failed the
+// grant and the keep-alive stream for ever and publish hung. Now: registered without a token,
+// one log line saying so, and a clean stop.
+TEST_F(PublishAccessTest, CredentialsAgainstEtcdWithoutAuthRegisterWithoutAToken) {
+  ASSERT_NO_FATAL_FAILURE(StartEtcd());
+  const std::string password_file = WriteFile("password", kPassword);
+  auto publish =
+      StartPublish(PublishArgs(etcd().endpoint(), "noauth.rpc", "10.1.0.3:80",
+                               {"--etcd-username", kUser, "--etcd-password-file", password_file}));
+  absl::StatusOr<StoredKv> kv =
+      ExpectRegisters(publish.get(), "noauth.rpc/", "registration with credentials, auth off");
+  ASSERT_THAT(kv, IsOk()) << (publish ? publish->Describe() : "");
+  EXPECT_EQ(kv->value, "10.1.0.3:80");
+  // Held over two TTLs: the keep-alive stream works without a token.
+  std::this_thread::sleep_for(seconds(2 * kTtl));
+  absl::StatusOr<std::vector<StoredKv>> kvs = GetAll("noauth.rpc/");
+  ASSERT_THAT(kvs, IsOk());
+  ASSERT_EQ(kvs->size(), 1u) << publish->Describe();
+  EXPECT_EQ(kvs->front().lease, kv->lease);
+  const std::string log = publish->Output() + publish->Stderr();
+  size_t mentions = 0;
+  for (size_t at = log.find("authentication is not enabled"); at != std::string::npos;
+       at = log.find("authentication is not enabled", at + 1)) {
+    ++mentions;
+  }
+  EXPECT_EQ(mentions, 1u) << log;
+  ASSERT_NO_FATAL_FAILURE(StopGracefully(*publish, SIGTERM, "auth off"));
+}
+
 // 13a. TLS with CA, client certificate and key: registered.
 TEST_F(PublishAccessTest, TlsWithCaCertificateAndKeyRegisters) {
   EtcdOptions options;
