@@ -181,7 +181,9 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   std::map<std::string, Reg> regs_;
   Connection* default_conn_ = nullptr;
   uint64_t next_epoch_ = 1;
-  absl::Status adopt_failure_;  // why the last adoption attempt failed (OK: none failed)
+  absl::Status adopt_failure_;
+  bool draining_ = false;  // Stop(revoke=true): no new operation starts  // why the last adoption
+                           // attempt failed (OK: none failed)
   // The owner's thread only: Start() and Stop() are called by the owner, never concurrently.
   bool started_ = false;
   bool stopped_ = false;
