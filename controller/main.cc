@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "controller/app/app.h"
+#include "controller/app/signals.h"
 #include "controller/common/logging.h"
 #include "controller/config/options.h"
 
@@ -17,6 +18,10 @@ int main(int argc, char** argv) {
   // Debian builds absl without NDEBUG, so every absl::Mutex::Lock would also maintain a global
   // lock-order graph (deadlock detection): a few percent of the CPU of holding 10 000 leases.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Before anything else: a SIGTERM while starting (publish under systemd stopped at once) must
+  // reach the command's own handling (publish revokes what it granted and exits 0), not kill the
+  // process with 143.
+  registrar::app::BlockTerminationSignals();
   auto command = registrar::config::ParseCommandLine(argc, argv);
   if (!command.ok()) {
     std::cerr << "etcd-registrar: " << command.status().message() << "\n";

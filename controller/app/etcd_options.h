@@ -13,6 +13,7 @@ inline etcd::ClientOptions ToClientOptions(const config::EtcdOptions& o) {
   c.endpoints = o.endpoints;
   c.username = o.username;
   c.password = o.password;
+  c.password_file = o.password_file;
   c.ca_file = o.ca_file;
   c.cert_file = o.cert_file;
   c.key_file = o.key_file;

@@ -1,4 +1,10 @@
 #include <atomic>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "controller/app/app.h"
 #include "controller/app/etcd_options.h"
@@ -7,18 +13,55 @@
 #include "controller/common/format.h"
 #include "controller/common/logging.h"
 #include "controller/publisher/engine.h"
+#include "controller/registration/validation.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::app {
 
+static_assert(config::kMinTtlSeconds == registration::kMinTtlSeconds &&
+              config::kMaxTtlSeconds == registration::kMaxTtlSeconds);
+
+namespace {
+
+// The controller's rules for the key, value, id and TTL (registration/validation.h), so publish
+// refuses what the controller refuses: "" when fine, else one line naming the flag. The owner
+// prefix is the default one: a key under it would look like a controller's ownership record.
+std::string PublishProblem(const config::PublishOptions& options) {
+  registration::ServiceRegistration object;
+  object.metadata.name = "publish";
+  object.metadata.namespace_ = "default";
+  object.spec.key = options.key;
+  object.spec.value = options.value;
+  object.spec.id = options.id;
+  object.spec.ttl_seconds = options.ttl_seconds;
+  const std::map<std::string, std::string> flags = {{"spec.key", "--key"},
+                                                    {"spec.value", "--value"},
+                                                    {"spec.id", "--id"},
+                                                    {"spec.ttlSeconds", "--ttl"}};
+  std::vector<registration::FieldError> errors = registration::Validate(
+      object, registration::SourceMode::kManifests, registration::kDefaultOwnerPrefix);
+  if (errors.empty()) {
+    return "";
+  }
+  auto flag = flags.find(errors.front().path);
+  return absl::StrCat(flag == flags.end() ? errors.front().path : flag->second, ": ",
+                      errors.front().message);
+}
+
+}  // namespace
+
 int RunPublish(const config::PublishOptions& options) {
+  if (std::string problem = PublishProblem(options); !problem.empty()) {
+    std::cerr << "etcd-registrar: " << problem << "\n";
+    return 2;
+  }
   auto logging = SetupLogging(options.log_level,
                               options.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
   if (!logging.ok()) {
     spdlog::error("{}", logging.message());
     return 2;
   }
-  BlockTerminationSignals();
+  BlockTerminationSignals();  // main() did already; kept for callers other than main
 
   publisher::EngineOptions engine_options;
   engine_options.default_target = ToClientOptions(options.etcd);

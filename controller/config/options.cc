@@ -55,6 +55,24 @@ std::string HostPortProblem(const std::string& s) {
 
 const CLI::Validator kHostPort(HostPortProblem, "HOST:PORT", "HostPort");
 
+// "" when `id` (empty: not given) can name the folder of ownership records
+// <owner-prefix><owner-id>/<full key>, else why not: a "/" would make two owner ids' records
+// share paths (owner "a" with key "b/c.rpc" and owner "a/b" with key "c.rpc").
+std::string OwnerIdProblem(const std::string& id) {
+  if (id.find('/') != std::string::npos) {
+    return absl::StrCat(
+        "must not contain \"/\" (records live under <owner-prefix><owner-id>/"
+        "<full key>, so it would be ambiguous), got \"",
+        id, "\"");
+  }
+  for (unsigned char c : id) {
+    if (c <= 0x20 || c == 0x7f) {
+      return absl::StrCat("must not contain whitespace or control characters, got \"", id, "\"");
+    }
+  }
+  return "";
+}
+
 // Reads `--config FILE` with common/yaml_json.h (YAML 1.2 scalars, like manifests and the policy
 // file): one key per long flag (without dashes), a scalar or a list of scalars. Records where each
 // key was found, so that errors CLI11 raises while applying a value can name the file and line.
@@ -402,6 +420,8 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
         absl::StrCat("--kube-api-burst: must be at least 1, got ", o.kube_api_burst));
   } else if (o.owner_prefix.empty()) {
     checked = absl::InvalidArgumentError("--owner-prefix: must not be empty");
+  } else if (std::string problem = OwnerIdProblem(o.owner_id); !problem.empty()) {
+    checked = absl::InvalidArgumentError(absl::StrCat("--owner-id: ", problem));
   } else {
     checked = FinishEtcd(o.etcd);
   }
@@ -421,8 +441,12 @@ absl::StatusOr<Command> ParsePublish(int argc, const char* const* argv) {
   SetUpApp(app, keys);
   app.add_option("--key", o.key, "The go-zero service key, e.g. user.rpc")->required();
   app.add_option("--value", o.value, "The address to publish, e.g. 10.0.0.12:8080")->required();
-  app.add_option("--id", o.id, "Register under key/ID instead of key/<leaseID> (ID >= 1)");
-  app.add_option("--ttl", o.ttl_seconds, "Lease TTL in seconds (>= 1; etcd may raise it)")
+  // Read as text: CLI11 would clamp an out-of-range number to the largest int64 silently.
+  std::string id_text;
+  std::string ttl_text = std::to_string(o.ttl_seconds);
+  app.add_option("--id", id_text,
+                 "Register under key/ID instead of key/<leaseID> (1..9223372036854775807)");
+  app.add_option("--ttl", ttl_text, "Lease TTL in seconds (5..3600, as spec.ttlSeconds)")
       ->capture_default_str();
   AddEtcdFlags(app, o.etcd);
   AddLogFlags(app, o.log_level, o.log_format);
@@ -432,15 +456,19 @@ absl::StatusOr<Command> ParsePublish(int argc, const char* const* argv) {
     return command;
   }
   absl::Status checked = absl::OkStatus();
+  const bool id_given = app.get_option("--id")->count() > 0;
   if (o.key.empty()) {
     checked = absl::InvalidArgumentError("--key: must not be empty");
   } else if (o.value.empty()) {
     checked = absl::InvalidArgumentError("--value: must not be empty");
-  } else if (app.get_option("--id")->count() > 0 && o.id < 1) {
-    checked = absl::InvalidArgumentError(absl::StrCat("--id: must be at least 1, got ", o.id));
-  } else if (o.ttl_seconds < 1) {
+  } else if (id_given && (!absl::SimpleAtoi(id_text, &o.id) || o.id < 1)) {
+    checked = absl::InvalidArgumentError(absl::StrCat(
+        "--id: must be a whole number from 1 to 9223372036854775807, got \"", id_text, "\""));
+  } else if (!absl::SimpleAtoi(ttl_text, &o.ttl_seconds) || o.ttl_seconds < kMinTtlSeconds ||
+             o.ttl_seconds > kMaxTtlSeconds) {
     checked = absl::InvalidArgumentError(
-        absl::StrCat("--ttl: must be at least 1 second, got ", o.ttl_seconds));
+        absl::StrCat("--ttl: must be a whole number of seconds from ", kMinTtlSeconds, " to ",
+                     kMaxTtlSeconds, " (as spec.ttlSeconds), got \"", ttl_text, "\""));
   } else {
     checked = FinishEtcd(o.etcd);
   }

@@ -42,13 +42,13 @@ struct EtcdOptions {
 // The controller's settings (the default command).
 struct Options {
   std::string kubeconfig;
-  std::string context;  // --context: a kubeconfig context other than current-context
-  double kube_api_qps = 50;    // client-side rate limit of API requests (token bucket)
-  int kube_api_burst = 100;    // its burst
+  std::string context;           // --context: a kubeconfig context other than current-context
+  double kube_api_qps = 50;      // client-side rate limit of API requests (token bucket)
+  int kube_api_burst = 100;      // its burst
   int64_t resync_seconds = 600;  // --resync-period: every object re-queued this often (0: never)
-  std::string manifests;        // a directory; set = manifest-folder mode
-  std::string watch_namespace;  // --namespace; empty = all namespaces
-  std::string selector;         // label selector
+  std::string manifests;         // a directory; set = manifest-folder mode
+  std::string watch_namespace;   // --namespace; empty = all namespaces
+  std::string selector;          // label selector
   int workers = 4;
   EtcdOptions etcd;
   std::string owner_prefix = "/etcd-registrar/owners/";
@@ -60,13 +60,18 @@ struct Options {
   std::string log_format = "text";  // text|json
 };
 
+// The lease TTL range of a registration (spec.ttlSeconds and publish --ttl).
+inline constexpr int64_t kMinTtlSeconds = 5;
+inline constexpr int64_t kMaxTtlSeconds = 3600;
+
 // `etcd-registrar publish --key K --value V [--id N] [--ttl S] [etcd flags]`.
+// The key and value rules are the controller's (registration/validation.h), checked by RunPublish.
 struct PublishOptions {
   EtcdOptions etcd;
   std::string key;
   std::string value;
   int64_t id = 0;            // 0 = unset (go-zero's key/leaseID form); >= 1 when given
-  int64_t ttl_seconds = 10;  // >= 1 (etcd may raise it to its minimum TTL)
+  int64_t ttl_seconds = 10;  // kMinTtlSeconds..kMaxTtlSeconds
   std::string log_level = "info";
   std::string log_format = "text";
 };

@@ -22,6 +22,75 @@ namespace {
 
 using nlohmann::json;
 
+// "" when `glob` is a well-formed fnmatch(3) pattern, else why not. glibc's fnmatch reports no
+// error for these: such a glob silently matches nothing (or, for a lone "[", only itself).
+std::string GlobProblem(const std::string& glob) {
+  static const char* const kClasses[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+                                         "lower", "print", "punct", "space", "upper", "xdigit"};
+  for (size_t i = 0; i < glob.size(); ++i) {
+    if (glob[i] == '\\') {
+      if (++i == glob.size()) {
+        return "it ends with a lone \\ (write \\\\ for a backslash)";
+      }
+      continue;
+    }
+    if (glob[i] != '[') {
+      continue;
+    }
+    size_t j = i + 1;
+    if (j < glob.size() && (glob[j] == '!' || glob[j] == '^')) {
+      ++j;
+    }
+    if (j < glob.size() && glob[j] == ']') {
+      ++j;  // a "]" first in the set is a member
+    }
+    int previous = -1;  // the last single character of the set, for ranges
+    for (; j < glob.size() && glob[j] != ']'; ++j) {
+      if (glob[j] == '[' && j + 1 < glob.size() &&
+          (glob[j + 1] == ':' || glob[j + 1] == '.' || glob[j + 1] == '=')) {
+        const char kind = glob[j + 1];
+        const size_t end = glob.find(std::string{kind, ']'}, j + 2);
+        if (end == std::string::npos) {
+          return absl::StrCat("\"[", std::string(1, kind), "\" at offset ", j, " is not closed");
+        }
+        const std::string name = glob.substr(j + 2, end - j - 2);
+        if (kind == ':' &&
+            std::find_if(std::begin(kClasses), std::end(kClasses),
+                         [&](const char* c) { return name == c; }) == std::end(kClasses)) {
+          return absl::StrCat("unknown character class [:", name, ":]");
+        }
+        j = end + 1;
+        previous = -1;
+        continue;
+      }
+      if (glob[j] == '-' && previous >= 0 && j + 1 < glob.size() && glob[j + 1] != ']') {
+        unsigned char last = static_cast<unsigned char>(glob[j + 1]);
+        if (last == '\\' && j + 2 < glob.size()) {
+          last = static_cast<unsigned char>(glob[j + 2]);
+        }
+        if (last < previous) {
+          return absl::StrCat("the range ", std::string(1, static_cast<char>(previous)), "-",
+                              std::string(1, static_cast<char>(last)),
+                              " is reversed and matches nothing");
+        }
+        j += last == static_cast<unsigned char>(glob[j + 1]) ? 1 : 2;
+        previous = -1;
+        continue;
+      }
+      if (glob[j] == '\\' && j + 1 < glob.size()) {
+        ++j;
+      }
+      previous = static_cast<unsigned char>(glob[j]);
+    }
+    if (j >= glob.size()) {
+      return absl::StrCat("the \"[\" at offset ", i,
+                          " is never closed by \"]\" (write \\[ for a literal [)");
+    }
+    i = j;
+  }
+  return "";
+}
+
 // Reads one policy document, naming "<source> line N" in every error.
 class PolicyReader {
  public:
@@ -76,6 +145,12 @@ class PolicyReader {
             absl::StrCat(field, " entries must be non-empty strings, got ",
                          element.is_string() ? "\"\"" : JsonTypeName(element),
                          element.is_number() ? " (quote a glob that looks like a number)" : ""));
+      }
+      if (std::string problem = GlobProblem(element.get_ref<const std::string&>());
+          !problem.empty()) {
+        return Error(JsonPathIndex(path, i),
+                     absl::StrCat(path, "[", i, "]: glob \"", element.get<std::string>(),
+                                  "\" cannot be used: ", problem));
       }
       globs.push_back(element.get<std::string>());
     }

@@ -14,6 +14,7 @@
 
 #include "controller/common/status.h"
 #include "controller/etcd/client_impl.h"
+#include "controller/etcd/credentials.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::etcd {
@@ -229,10 +230,11 @@ class AsyncStream {
     }
     if (end.ok()) {
       end = status_.ok() ? absl::UnavailableError(absl::StrCat(method_, ": stream ended by etcd"))
-                         : ToStatus(method_, status_);
+                         : ExplainTlsFailure(client_.options(), ToStatus(method_, status_));
     }
-    if (absl::IsUnauthenticated(end)) {
-      client_.tokens().Invalidate(token);
+    if (absl::IsUnauthenticated(end) ||
+        (token.empty() && client_.auth_enabled() && absl::IsPermissionDenied(end))) {
+      client_.tokens().Invalidate(token);  // "": etcd without auth enabled it meanwhile
     }
     Deliver([&] { on_closed_(end); });
     absl::MutexLock lock(&mu_);

@@ -1,6 +1,10 @@
 #include "controller/etcd/client_impl.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -20,6 +24,16 @@ constexpr int kKeepaliveTimeoutMs = 5000;
 
 absl::Status ToStatus(const char* method, const grpc::Status& status) {
   return FromGrpcCode(status.error_code(), absl::StrCat(method, ": ", status.error_message()));
+}
+
+// Identifies one version of a file: inode, size, mtime; "" when it cannot be stat'ed.
+std::string FileStamp(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || stat(path.c_str(), &st) != 0) {
+    return "";
+  }
+  return absl::StrCat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                      st.st_mtim.tv_nsec);
 }
 
 std::vector<std::unique_ptr<ClientImpl::Endpoint>> Own(std::vector<ClientImpl::Endpoint> in) {
@@ -65,6 +79,7 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
       return absl::InvalidArgumentError("etcd endpoint is empty");
     }
   }
+  RouteGrpcLogging();
   ASSIGN_OR_RETURN(auto credentials, MakeChannelCredentials(options));
   grpc::ChannelArguments args;
   const int max_backoff_ms = static_cast<int>(options.max_reconnect_backoff.count());
@@ -112,8 +127,36 @@ ClientImpl::ClientImpl(const ClientOptions& options, std::vector<Endpoint> endpo
     : options_(options),
       endpoints_(Own(std::move(endpoints))),
       clock_(clock),
-      tokens_(options.username,
-              [this](TokenSource::TokenCallback done) { Authenticate(std::move(done)); }) {}
+      password_(options.password),
+      password_stamp_(FileStamp(options.password_file)),
+      tokens_(
+          options.username, target(), clock,
+          [this](TokenSource::TokenCallback done) { Authenticate(std::move(done)); },
+          [this] { return RefreshPassword(); }) {}
+
+bool ClientImpl::RefreshPassword() {
+  if (options_.password_file.empty()) {
+    return false;
+  }
+  std::string stamp = FileStamp(options_.password_file);
+  absl::MutexLock lock(&password_mu_);
+  if (stamp.empty() || stamp == password_stamp_) {
+    return false;
+  }
+  password_stamp_ = stamp;
+  std::ifstream in(options_.password_file, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  std::string password = content.str();
+  while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+    password.pop_back();
+  }
+  if (!in || password.empty() || password == password_) {
+    return false;
+  }
+  password_ = std::move(password);
+  return true;
+}
 
 ClientImpl::~ClientImpl() {
   {
@@ -238,7 +281,7 @@ void ClientImpl::OnDone(std::shared_ptr<UnaryCall<Req, Resp>> call, const grpc::
     error = absl::UnavailableError(
         absl::StrCat(error.message(), " (endpoint ", endpoints_[call->endpoint]->address, ")"));
   }
-  Finish(call, error);
+  Finish(call, ExplainTlsFailure(options_, std::move(error)));
 }
 
 template <typename Req, typename Resp>
@@ -253,7 +296,11 @@ void ClientImpl::Finish(std::shared_ptr<UnaryCall<Req, Resp>> call,
 void ClientImpl::Authenticate(TokenSource::TokenCallback done) {
   pb::AuthenticateRequest req;
   req.set_name(options_.username);
-  req.set_password(options_.password);
+  RefreshPassword();
+  {
+    absl::MutexLock lock(&password_mu_);
+    req.set_password(password_);
+  }
   Call<pb::AuthenticateRequest, pb::AuthenticateResponse>(
       "Authenticate", /*idempotent=*/true, /*needs_token=*/false,
       +[](Endpoint& e, grpc::ClientContext* c, const pb::AuthenticateRequest& q,

@@ -15,10 +15,12 @@
 // writes report kUnavailable. With a username, a TokenSource (token_source.h) authenticates once
 // per connection and the token goes out as `token` metadata on every call and stream; a call
 // rejected for its token re-authenticates once (concurrent rejections share one Authenticate) and
-// is retried once. Streams (Watch, LeaseKeepAlive; async_stream.h) carry `hasleader: true`, run on
-// the completion queue (no threads of their own), wait for the token without blocking anyone, and
-// a stream refused for its token drops the token so the owner's reopen authenticates again. Every
-// response header revision goes through a RevisionTracker (max_revision, revision_regressions).
+// is retried once. etcd without auth needs no token (token_source.h); rejected credentials are
+// not sent again for a while unless the password file changed (read again then). Streams (Watch,
+// LeaseKeepAlive; async_stream.h) carry `hasleader: true`, run on the completion queue (no threads
+// of their own), wait for the token without blocking anyone, and a stream refused for its token
+// drops the token so the owner's reopen authenticates again. Every response header revision goes
+// through a RevisionTracker (max_revision, revision_regressions).
 //
 // Ownership: streams and in-flight calls refer to the client; it must outlive every stream
 // handle. The destructor waits for in-flight unary calls (bounded by request_timeout).
@@ -95,6 +97,8 @@ class ClientImpl final : public Client {
   std::string target() const override;
   // How many Authenticate calls succeeded (one per connection, plus one per rejected token).
   int64_t authentications() const { return tokens_.authentications(); }
+  // How many Authenticate calls were sent, failed ones included.
+  int64_t authentication_attempts() const { return tokens_.attempts(); }
 
   // ---- For the stream implementations (async_stream.cc). ----
   size_t CurrentEndpoint() const { return current_.load(); }
@@ -102,6 +106,7 @@ class ClientImpl final : public Client {
   // Moves the preferred endpoint past `index` after an UNAVAILABLE answer from it.
   void MarkUnavailable(size_t index);
   bool auth_enabled() const { return !options_.username.empty(); }
+  const ClientOptions& options() const { return options_; }
   TokenSource& tokens() { return tokens_; }
   // True when `status` means etcd refused the token (invalid, expired, stale auth revision).
   bool IsTokenRejected(const grpc::Status& status) const;
@@ -134,11 +139,18 @@ class ClientImpl final : public Client {
   void Finish(std::shared_ptr<UnaryCall<Req, Resp>> call,
               std::type_identity_t<absl::StatusOr<Resp>> result);
   void Authenticate(TokenSource::TokenCallback done);
+  // With options_.password_file: reads the file again when its inode, size or mtime changed;
+  // true when it did and gave a new non-empty password.
+  bool RefreshPassword();
 
   // Constant after construction.
   const ClientOptions options_;
   const std::vector<std::unique_ptr<Endpoint>> endpoints_;  // the stubs are thread-safe
   Clock& clock_;
+
+  absl::Mutex password_mu_;
+  std::string password_ ABSL_GUARDED_BY(password_mu_);        // never logged
+  std::string password_stamp_ ABSL_GUARDED_BY(password_mu_);  // inode, size, mtime of the file
 
   std::atomic<size_t> current_{0};
   RevisionTracker revisions_;  // internally synchronized

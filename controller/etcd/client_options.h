@@ -18,6 +18,9 @@ struct ClientOptions {
   std::vector<std::string> endpoints = {"127.0.0.1:2379"};  // host:port
   std::string username;
   std::string password;  // never logged
+  // Where `password` came from (--etcd-password-file), or empty. When set, the client reads it
+  // again when it changes (a rotated Secret), so new credentials are used without a restart.
+  std::string password_file;
   std::string ca_file;   // TLS is on when any of ca/cert/key is set or insecure_skip_verify
   std::string cert_file;
   std::string key_file;

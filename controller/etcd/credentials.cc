@@ -5,13 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 #include "controller/common/status.h"
+#include "grpc/support/log.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "spdlog/spdlog.h"
 
 namespace registrar::etcd {
 namespace {
@@ -78,6 +81,38 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
     }
   }
   return grpc::experimental::TlsCredentials(tls);
+}
+
+absl::Status ExplainTlsFailure(const ClientOptions& options, absl::Status status) {
+  const std::string message(status.message());
+  if (status.ok() || !absl::StrContains(message, "Ssl handshake failed") ||
+      absl::StrContains(message, "(TLS: ")) {
+    return status;
+  }
+  std::string hint;
+  if (absl::StrContains(message, "certificate verify failed") ||
+      absl::StrContains(message, "CERTIFICATE_VERIFY_FAILED")) {
+    hint = options.ca_file.empty()
+               ? "etcd's certificate is not trusted by the system's CA roots; give the CA that "
+                 "signed it with --etcd-ca"
+               : absl::StrCat("etcd's certificate is not signed by the CA in --etcd-ca ",
+                              options.ca_file, ", or does not name this endpoint");
+  } else {
+    hint = absl::StrCat("check --etcd-ca ", options.ca_file.empty() ? "(not set)" : options.ca_file,
+                        ", and that etcd accepts the client certificate --etcd-cert ",
+                        options.cert_file.empty() ? "(not set)" : options.cert_file);
+  }
+  return absl::Status(status.code(), absl::StrCat(message, " (TLS: ", hint, ")"));
+}
+
+void RouteGrpcLogging() {
+  static const bool routed = [] {
+    gpr_set_log_function(+[](gpr_log_func_args* args) {
+      spdlog::debug("grpc {}:{}: {}", args->file, args->line, args->message);
+    });
+    return true;
+  }();
+  (void)routed;
 }
 
 }  // namespace registrar::etcd

@@ -25,4 +25,15 @@ namespace registrar::etcd {
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const ClientOptions& options);
 
+// `status` with what to check appended when its message is a failed TLS handshake (gRPC's
+// "Ssl handshake failed: ... certificate verify failed"): the --etcd-ca file (or that none is
+// set) and the client certificate. The code and the original text are kept. Other statuses are
+// returned as they are.
+absl::Status ExplainTlsFailure(const ClientOptions& options, absl::Status status);
+
+// Sends gRPC's own log lines (e.g. "E1202 ... Handshake failed ...") to our log at debug level
+// instead of stderr: every failure they report reaches the caller as a status, which says it
+// once and names the file to fix. Idempotent; the first client calls it.
+void RouteGrpcLogging();
+
 }  // namespace registrar::etcd

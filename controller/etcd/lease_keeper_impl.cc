@@ -184,6 +184,7 @@ void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveRe
       return;
     }
     got_response_ = true;
+    got_response_since_close_ = true;
     schedule_.NoteResponse(clock_.Now());
     known = schedule_.OnResponse(response.id(), response.ttl());
     answered = PublishOutstandingLocked();
@@ -205,6 +206,7 @@ void LeaseKeeperImpl::OnResponse(uint64_t generation, const pb::LeaseKeepAliveRe
 
 void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) {
   bool answered;
+  bool repeated;
   {
     absl::MutexLock lock(&mu_);
     if (generation != generation_) {
@@ -214,8 +216,16 @@ void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) 
     wake_ = true;
     wake_cv_.Signal();
     answered = PublishOutstandingLocked();
+    repeated = !got_response_since_close_ && status.message() == last_close_message_;
+    last_close_message_ = std::string(status.message());
+    got_response_since_close_ = false;
   }
-  spdlog::warn("etcd {}: keep-alive stream closed: {}", client_.target(), status.ToString());
+  if (repeated) {
+    spdlog::debug("etcd {}: keep-alive stream closed again: {}", client_.target(),
+                  status.ToString());
+  } else {
+    spdlog::warn("etcd {}: keep-alive stream closed: {}", client_.target(), status.ToString());
+  }
   ReportConnectivity(false);
   if (answered) {
     ReportRenewalsAnswered();

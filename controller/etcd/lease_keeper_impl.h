@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -65,6 +66,10 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // of the current stream
   bool stream_dead_ ABSL_GUARDED_BY(mu_) = true;
   bool got_response_ ABSL_GUARDED_BY(mu_) = false;
+  // The reason of the last close, so that the same failure again and again is logged once (at
+  // warning level; again after a response came in between).
+  std::string last_close_message_ ABSL_GUARDED_BY(mu_);
+  bool got_response_since_close_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<Clock::TimePoint> planned_wakeup_ ABSL_GUARDED_BY(mu_);

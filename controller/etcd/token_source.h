@@ -10,18 +10,28 @@
 // rejections of one token lead to one new Authenticate, and a rejection of an already replaced
 // token does not throw the new one away. Nothing here blocks or waits.
 //
-// Errors handed to callbacks: etcd's "authentication failed" (a wrong user or password) becomes
-// kUnauthenticated naming the user (never the password); any other failure is passed on as
-// Authenticate reported it (kUnavailable, kDeadlineExceeded, ...). A failure is not remembered:
-// the next Get authenticates again.
+// etcd without auth: Authenticate answers "authentication is not enabled". As etcd's own Go
+// client does, that means no token is needed: Get hands out the empty token (calls go without
+// one) and the fact is logged once. When etcd later asks for a token (auth was enabled: a call
+// refused for "user name is empty", or a tokenless stream refused), the caller's
+// Invalidate("") makes the next Get authenticate.
+//
+// Rejected credentials: etcd's "authentication failed" (a wrong user or password) becomes
+// kUnauthenticated naming the user (never the password) and is remembered for kRejectedHoldDown:
+// Gets in that time fail at once with it, without asking etcd (an Authenticate is a raft write
+// and a bcrypt check on etcd; a controller with many registrations would otherwise send one per
+// retry). The hold-down ends early when `credentials_changed` (polled by such a Get) says the
+// credentials changed (a new password file). Any other failure (kUnavailable,
+// kDeadlineExceeded, ...) is passed on as Authenticate reported it and not remembered.
 //
 // Thread-safety: all methods are safe from any thread. Callbacks run on the thread that calls
-// Get (token already known) or on the thread that runs `authenticate`'s callback, never under
-// the internal lock, so they may call Get or Invalidate.
-// Ownership: `authenticate` must stay callable for the source's lifetime.
+// Get (token already known, or a remembered rejection) or on the thread that runs
+// `authenticate`'s callback, never under the internal lock, so they may call Get or Invalidate.
+// Ownership: `authenticate`, `credentials_changed` and `clock` must outlive the source.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -31,6 +41,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
+#include "controller/common/clock.h"
+
 namespace registrar::etcd {
 
 class TokenSource {
@@ -38,26 +50,47 @@ class TokenSource {
   using TokenCallback = std::function<void(absl::StatusOr<std::string>)>;
   // Starts one Authenticate; `done` runs exactly once with the token or the error.
   using Authenticate = std::function<void(TokenCallback done)>;
+  // True when the credentials changed since the last call (the caller re-read them).
+  using CredentialsChanged = std::function<bool()>;
 
-  TokenSource(std::string username, Authenticate authenticate)
-      : username_(std::move(username)), authenticate_(std::move(authenticate)) {}
+  static constexpr std::chrono::seconds kRejectedHoldDown{30};
 
-  // Runs `ready` exactly once with a token or the Authenticate error (see the file comment).
+  // `target` names the connection in the one log line about etcd without auth.
+  TokenSource(std::string username, std::string target, Clock& clock, Authenticate authenticate,
+              CredentialsChanged credentials_changed = {})
+      : username_(std::move(username)),
+        target_(std::move(target)),
+        clock_(clock),
+        authenticate_(std::move(authenticate)),
+        credentials_changed_(std::move(credentials_changed)) {}
+
+  // Runs `ready` exactly once with a token ("" when etcd has auth off) or the error (see the
+  // file comment).
   void Get(TokenCallback ready);
-  // Forgets `token` when it is still the current one.
+  // Forgets `token` when it is still the current one; Invalidate("") ends "auth not enabled".
   void Invalidate(const std::string& token);
   // How many Authenticate calls succeeded.
   int64_t authentications() const { return authentications_.load(); }
+  // How many Authenticate calls were started.
+  int64_t attempts() const { return attempts_.load(); }
 
  private:
   void OnAuthenticated(absl::StatusOr<std::string> token);
 
   const std::string username_;
+  const std::string target_;
+  Clock& clock_;
   const Authenticate authenticate_;
+  const CredentialsChanged credentials_changed_;
   std::atomic<int64_t> authentications_{0};
+  std::atomic<int64_t> attempts_{0};
 
   absl::Mutex mu_;
   std::string token_ ABSL_GUARDED_BY(mu_);
+  bool auth_disabled_ ABSL_GUARDED_BY(mu_) = false;  // etcd said auth is not enabled
+  bool logged_disabled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status rejected_ ABSL_GUARDED_BY(mu_);  // remembered until rejected_until_
+  Clock::TimePoint rejected_until_ ABSL_GUARDED_BY(mu_){};
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<TokenCallback> waiters_ ABSL_GUARDED_BY(mu_);
 };

@@ -29,11 +29,13 @@ void EngineImpl::Adopt() {
   conn->client->Range(std::move(req), [this, conn, prefix](absl::StatusOr<pb::RangeResponse> r) {
     loop_.Post([this, conn, prefix, r = std::move(r)] {
       if (!r.ok()) {
-        auto delay = adopt_backoff_.Next();
-        spdlog::warn("adoption: reading ownership records failed: {} (retrying in {} ms)",
-                     r.status().message(), delay.count());
-        loop_.PostAfter(delay, [this] { Adopt(); });
+        AdoptionFailed(r.status());
+        loop_.PostAfter(adopt_backoff_.Next(), [this] { Adopt(); });
         return;
+      }
+      if (!adopt_failure_.ok()) {
+        spdlog::info("adoption: ownership records read after: {}", adopt_failure_.message());
+        adopt_failure_ = absl::OkStatus();
       }
       conn->regressions_seen = conn->client->revision_regressions();
       std::vector<AdoptedRecord> unclaimed;
@@ -54,6 +56,27 @@ void EngineImpl::Adopt() {
       FinishAdoption();
     });
   });
+}
+
+void EngineImpl::AdoptionFailed(const absl::Status& status) {
+  if (status.message() != adopt_failure_.message()) {
+    spdlog::warn(
+        "adoption: reading the ownership records failed: {} (retried; registrations "
+        "wait for it)",
+        status.message());
+  }
+  adopt_failure_ = status;
+  for (auto& [id, reg] : regs_) {
+    ShowAdoptionFailure(reg);
+  }
+}
+
+void EngineImpl::ShowAdoptionFailure(Reg& reg) {
+  if (adopt_failure_.ok() || reg.removed || Classify(adopt_failure_) != ErrorClass::kCredentials) {
+    return;
+  }
+  SetState(reg, Phase::kFailed, Cause::kAuthFailed,
+           absl::StrCat("reading the ownership records: ", adopt_failure_.message()));
 }
 
 void EngineImpl::FinishAdoption() {
@@ -240,6 +263,19 @@ std::optional<std::string> EngineImpl::SettleKey(Connection* conn) {
   return std::nullopt;
 }
 
+// etcd answers again (new credentials, a trusted certificate): registrations that failed for
+// credentials try again now instead of after their slow retry.
+void EngineImpl::RetryAuthFailed() {
+  for (const std::string& id : Ids()) {
+    Reg* reg = Find(id);
+    if (reg != nullptr && reg->state.cause == Cause::kAuthFailed &&
+        reg->activity == Activity::kBackingOff) {
+      reg->activity = Activity::kIdle;
+      Step(*reg);
+    }
+  }
+}
+
 // Readiness: a Maintenance.Status call on the default target every couple of seconds, so
 // "etcd reachable" is known even when no lease is held yet.
 void EngineImpl::Probe() {
@@ -249,6 +285,7 @@ void EngineImpl::Probe() {
         if (ok) {
           spdlog::info("etcd {} reachable", default_conn_->client->target());
           pool_.Reconnected(default_conn_);
+          RetryAuthFailed();
         } else {
           spdlog::warn("etcd {} unreachable: {}", default_conn_->client->target(), message);
         }

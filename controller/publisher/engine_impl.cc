@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -127,6 +128,25 @@ void EngineImpl::Stop(bool revoke) {
   // Collect the leases to revoke on the engine thread, then stop it.
   std::vector<std::pair<Connection*, int64_t>> leases;
   if (revoke && own_thread_) {
+    // Start nothing new, and let the operations in flight end: a grant sent just before (a
+    // SIGTERM right after start) must be answered for its lease to be revoked here.
+    const auto deadline =
+        clock_.Now() + options_.default_target.request_timeout + std::chrono::seconds(1);
+    while (true) {
+      std::promise<bool> idle;
+      loop_.Post([&] {
+        draining_ = true;
+        bool any = false;
+        for (const auto& [id, reg] : regs_) {
+          any = any || reg.activity == Activity::kInFlight;
+        }
+        idle.set_value(!any);
+      });
+      if (idle.get_future().get() || clock_.Now() >= deadline) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     std::promise<void> done;
     loop_.Post([&] {
       for (auto& [id, reg] : regs_) {
@@ -198,6 +218,8 @@ void EngineImpl::Upsert(Desired desired) {
     if (adoption_.done()) {
       Claim(reg);
       Step(reg);
+    } else {
+      ShowAdoptionFailure(reg);
     }
     HandedOver(reg.desired.id);
   });
@@ -255,7 +277,7 @@ PlanInput EngineImpl::Describe(const Reg& reg, const absl::StatusOr<Connection*>
 }
 
 void EngineImpl::Step(Reg& reg) {
-  if (reg.activity != Activity::kIdle || !adoption_.done()) {
+  if (reg.activity != Activity::kIdle || !adoption_.done() || draining_) {
     return;
   }
   if (reg.verify) {

@@ -119,7 +119,12 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
 
   void CheckRegression(Connection* conn);
   void Probe();
+  void RetryAuthFailed();
   void Adopt();
+  // Adoption failed with `status`: logged when the reason is new; with rejected credentials or
+  // an untrusted TLS peer every waiting registration shows Failed/AuthFailed with the reason.
+  void AdoptionFailed(const absl::Status& status);
+  void ShowAdoptionFailure(Reg& reg);
   void FinishAdoption();
   void Claim(Reg& reg);
   void RevokeOrphans();
@@ -177,6 +182,9 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   std::map<std::string, Reg> regs_;
   Connection* default_conn_ = nullptr;
   uint64_t next_epoch_ = 1;
+  absl::Status adopt_failure_;
+  bool draining_ = false;  // Stop(revoke=true): no new operation starts  // why the last adoption
+                           // attempt failed (OK: none failed)
   // The owner's thread only: Start() and Stop() are called by the owner, never concurrently.
   bool started_ = false;
   bool stopped_ = false;

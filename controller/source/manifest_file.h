@@ -6,8 +6,12 @@
 // Rules: documents of other kinds are skipped (debug log); a document without apiVersion/kind is an
 // error, as for kubectl; an empty namespace becomes "default"; manifest objects have no Kubernetes
 // UID, so metadata.uid is derived from the identity: "manifest:<namespace>/<name>" (stable across
-// restarts and file moves, which is what the engine's ownership records need). The file is one unit:
-// any problem in any document fails the whole file, so a half-edited file never applies partly.
+// restarts and file moves, which is what the engine's ownership records need). The file is one
+// unit: any problem in any document fails the whole file, so a half-edited file never applies
+// partly. One exception: a spec.key overlapping the owner prefix is not a broken file but a refused
+// registration; that document is returned and the reconciler refuses it alone (Failed,
+// InvalidSpec), while the file's other documents apply. `owner_prefix` is therefore not checked
+// here (kept for callers; the reconciler holds the configured prefix).
 //
 // Pure functions, thread-safe.
 #pragma once
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "controller/registration/types.h"
 
 namespace registrar::source {

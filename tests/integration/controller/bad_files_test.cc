@@ -181,6 +181,24 @@ TEST_F(BadFilesTest, EveryKindOfBadFileIsReportedAndTheGoodOneStays) {
   EXPECT_TRUE(controller_->Running());
 }
 
+// Issue 12 item 6: a document whose key overlaps the owner prefix made the whole file fail, so
+// the file's other, valid document was never registered. Now that document alone is refused.
+TEST_F(BadFilesTest, KeyUnderTheOwnerPrefixRefusesOnlyItsDocument) {
+  Write("mixed.yaml",
+        Manifest({.name = "fine", .key = "fine.rpc", .value = "10.0.0.5:1"}) + "---\n" +
+            Manifest(
+                {.name = "sneaky", .key = "/etcd-registrar/owners/e2e-owner/x", .value = "v:1"}));
+  ASSERT_NO_FATAL_FAILURE(StartWithGoodFile());
+  auto fine = WaitForKey("fine.rpc/", kSoon);
+  ASSERT_THAT(fine, IsOk()) << controller_->Describe();
+  EXPECT_EQ(fine->value, "10.0.0.5:1");
+  auto sneaky = WaitForRegistration("default", "sneaky", "Failed", kSoon);
+  ASSERT_THAT(sneaky, IsOk()) << controller_->Describe();
+  EXPECT_EQ((*sneaky)["reason"], "InvalidSpec");
+  EXPECT_THAT((*sneaky)["lastError"].get<std::string>(), HasSubstr("owner prefix"));
+  ExpectGoodUntouched();
+}
+
 TEST_F(BadFilesTest, DuplicatesFirstInSortedPathAndDocumentOrderWins) {
   // b.yaml sorts after a.yaml; within multi.yaml, document 1 comes first.
   Write("b.yaml", Manifest({.name = "dup", .key = "dup.rpc", .value = "from-b:1"}));

@@ -57,7 +57,7 @@ std::string Manifest(const ManifestSpec& spec) {
 }
 
 void ControllerTest::SetUp() {
-  auto etcd = EtcdProcess::Start();
+  auto etcd = EtcdProcess::Start(etcd_options());
   ASSERT_THAT(etcd, IsOk());
   etcd_ = *std::move(etcd);
   tmp_ = std::make_unique<TempDir>("er-controller-e2e");

@@ -73,6 +73,8 @@ class ControllerTest : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+  // The etcd SetUp starts (a test class overrides it for auth or TLS).
+  virtual EtcdOptions etcd_options() const { return {}; }
 
   EtcdProcess& etcd() { return *etcd_; }
   // The manifest folder (created empty by SetUp).

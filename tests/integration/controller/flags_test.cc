@@ -123,5 +123,26 @@ TEST_F(FlagsTest, MalformedPolicyFileExitsTwoNamingTheFile) {
   ExpectRejected({"--manifests", dir_, "--policy", policy}, {policy});
 }
 
+// Issue 12 item 6: an owner id with "/" makes record paths ambiguous (owner "a" with key
+// "b/c.rpc" and owner "a/b" with key "c.rpc" share one), and a glob that can never match made a
+// policy rule silently useless; both were accepted before.
+TEST_F(FlagsTest, OwnerIdWithASlashExitsTwo) {
+  ExpectRejected({"--manifests", dir_, "--owner-id", "team/a"}, {"--owner-id", "team/a", "/"});
+  const std::string config = WriteFile("owner.yaml", "owner-id: team/b\n");
+  ExpectRejected({"--manifests", dir_, "--config", config}, {"--owner-id", config, "line 1"});
+}
+
+TEST_F(FlagsTest, PolicyGlobThatCannotBeUsedExitsTwoNamingFileLineAndRule) {
+  const std::vector<std::pair<std::string, std::string>> globs = {
+      {"[z-a]*", "reversed"}, {"[[:nope:]]", "nope"}, {"svc[", "never closed"}};
+  for (const auto& [glob, why] : globs) {
+    const std::string policy = WriteFile(
+        "glob-policy.yaml",
+        absl::StrCat("rules:\n- namespaces: [\"*\"]\n  keys:\n  - \"ok.*\"\n  - \"", glob, "\"\n"));
+    ExpectRejected({"--manifests", dir_, "--policy", policy},
+                   {policy, "line 5", "rules[0].keys[1]", glob, why});
+  }
+}
+
 }  // namespace
 }  // namespace registrar::testing

@@ -1,5 +1,6 @@
 // Integration tests of the client's user/password auth and TLS against a real etcd.
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -233,6 +234,83 @@ TEST(EtcdAuth, OpeningAWatchDoesNotWaitForAuthentication) {
   EXPECT_EQ((*client)->authentications(), 1);
   ASSERT_THAT(etcd->Etcdctl({"put", "/app/after", "v"}), IsOk());
   EXPECT_TRUE(probe.WaitEvents(1));
+}
+
+// Credentials given to an etcd without auth (the usual roll-out: set credentials, then enable
+// auth). etcd answers Authenticate with "authentication is not enabled"; before this change every
+// call and the keep-alive stream failed with it for ever. Now no token is used, and once auth is
+// enabled the first call refused for lacking a token authenticates and succeeds.
+TEST(EtcdAuth, CredentialsAgainstEtcdWithoutAuthWorkWithoutAToken) {
+  auto etcd = StartEtcd({});
+  ASSERT_NE(etcd, nullptr);
+  ClientOptions options = UserOptions(*etcd, "alice", "alice-pw");
+  auto client = ClientImpl::Create(options);
+  ASSERT_THAT(client, IsOk());
+  ASSERT_THAT((*client)->PutSync(MakePut("/app/k", "no-auth")), IsOk());
+  EXPECT_EQ(*etcd->Etcdctl({"get", "/app/k", "--print-value-only"}), "no-auth\n");
+
+  pb::LeaseGrantRequest grant;
+  grant.set_ttl(5);
+  auto lease = (*client)->LeaseGrantSync(grant);
+  ASSERT_THAT(lease, IsOk());
+  absl::Mutex mu;
+  int renewed = 0;
+  KeepAliveHandler handler;
+  handler.on_response = [&](const pb::LeaseKeepAliveResponse& r) {
+    absl::MutexLock lock(&mu);
+    renewed += r.ttl() > 0 ? 1 : 0;
+  };
+  handler.on_closed = [](absl::Status) {};
+  auto stream = (*client)->KeepAlive(handler);
+  ASSERT_THAT(stream, IsOk());
+  (*stream)->Send(lease->id());
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* n) { return *n > 0; }, &renewed),
+                                    absl::Seconds(10)));
+  }
+  (*stream)->Close();
+  EXPECT_EQ((*client)->authentications(), 0);
+
+  // Auth enabled afterwards: the client authenticates when etcd asks for a token.
+  ASSERT_THAT(etcd->Etcdctl({"user", "add", "root:rootpw"}), IsOk());
+  ASSERT_THAT(etcd->Etcdctl({"user", "add", "alice:alice-pw"}), IsOk());
+  ASSERT_THAT(etcd->Etcdctl({"role", "add", "app"}), IsOk());
+  ASSERT_THAT(
+      etcd->Etcdctl({"role", "grant-permission", "app", "--prefix=true", "readwrite", "/app/"}),
+      IsOk());
+  ASSERT_THAT(etcd->Etcdctl({"user", "grant-role", "alice", "app"}), IsOk());
+  ASSERT_THAT(etcd->Etcdctl({"auth", "enable"}), IsOk());
+  EXPECT_THAT((*client)->PutSync(MakePut("/app/k", "auth-on")), IsOk());
+  EXPECT_EQ((*client)->authentications(), 1);
+  EXPECT_EQ(*etcd->Etcdctl({"--user", "root:rootpw", "get", "/app/k", "--print-value-only"}),
+            "auth-on\n");
+}
+
+// A wrong password is sent to etcd once per hold-down, not once per call: before, every call
+// cost etcd an Authenticate (a raft write and a bcrypt check). Rewriting the password file ends
+// the hold-down at once.
+TEST(EtcdAuth, RejectedPasswordIsNotSentAgainUntilThePasswordFileChanges) {
+  auto etcd = StartEtcd({.auth = true});
+  ASSERT_NE(etcd, nullptr);
+  ASSERT_THAT(etcd->AddUser("alice", "alice-pw", "/app/"), IsOk());
+  const std::string password_file = etcd->dir() + "/alice-password";
+  std::ofstream(password_file) << "not-the-password\n";
+  ClientOptions options = UserOptions(*etcd, "alice", "not-the-password");
+  options.password_file = password_file;
+  auto client = ClientImpl::Create(options);
+  ASSERT_THAT(client, IsOk());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THAT((*client)->PutSync(MakePut("/app/k", "v")),
+                StatusIs(absl::StatusCode::kUnauthenticated));
+  }
+  EXPECT_EQ((*client)->authentication_attempts(), 1);
+
+  std::ofstream(password_file, std::ios::trunc) << "alice-pw\n";
+  EXPECT_THAT((*client)->PutSync(MakePut("/app/k", "fixed")), IsOk());
+  EXPECT_EQ((*client)->authentication_attempts(), 2);
+  EXPECT_EQ((*client)->authentications(), 1);
 }
 
 TEST(EtcdTls, WorksWithTheGeneratedCertificates) {

@@ -161,6 +161,36 @@ TEST_F(PublishAccessTest, AuthTokenExpiryIsSurvivedAndDeletesArePutBack) {
   ASSERT_NO_FATAL_FAILURE(StopGracefully(*publish, SIGTERM, "expired token"));
 }
 
+// Credentials given to an etcd where auth is not enabled (the usual roll-out: credentials first,
+// then `etcdctl auth enable`). Before, Authenticate's "authentication is not enabled" failed the
+// grant and the keep-alive stream for ever and publish hung. Now: registered without a token,
+// one log line saying so, and a clean stop.
+TEST_F(PublishAccessTest, CredentialsAgainstEtcdWithoutAuthRegisterWithoutAToken) {
+  ASSERT_NO_FATAL_FAILURE(StartEtcd());
+  const std::string password_file = WriteFile("password", kPassword);
+  auto publish =
+      StartPublish(PublishArgs(etcd().endpoint(), "noauth.rpc", "10.1.0.3:80",
+                               {"--etcd-username", kUser, "--etcd-password-file", password_file}));
+  absl::StatusOr<StoredKv> kv =
+      ExpectRegisters(publish.get(), "noauth.rpc/", "registration with credentials, auth off");
+  ASSERT_THAT(kv, IsOk()) << (publish ? publish->Describe() : "");
+  EXPECT_EQ(kv->value, "10.1.0.3:80");
+  // Held over two TTLs: the keep-alive stream works without a token.
+  std::this_thread::sleep_for(seconds(2 * kTtl));
+  absl::StatusOr<std::vector<StoredKv>> kvs = GetAll("noauth.rpc/");
+  ASSERT_THAT(kvs, IsOk());
+  ASSERT_EQ(kvs->size(), 1u) << publish->Describe();
+  EXPECT_EQ(kvs->front().lease, kv->lease);
+  const std::string log = publish->Output() + publish->Stderr();
+  size_t mentions = 0;
+  for (size_t at = log.find("authentication is not enabled"); at != std::string::npos;
+       at = log.find("authentication is not enabled", at + 1)) {
+    ++mentions;
+  }
+  EXPECT_EQ(mentions, 1u) << log;
+  ASSERT_NO_FATAL_FAILURE(StopGracefully(*publish, SIGTERM, "auth off"));
+}
+
 // 13a. TLS with CA, client certificate and key: registered.
 TEST_F(PublishAccessTest, TlsWithCaCertificateAndKeyRegisters) {
   EtcdOptions options;
@@ -221,6 +251,18 @@ TEST_F(PublishAccessTest, BadFlagsExitTwoWithOneLineNamingTheFlag) {
       {{"publish", "--etcd-endpoints", e, "--key", "k", "--value", "v", "--ttl", "abc"}, "ttl"},
       {{"publish", "--etcd-endpoints", e, "--key", "k", "--value", "v", "--no-such-flag", "x"},
        "no-such-flag"},
+      // Issue 12 item 5: accepted before (an id clamped to ...807, a TTL etcd refuses for ever,
+      // keys the controller refuses).
+      {{"publish", "--etcd-endpoints", e, "--key", "k", "--value", "v", "--id",
+        "9223372036854775808"},
+       "--id"},
+      {{"publish", "--etcd-endpoints", e, "--key", "k", "--value", "v", "--ttl", "99999999999"},
+       "--ttl"},
+      {{"publish", "--etcd-endpoints", e, "--key", "k", "--value", "v", "--ttl", "4"}, "--ttl"},
+      {{"publish", "--etcd-endpoints", e, "--key", "user rpc", "--value", "v"}, "--key"},
+      {{"publish", "--etcd-endpoints", e, "--key", "/etcd-registrar/owners/me/x", "--value", "v"},
+       "owner prefix"},
+      {{"publish", "--etcd-endpoints", e, "--key", std::string(513, 'k'), "--value", "v"}, "--key"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.names);
@@ -235,6 +277,25 @@ TEST_F(PublishAccessTest, BadFlagsExitTwoWithOneLineNamingTheFlag) {
     EXPECT_THAT(err, HasSubstr(c.names));
   }
   ASSERT_NO_FATAL_FAILURE(ExpectNothingWritten());
+}
+
+// SIGTERM while publish is still starting: before, the signal killed it (exit 143) when it came
+// in the first ~0.2 s, leaving a granted lease to expire. Now exit 0 and nothing left in etcd.
+// (Before main() runs, while the dynamic loader works, nothing can catch it: the first delay is
+// 50 ms.)
+TEST_F(PublishAccessTest, SigtermWhileStartingExitsZeroAndLeavesNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartEtcd());
+  for (int delay_ms : {50, 100, 150, 250}) {
+    SCOPED_TRACE(absl::StrCat("SIGTERM after ", delay_ms, " ms"));
+    auto publish = StartPublish(PublishArgs(etcd().endpoint(), "early.rpc", "10.3.0.9:80"));
+    ASSERT_NE(publish, nullptr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ASSERT_THAT(publish->Signal(SIGTERM), IsOk());
+    const std::optional<int> code = publish->Wait(seconds(10));
+    ASSERT_TRUE(code.has_value()) << publish->Describe();
+    EXPECT_EQ(*code, 0) << publish->Describe();
+    ASSERT_NO_FATAL_FAILURE(ExpectNothingWritten());
+  }
 }
 
 // 15. Two endpoints, the first one dead: publish fails over and registers.

@@ -464,12 +464,37 @@ TEST_F(OptionsTest, PublishRejectsBadValues) {
            {{"publish", "--key", "k"}, "--value"},
            {{"publish", "--key", "k", "--value", "v", "--id", "0"}, "--id"},
            {{"publish", "--key", "k", "--value", "v", "--ttl", "0"}, "--ttl"},
+           // Issue 12 item 5: clamped to 9223372036854775807 before; TTLs etcd refuses.
+           {{"publish", "--key", "k", "--value", "v", "--id", "9223372036854775808"},
+            "--id: must be a whole number from 1 to 9223372036854775807"},
+           {{"publish", "--key", "k", "--value", "v", "--ttl", "99999999999"}, "5 to 3600"},
+           {{"publish", "--key", "k", "--value", "v", "--ttl", "4"}, "5 to 3600"},
+           {{"publish", "--key", "k", "--value", "v", "--ttl", "3601"}, "5 to 3600"},
            {{"publish", "--key", "k", "--value", "v", "--workers", "2"}, "--workers"},
            {{"publish", "--key", "k", "--value", "v", "--http-addr", "a:1"}, "--http-addr"}}) {
     auto command = Parse(args);
     ASSERT_THAT(command, StatusIs(absl::StatusCode::kInvalidArgument)) << expected;
     EXPECT_THAT(command.status().message(), HasSubstr(expected));
   }
+}
+
+TEST_F(OptionsTest, PublishTakesTheLargestIdAndTheTtlBounds) {
+  auto command = Parse(
+      {"publish", "--key", "k", "--value", "v", "--id", "9223372036854775807", "--ttl", "3600"});
+  ASSERT_THAT(command, IsOk());
+  EXPECT_EQ(command->publish.id, 9223372036854775807);
+  EXPECT_EQ(command->publish.ttl_seconds, 3600);
+}
+
+// Issue 12 item 6: accepted before; records of "a" with key "b/c.rpc" and of "a/b" with
+// "c.rpc" would share one path.
+TEST_F(OptionsTest, OwnerIdWithASlashOrWhitespaceIsRefused) {
+  EXPECT_THAT(Parse({"--owner-id", "team/a"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--owner-id: must not contain \"/\"")));
+  EXPECT_THAT(Parse({"--owner-id", "team a"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--owner-id")));
+  EXPECT_THAT(Parse({"--owner-id", "team-a.prod_1"}), IsOk());
 }
 
 TEST_F(OptionsTest, PublishHelpListsItsFlags) {

@@ -124,7 +124,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicyCase{"rules: []\nrules: []\n", "p.yaml line 2, column 1: duplicate key \"rules\""},
         BadPolicyCase{"rules: []\n---\nrules: []\n", "p.yaml line 3: one YAML document expected"},
         BadPolicyCase{"", "expected a map with a \"rules\" list"},
-        BadPolicyCase{"rules: [\xff]\n", "p.yaml line 1, column 9: not UTF-8 text"}));
+        BadPolicyCase{"rules: [\xff]\n", "p.yaml line 1, column 9: not UTF-8 text"},
+        // Issue 12 item 6: globs fnmatch takes silently but that can never match.
+        BadPolicyCase{"rules:\n- namespaces: [a]\n  keys: [ok, \"[z-a]\"]\n",
+                      "p.yaml line 3: rules[0].keys[1]: glob \"[z-a]\" cannot be used: the range "
+                      "z-a is reversed"},
+        BadPolicyCase{"rules:\n- namespaces: [\"[[:nope:]]\"]\n  keys: [a]\n",
+                      "unknown character class [:nope:]"},
+        BadPolicyCase{"rules:\n- namespaces: [a]\n  keys: [a]\n  endpoints: [\"etcd[0-9\"]\n",
+                      "rules[0].endpoints[0]: glob \"etcd[0-9\" cannot be used: the \"[\" at "
+                      "offset 4 is never closed"},
+        BadPolicyCase{"rules:\n- namespaces: [a]\n  keys: [\"a\\\\\"]\n", "lone \\"}));
+
+TEST(Policy, WellFormedGlobsAreAccepted) {
+  auto policy = ParsePolicy(
+      "rules:\n- namespaces: [\"*\", \"team-?\", \"[a-z]*\", \"[!x]y\", \"[]a]\", "
+      "\"[[:alpha:]]*\", \"\\\\[literal\", \"[a-]\", \"[[.-.]]\"]\n  keys: [\"payment.*\"]\n",
+      "p.yaml");
+  ASSERT_THAT(policy, IsOk());
+  EXPECT_EQ(policy->rules().front().namespaces.size(), 9u);
+}
 
 TEST(Policy, LoadPolicyReadsAFileAndNamesItInErrors) {
   const std::string path =

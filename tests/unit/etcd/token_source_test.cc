@@ -8,11 +8,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
 
 namespace registrar::etcd {
 namespace {
 
+using ::registrar::testing::FakeClock;
 using ::registrar::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -38,7 +40,8 @@ class ScriptedAuth {
 
 TEST(TokenSource, ConcurrentGetsShareOneAuthenticateAndAllGetTheToken) {
   ScriptedAuth auth;
-  TokenSource tokens("alice", auth.fn());
+  FakeClock clock;
+  TokenSource tokens("alice", "etcd-0:2379", clock, auth.fn());
   std::vector<std::string> got;
   for (int i = 0; i < 3; ++i) {
     tokens.Get([&](absl::StatusOr<std::string> t) { got.push_back(*t); });
@@ -55,7 +58,8 @@ TEST(TokenSource, ConcurrentGetsShareOneAuthenticateAndAllGetTheToken) {
 
 TEST(TokenSource, InvalidatingAReplacedTokenKeepsTheNewOne) {
   ScriptedAuth auth;
-  TokenSource tokens("alice", auth.fn());
+  FakeClock clock;
+  TokenSource tokens("alice", "etcd-0:2379", clock, auth.fn());
   tokens.Get([](absl::StatusOr<std::string>) {});
   auth.Answer("tok-1");
   tokens.Invalidate("tok-1");
@@ -68,9 +72,14 @@ TEST(TokenSource, InvalidatingAReplacedTokenKeepsTheNewOne) {
   EXPECT_EQ(auth.started(), 2u);
 }
 
-TEST(TokenSource, WrongPasswordIsUnauthenticatedAndNotRemembered) {
+// A wrong password is remembered for the hold-down: the Gets in that time fail at once without
+// an Authenticate (before, every Get sent one: a controller retrying registrations flooded etcd
+// with bcrypt checks); after it, or once the credentials changed, etcd is asked again.
+TEST(TokenSource, WrongPasswordIsUnauthenticatedAndHeldDown) {
   ScriptedAuth auth;
-  TokenSource tokens("alice", auth.fn());
+  FakeClock clock;
+  bool changed = false;
+  TokenSource tokens("alice", "etcd-0:2379", clock, auth.fn(), [&] { return changed; });
   absl::Status failed;
   tokens.Get([&](absl::StatusOr<std::string> t) { failed = t.status(); });
   auth.Answer(absl::InvalidArgumentError(
@@ -79,12 +88,59 @@ TEST(TokenSource, WrongPasswordIsUnauthenticatedAndNotRemembered) {
   EXPECT_THAT(std::string(failed.message()),
               HasSubstr("etcd authentication failed for user alice"));
 
+  absl::Status held;
+  tokens.Get([&](absl::StatusOr<std::string> t) { held = t.status(); });
+  EXPECT_EQ(auth.started(), 1u) << "asked etcd again during the hold-down";
+  EXPECT_EQ(held, failed);
+
+  clock.Advance(TokenSource::kRejectedHoldDown);
   absl::Status other;
   tokens.Get([&](absl::StatusOr<std::string> t) { other = t.status(); });
-  EXPECT_EQ(auth.started(), 2u);  // the failure was not cached
+  EXPECT_EQ(auth.started(), 2u);
   auth.Answer(absl::UnavailableError("Authenticate: connection refused"));
   EXPECT_THAT(other, StatusIs(absl::StatusCode::kUnavailable));
+  // An unavailable etcd is not remembered.
+  tokens.Get([](absl::StatusOr<std::string>) {});
+  EXPECT_EQ(auth.started(), 3u);
+  auth.Answer(absl::InvalidArgumentError(
+      "Authenticate: etcdserver: authentication failed, invalid user ID or password"));
   EXPECT_EQ(tokens.authentications(), 0);
+
+  // Held down again, until the password file changes.
+  tokens.Get([](absl::StatusOr<std::string>) {});
+  EXPECT_EQ(auth.started(), 3u);
+  changed = true;
+  std::string got;
+  tokens.Get([&](absl::StatusOr<std::string> t) { got = t.value_or("error"); });
+  EXPECT_EQ(auth.started(), 4u);
+  auth.Answer("tok");
+  EXPECT_EQ(got, "tok");
+}
+
+// etcd without auth answers Authenticate with "authentication is not enabled": that means no
+// token is needed (as etcd's Go client reads it). Before, every call and stream failed with
+// it for ever. Asked once; Invalidate("") (a call refused for lacking a token once auth is
+// enabled) makes the next Get authenticate.
+TEST(TokenSource, AuthNotEnabledMeansNoTokenUntilEtcdAsksForOne) {
+  ScriptedAuth auth;
+  FakeClock clock;
+  TokenSource tokens("alice", "etcd-0:2379", clock, auth.fn());
+  std::vector<absl::StatusOr<std::string>> got;
+  tokens.Get([&](absl::StatusOr<std::string> t) { got.push_back(t); });
+  auth.Answer(
+      absl::FailedPreconditionError("Authenticate: etcdserver: authentication is not enabled"));
+  tokens.Get([&](absl::StatusOr<std::string> t) { got.push_back(t); });
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_THAT(got[0], ::registrar::testing::IsOkAndHolds(std::string()));
+  EXPECT_THAT(got[1], ::registrar::testing::IsOkAndHolds(std::string()));
+  EXPECT_EQ(auth.started(), 1u);
+
+  tokens.Invalidate("");
+  tokens.Get([&](absl::StatusOr<std::string> t) { got.push_back(t); });
+  EXPECT_EQ(auth.started(), 2u);
+  auth.Answer("tok");
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_THAT(got[2], ::registrar::testing::IsOkAndHolds(std::string("tok")));
 }
 
 }  // namespace
