@@ -227,7 +227,7 @@ void ConnectionPool::Pump(Connection* conn) {
 void ConnectionPool::AskVersion(Connection* conn) {
   uint64_t ask = ++conn->version_asks;
   conn->client->Status({}, [this, conn, ask](absl::StatusOr<pb::StatusResponse> r) {
-    loop_.Post([this, conn, ask, r = std::move(r)] {
+    loop_.Post([conn, ask, r = std::move(r)] {
       if (ask != conn->version_asks) {
         return;  // a later ask is under way
       }
