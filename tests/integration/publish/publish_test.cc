@@ -88,7 +88,8 @@ TEST_F(PublishTest, WritesByteExactKeyAndValueWithTheGrantedLeaseAndNothingElse)
   };
   const std::vector<Case> cases = {
       {"user.rpc", "10.0.0.12:8081"},
-      {"/services/order.rpc", "héllo wörld ✓ \"quoted\" 'single' $HOME;\\ tab\tend ✓"},
+      // No control characters: publish validates a value as the controller does.
+      {"/services/order.rpc", "héllo wörld ✓ \"quoted\" 'single' $HOME;\\ end ✓"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.key);
