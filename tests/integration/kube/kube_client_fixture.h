@@ -96,6 +96,12 @@ class KubeClientTest : public ::testing::Test {
     ASSERT_TRUE(nobody.ok()) << nobody.status();
     nobody_token_ = new std::string(*nobody);
   }
+  static void TearDownTestSuite() {
+    delete ns_;
+    delete robot_token_;
+    delete nobody_token_;
+    ns_ = robot_token_ = nobody_token_ = nullptr;
+  }
   void SetUp() override { ASSERT_NE(robot_token_, nullptr) << "suite setup failed"; }
 
   // The API server with the admin client certificate (O=system:masters).
