@@ -49,7 +49,6 @@ absl::StatusOr<std::unique_ptr<SourceKit>> NewManifestKit(const config::Options&
                                                           Clock& clock) {
   source::ManifestSourceOptions source_options;
   source_options.dir = options.manifests;
-  source_options.owner_prefix = options.owner_prefix;
   auto source = source::ManifestSource::Create(source_options, clock);
   if (!source.ok()) {
     return source.status();

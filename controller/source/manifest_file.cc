@@ -27,7 +27,7 @@ std::string StringField(const nlohmann::json& object, const char* key) {
 }  // namespace
 
 absl::StatusOr<std::vector<ManifestDocument>> ParseManifestFile(
-    std::string_view path, std::string_view text, [[maybe_unused]] std::string_view owner_prefix) {
+    std::string_view path, std::string_view text) {
   if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("binary content (NUL byte at offset ", nul, ")"));

@@ -10,8 +10,7 @@
 // unit: any problem in any document fails the whole file, so a half-edited file never applies
 // partly. One exception: a spec.key overlapping the owner prefix is not a broken file but a refused
 // registration; that document is returned and the reconciler refuses it alone (Failed,
-// InvalidSpec), while the file's other documents apply. `owner_prefix` is therefore not checked
-// here (kept for callers; the reconciler holds the configured prefix).
+// InvalidSpec), while the file's other documents apply; the reconciler holds the configured prefix.
 //
 // Pure functions, thread-safe.
 #pragma once
@@ -40,7 +39,6 @@ struct ManifestDocument {
 // "document 2 (line 14): spec.key (line 16): must not be empty", or for binary content
 // "binary content (NUL byte at offset 12)" / "not UTF-8 text (invalid byte at offset 7)".
 absl::StatusOr<std::vector<ManifestDocument>> ParseManifestFile(std::string_view path,
-                                                                std::string_view text,
-                                                                std::string_view owner_prefix);
+                                                                std::string_view text);
 
 }  // namespace registrar::source

@@ -342,7 +342,7 @@ void ManifestSource::Read(const std::string& path, FileState& state) {
       : static_cast<int64_t>(text->size()) > options_.max_file_bytes
           ? absl::InvalidArgumentError(TooLarge(static_cast<int64_t>(text->size()),
                                                 options_.max_file_bytes))
-          : ParseManifestFile(path, *text, options_.owner_prefix);
+          : ParseManifestFile(path, *text);
   if (!documents.ok()) {
     state.error = std::string(documents.status().message());
     spdlog::warn("{}: {}; keeping its last good registrations ({})", path, state.error,

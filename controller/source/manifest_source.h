@@ -66,7 +66,6 @@ struct ManifestSourceOptions {
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds resync_interval{std::chrono::seconds(30)};
   int64_t max_file_bytes = 1 << 20;
-  std::string owner_prefix = registration::kDefaultOwnerPrefix;
 };
 
 class ManifestSource final : public Source {

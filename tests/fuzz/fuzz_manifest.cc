@@ -41,8 +41,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<std::vector<registrar::source::ManifestDocument>> docs =
-      registrar::source::ParseManifestFile("/fuzz/manifests/m.yaml", text,
-                                           "/etcd-registrar/owners/");
+      registrar::source::ParseManifestFile("/fuzz/manifests/m.yaml", text);
   if (!docs.ok()) {
     FUZZ_CHECK(docs.status().code() == absl::StatusCode::kInvalidArgument,
                std::string(docs.status().message()).c_str());

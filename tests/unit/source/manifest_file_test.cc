@@ -17,10 +17,9 @@ using ::registrar::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
-constexpr char kOwners[] = "/etcd-registrar/owners/";
 
 absl::StatusOr<std::vector<ManifestDocument>> Parse(const std::string& text) {
-  return ParseManifestFile("test.yaml", text, kOwners);
+  return ParseManifestFile("test.yaml", text);
 }
 
 std::string Message(const absl::StatusOr<std::vector<ManifestDocument>>& parsed) {
