@@ -1,11 +1,13 @@
-// etcd-registrar: flags -> wiring. `publish` holds one registration in the foreground; the default
-// command runs the controller (controller/app/app.h).
+// etcd-registrar: flags -> wiring. `publish` holds one registration in the foreground,
+// `check-config` only checks the flags and files; the default command runs the controller
+// (controller/app/app.h).
 #include <signal.h>
 
 #include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <string>
 
 #include "absl/synchronization/mutex.h"
 
@@ -22,6 +24,9 @@ int main(int argc, char** argv) {
   // reach the command's own handling (publish revokes what it granted and exits 0), not kill the
   // process with 143.
   registrar::app::BlockTerminationSignals();
+  if (argc >= 2 && std::string(argv[1]) == "check-config") {
+    return registrar::app::RunCheckConfig(argc - 1, argv + 1);
+  }
   auto command = registrar::config::ParseCommandLine(argc, argv);
   if (!command.ok()) {
     std::cerr << "etcd-registrar: " << command.status().message() << "\n";

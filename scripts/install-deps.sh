@@ -14,6 +14,7 @@ packages=(
   etcd-server etcd-client openssl procps iproute2 curl
   clang clang-tidy clang-format libclang-rt-14-dev
   heaptrack gdb
+  lua5.1
 )
 
 missing=()

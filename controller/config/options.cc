@@ -352,7 +352,9 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
   app.footer(
       "Commands:\n"
       "  publish    Hold one registration in the foreground, as a go-zero server does\n"
-      "             (etcd-registrar publish --help)");
+      "             (etcd-registrar publish --help)\n"
+      "  check-config [flags]\n"
+      "             Check these flags, --config and --policy as a start would; exit 0 or 2");
   auto* kubeconfig = app.add_option("--kubeconfig", o.kubeconfig,
                                     "kubeconfig file (default: in-cluster, $KUBECONFIG, "
                                     "~/.kube/config)")
