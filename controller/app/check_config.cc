@@ -5,7 +5,9 @@
 //
 // Checked, in the order of RunController: the command line and --config (config/options.h: every
 // flag, file existence, the password file, owner id), the log level/format, the policy file
-// (config/policy.h). Not checked: anything that needs the network (the kubeconfig's cluster, etcd).
+// (config/policy.h). Not checked, as a start does not check them either before it connects: the
+// kubeconfig's cluster and credentials, etcd, the label selector's syntax (the API server's), a
+// --manifests folder that does not exist yet (waited for).
 #include <iostream>
 #include <string>
 
