@@ -3,6 +3,7 @@
 // deploy/` and the namespaced overlay. Every object must be accepted (there is no kubelet, so a
 // Deployment is accepted and never runs), and `kubectl auth can-i --as` the ServiceAccount says
 // yes to each verb the controller needs and no to what it must not have.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -60,6 +61,53 @@ const std::vector<Access>& Forbidden() {
       {"list", "configmaps", ""},
   };
   return *forbidden;
+}
+
+// The words of a shell command line: split at blanks, '...' quoted (the README's quoting).
+std::vector<std::string> ShellWords(const std::string& line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool quoted = false;
+  bool any = false;
+  for (char c : line) {
+    if (c == '\'') {
+      quoted = !quoted;
+      any = true;
+    } else if (!quoted && (c == ' ' || c == '\t')) {
+      if (any) {
+        words.push_back(word);
+      }
+      word.clear();
+      any = false;
+    } else {
+      word.push_back(c);
+      any = true;
+    }
+  }
+  if (any) {
+    words.push_back(word);
+  }
+  return words;
+}
+
+// The command lines of the first ```sh block after "## Install in Kubernetes" in README.md.
+std::vector<std::string> ReadmeInstallCommands() {
+  const std::string readme = ReadText(SourcePath("README.md"));
+  std::vector<std::string> commands;
+  const size_t section = readme.find("## Install in Kubernetes");
+  if (section == std::string::npos) {
+    return commands;
+  }
+  const size_t begin = readme.find("```sh\n", section);
+  const size_t end = readme.find("```\n", begin + 6);
+  if (begin == std::string::npos || end == std::string::npos) {
+    return commands;
+  }
+  for (absl::string_view line :
+       absl::StrSplit(readme.substr(begin + 6, end - begin - 6), '\n', absl::SkipEmpty())) {
+    commands.emplace_back(line);
+  }
+  return commands;
 }
 
 class PackagingKubeTest : public ::testing::Test {
@@ -184,6 +232,39 @@ TEST_F(PackagingKubeTest, HelmInstallUpgradeUninstall) {
   EXPECT_FALSE(Exists({"get", "role", "reg-etcd-registrar", "-n", *ns}));
   // Helm leaves the CRD of crds/ in place (and so every ServiceRegistration).
   EXPECT_TRUE(Exists({"get", "crd", "serviceregistrations.registrar.dev"}));
+}
+
+// README.md's install section, as written: three commands. The first two run here as they are
+// (the chart path made absolute, the admin kubeconfig added); the third waits for a rollout,
+// which needs a kubelet, so only its form is checked. Runs before the deploy/ test, which uses
+// the same names (ClusterRole etcd-registrar), and uninstalls at the end.
+TEST_F(PackagingKubeTest, ReadmeInstallCommands) {
+  const std::vector<std::string> commands = ReadmeInstallCommands();
+  ASSERT_EQ(commands.size(), 3u) << "README.md: the install section is three commands";
+  const std::vector<std::string> create = ShellWords(commands[0]);
+  ASSERT_GE(create.size(), 2u);
+  ASSERT_EQ(create[0], "kubectl") << commands[0];
+  auto created = plane_->Kubectl(std::vector<std::string>(create.begin() + 1, create.end()));
+  ASSERT_TRUE(created.ok()) << created.status();
+
+  std::vector<std::string> install = ShellWords(commands[1]);
+  ASSERT_EQ(install[0], "helm") << commands[1];
+  install.erase(install.begin());
+  auto chart = std::find(install.begin(), install.end(), "helm/etcd-registrar");
+  ASSERT_NE(chart, install.end()) << commands[1];
+  *chart = ChartDir();
+  CommandOutput installed = Helm(install);
+  ASSERT_EQ(installed.exit_code, 0) << commands[1] << "\n" << installed.err;
+  EXPECT_TRUE(Exists({"get", "deployment", "etcd-registrar", "-n", "etcd-registrar"}));
+  EXPECT_TRUE(Exists({"get", "serviceaccount", "etcd-registrar", "-n", "etcd-registrar"}));
+
+  const std::vector<std::string> rollout = ShellWords(commands[2]);
+  EXPECT_THAT(rollout, ::testing::ElementsAre("kubectl", "-n", "etcd-registrar", "rollout",
+                                              "status", "deployment/etcd-registrar"));
+
+  CommandOutput uninstall = Helm({"uninstall", "etcd-registrar", "-n", "etcd-registrar"});
+  ASSERT_EQ(uninstall.exit_code, 0) << uninstall.err;
+  EXPECT_FALSE(Exists({"get", "clusterrole", "etcd-registrar"}));
 }
 
 TEST_F(PackagingKubeTest, KubectlApplyDeploy) {
