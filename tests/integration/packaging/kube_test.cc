@@ -326,5 +326,39 @@ TEST_F(PackagingKubeTest, KubectlApplyNamespacedOverlay) {
   }
 }
 
+// docs/install.md, "Uninstall", when the controller is already gone: a deleted
+// ServiceRegistration stays on the finalizer registrar.dev/revoke until the documented patch
+// removes it, and then it is gone.
+TEST_F(PackagingKubeTest, FinalizerPatchFromTheDocsReleasesAnObject) {
+  ASSERT_TRUE(plane_->Kubectl({"apply", "-f", SourcePath("crds/serviceregistrations.yaml")}).ok());
+  ASSERT_TRUE(plane_
+                  ->Kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                             "crd/serviceregistrations.registrar.dev"})
+                  .ok());
+  auto ns = plane_->CreateNamespace("orphan");
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(plane_
+                  ->Apply(absl::StrCat("apiVersion: registrar.dev/v1alpha1\n"
+                                       "kind: ServiceRegistration\n"
+                                       "metadata:\n  name: left\n  namespace: ",
+                                       *ns,
+                                       "\n  finalizers: [registrar.dev/revoke]\n"
+                                       "spec:\n  key: left.rpc\n  value: 10.0.0.1:8080\n"))
+                  .ok());
+  ASSERT_TRUE(
+      plane_->Kubectl({"delete", "serviceregistration", "left", "-n", *ns, "--wait=false"}).ok());
+  EXPECT_NE(
+      Jsonpath({"get", "serviceregistration", "left", "-n", *ns}, "{.metadata.deletionTimestamp}"),
+      "");
+  const std::string docs = ReadText(SourcePath("docs/install.md"));
+  const std::string patch = R"([{"op":"remove","path":"/metadata/finalizers/0"}])";
+  ASSERT_THAT(docs, HasSubstr(patch)) << "docs/install.md no longer shows this patch";
+  ASSERT_TRUE(plane_
+                  ->Kubectl({"patch", "serviceregistration", "left", "-n", *ns, "--type", "json",
+                             "-p", patch})
+                  .ok());
+  EXPECT_FALSE(Exists({"get", "serviceregistration", "left", "-n", *ns}));
+}
+
 }  // namespace
 }  // namespace registrar::testing
