@@ -296,5 +296,32 @@ TEST(Deploy, KustomizationsRender) {
   }
 }
 
+// The chart with default values and deploy/ make the same pod: security contexts, probes,
+// resources and strategy are equal field for field (the args differ: owner id, etcd settings).
+TEST(ChartAndDeploy, RenderTheSamePod) {
+  auto chart = RenderChart("etcd-registrar", "etcd-registrar", {"--set", kEndpoints});
+  ASSERT_TRUE(chart.ok()) << chart.status();
+  auto deploy = RenderKustomization(SourcePath("deploy"));
+  ASSERT_TRUE(deploy.ok()) << deploy.status();
+  auto from_chart = OfKind(*chart, "Deployment", "etcd-registrar");
+  auto from_deploy = OfKind(*deploy, "Deployment", "etcd-registrar");
+  ASSERT_EQ(from_chart.size(), 1u);
+  ASSERT_EQ(from_deploy.size(), 1u);
+  const json& a = from_chart[0];
+  const json& b = from_deploy[0];
+  EXPECT_EQ(a["spec"]["strategy"], b["spec"]["strategy"]);
+  EXPECT_EQ(a["spec"]["template"]["spec"]["securityContext"],
+            b["spec"]["template"]["spec"]["securityContext"]);
+  EXPECT_EQ(a["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+            b["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]);
+  for (const char* field :
+       {"securityContext", "livenessProbe", "readinessProbe", "resources", "ports"}) {
+    EXPECT_EQ(Container(a)[field], Container(b)[field]) << field;
+  }
+  EXPECT_EQ(Container(a)["image"], Container(b)["image"]);
+  EXPECT_THAT(RuleLines(OfKind(*chart, "ClusterRole")[0]),
+              ElementsAreArray(RuleLines(OfKind(*deploy, "ClusterRole")[0])));
+}
+
 }  // namespace
 }  // namespace registrar::testing
