@@ -2,7 +2,8 @@
 # Installs the Debian bookworm packages etcd-registrar needs to build, test and run, and the
 # dev tooling `make test` uses (clang for the -Wthread-safety build, clang-tidy, clang-format), and
 # clang's runtime libraries for the sanitizer build and `make fuzz` (libFuzzer, ASan, UBSan), and
-# heaptrack and gdb for bench/shrink.sh (allocations of a shrinking folder, malloc_trim).
+# heaptrack and gdb for bench/shrink.sh (allocations of a shrinking folder, malloc_trim), and lua5.1
+# for the Argo CD health check test (tests/integration/packaging).
 # Idempotent: packages already present are skipped; apt runs only when something is missing.
 set -euo pipefail
 
