@@ -135,8 +135,11 @@ bench-kube: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target kube_bench etcd-registrar
 	@$(BUILD_DIR)/bench/kube_bench --n 2000 --namespaces 20 --idle 30
 
+# The container image etcd-registrar:<version> (docs/image.md): the base debian:bookworm-slim made
+# with mmdebstrap when missing, then buildah bud of the Dockerfile (scripts/image.sh).
 image:
-	docker build -t etcd-registrar:dev .
+	@./scripts/install-image-tools.sh
+	@./scripts/image.sh build
 
 clean:
 	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(FUZZ_BUILD_DIR)
