@@ -51,6 +51,7 @@ build: configure
 # build (a report from any process fails it).
 test: build clang-build
 	@./scripts/install-tools.sh
+	@./scripts/install-image-tools.sh
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 	@$(MAKE) --no-print-directory sanitize-run
@@ -138,7 +139,6 @@ bench-kube: configure
 # The container image etcd-registrar:<version> (docs/image.md): the base debian:bookworm-slim made
 # with mmdebstrap when missing, then buildah bud of the Dockerfile (scripts/image.sh).
 image:
-	@./scripts/install-image-tools.sh
 	@./scripts/image.sh build
 
 clean:

@@ -27,7 +27,6 @@ make_base() {
   if podman image exists "$base_image"; then
     return
   fi
-  ./scripts/install-image-tools.sh
   local tmp start
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' RETURN
@@ -68,6 +67,9 @@ build_image() {
   log "$image built in $((SECONDS - start)) s, $(podman image inspect --format '{{.Size}}' "$image") bytes"
 }
 
+case "${1:-build}" in
+  base | build | ensure) ./scripts/install-image-tools.sh ;;
+esac
 case "${1:-build}" in
   base) make_base ;;
   build) build_image ;;
