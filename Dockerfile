@@ -28,11 +28,6 @@ RUN --mount=type=cache,target=/ccache,id=etcd-registrar-ccache \
 # Runtime stage: the base plus the packages holding the libraries the binary loads (ldd + dpkg -S,
 # scripts/runtime-packages.sh: grpc++, protobuf, cpprest, yaml-cpp, spdlog/fmt, absl, OpenSSL...).
 FROM debian:bookworm-slim
-# make image passes these; the VERSION default is kept equal to project() in CMakeLists.txt (the
-# image test checks it), SOURCE and REVISION are empty unless given (no public URL is known).
-ARG VERSION=0.1.0
-ARG SOURCE=
-ARG REVISION=
 COPY --from=build /out/runtime-packages /tmp/runtime-packages
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -45,6 +40,12 @@ RUN apt-get update -qq \
 COPY --from=build /out/etcd-registrar /usr/local/bin/etcd-registrar
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/etcd-registrar"]
+# make image passes these; the VERSION default is kept equal to project() in CMakeLists.txt (the
+# image test checks it), SOURCE and REVISION are empty unless given (no public URL is known).
+# Declared last: a new commit changes only the label layer.
+ARG VERSION=0.1.0
+ARG SOURCE=
+ARG REVISION=
 LABEL org.opencontainers.image.title="etcd-registrar" \
       org.opencontainers.image.description="Kubernetes controller that publishes go-zero service registrations into etcd" \
       org.opencontainers.image.version="${VERSION}" \

@@ -2,9 +2,9 @@
 # Builds the container image etcd-registrar:<project version> (`make image`; docs/image.md).
 #
 #   scripts/image.sh [build]   the base image when missing, then the image (always rebuilt; the
-#                              layer cache and the ccache cache mount make an unchanged tree quick)
+#                              layer cache and the ccache cache mount make an unchanged tree
+#                              quick). What `make image` and the ctest test image_build run.
 #   scripts/image.sh base      only the base image debian:bookworm-slim, when missing
-#   scripts/image.sh ensure    the image only when it is missing (what the image test runs)
 #   scripts/image.sh name      prints the image name, e.g. localhost/etcd-registrar:0.1.0
 #
 # No container registry is reachable here, so the base is made locally: mmdebstrap's minbase of
@@ -68,12 +68,11 @@ build_image() {
 }
 
 case "${1:-build}" in
-  base | build | ensure) ./scripts/install-image-tools.sh ;;
+  base | build) ./scripts/install-image-tools.sh ;;
 esac
 case "${1:-build}" in
   base) make_base ;;
   build) build_image ;;
-  ensure) podman image exists "$image" || build_image ;;
   name) echo "$image" ;;
-  *) echo "usage: $0 [build|base|ensure|name]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|base|name]" >&2; exit 2 ;;
 esac
