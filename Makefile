@@ -110,6 +110,7 @@ unit: build
 
 integration: build
 	@./scripts/install-tools.sh
+	@./scripts/install-image-tools.sh
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L integration
 

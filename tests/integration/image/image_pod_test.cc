@@ -63,10 +63,12 @@ absl::StatusOr<std::string> Podman(const std::vector<std::string>& args) {
   return out.out;
 }
 
-// The podman container of a test: removed (by ID) when the object goes.
+// The podman container of a test: removed when the object goes, by its unique name until
+// `podman run` printed the ID (a run that fails after creating the container leaves it named).
 class Container {
  public:
-  explicit Container(std::string id) : id_(std::move(id)) {}
+  explicit Container(std::string name) : id_(std::move(name)) {}
+  void set_id(std::string id) { id_ = std::move(id); }
   ~Container() { (void)RunCommand(kPodman, {"rm", "--force", "--time", "0", id_}); }
   Container(const Container&) = delete;
   Container& operator=(const Container&) = delete;
@@ -94,7 +96,8 @@ class Container {
 int HttpStatus(int port, const std::string& path) {
   RawConnection c(port);
   if (!c.connected() ||
-      !c.Send(absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))) {
+      !c.Send(absl::StrCat("GET ", path,
+                           " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))) {
     return 0;
   }
   return c.ReadReply(seconds(5)).status;
@@ -153,23 +156,25 @@ TEST_F(ImagePodTest, RunsAsAPodRegistersAndSigtermDoesNotRevoke) {
   }
 
   const int http_port = PickFreePort();
+  const std::string name = "er-image-test-" + ns();
+  Container container(name);
   std::vector<std::string> run = {
-      "run", "--detach", "--name", "er-image-test-" + ns(),
+      "run", "--detach", "--name", name,
       // What deploy/ asks of the pod: runAsNonRoot (the image's numeric USER), read-only root
       // filesystem (and no tmpfs podman would add), all capabilities dropped, no privilege gain.
       "--read-only", "--read-only-tmpfs=false", "--cap-drop=ALL",
-      "--security-opt=no-new-privileges", "--network=host",
-      "--volume", absl::StrCat(pod->dir, ":", kServiceAccountDir, ":ro")};
+      "--security-opt=no-new-privileges", "--network=host", "--volume",
+      absl::StrCat(pod->dir, ":", kServiceAccountDir, ":ro")};
   for (const std::string& entry : pod->env) {
     run.insert(run.end(), {"--env", entry});  // KUBERNETES_SERVICE_HOST=127.0.0.1, _PORT
   }
   run.push_back(Image());
-  run.insert(run.end(), {"--etcd-endpoints", etcd().endpoint(), "--owner-id", owner_id(),
-                         "--http-addr", absl::StrCat("127.0.0.1:", http_port), "--log-level",
-                         "debug"});
+  run.insert(run.end(),
+             {"--etcd-endpoints", etcd().endpoint(), "--owner-id", owner_id(), "--http-addr",
+              absl::StrCat("127.0.0.1:", http_port), "--log-level", "debug"});
   auto id = Podman(run);
   ASSERT_THAT(id, IsOk());
-  Container container(std::string(absl::StripAsciiWhitespace(*id)));
+  container.set_id(std::string(absl::StripAsciiWhitespace(*id)));
 
   auto state = container.Inspect();
   ASSERT_THAT(state, IsOk());
@@ -203,9 +208,9 @@ TEST_F(ImagePodTest, RunsAsAPodRegistersAndSigtermDoesNotRevoke) {
   const auto stop_took = WaitClock::now() - stop_start;
   ASSERT_THAT(stopped, IsOk());
   EXPECT_LT(stop_took, seconds(30)) << "SIGTERM, not the SIGKILL after 30 s\n" << container.Logs();
-  RecordProperty("stop_ms",
-                 absl::StrCat(std::chrono::duration_cast<std::chrono::milliseconds>(stop_took)
-                                  .count()));
+  RecordProperty(
+      "stop_ms",
+      absl::StrCat(std::chrono::duration_cast<std::chrono::milliseconds>(stop_took).count()));
   auto after = container.Inspect();
   ASSERT_THAT(after, IsOk());
   EXPECT_EQ((*after)["State"].value("ExitCode", -1), 0) << container.Logs();
