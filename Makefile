@@ -51,6 +51,7 @@ build: configure
 # build (a report from any process fails it).
 test: build clang-build
 	@./scripts/install-tools.sh
+	@./scripts/install-image-tools.sh
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 	@$(MAKE) --no-print-directory sanitize-run
@@ -109,6 +110,7 @@ unit: build
 
 integration: build
 	@./scripts/install-tools.sh
+	@./scripts/install-image-tools.sh
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L integration
 
@@ -135,8 +137,10 @@ bench-kube: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target kube_bench etcd-registrar
 	@$(BUILD_DIR)/bench/kube_bench --n 2000 --namespaces 20 --idle 30
 
+# The container image etcd-registrar:<version> (docs/image.md): the base debian:bookworm-slim made
+# with mmdebstrap when missing, then buildah bud of the Dockerfile (scripts/image.sh).
 image:
-	docker build -t etcd-registrar:dev .
+	@./scripts/image.sh build
 
 clean:
 	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(FUZZ_BUILD_DIR)

@@ -7,16 +7,25 @@
 # Idempotent: packages already present are skipped; apt runs only when something is missing.
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+# `--build`: only what the etcd-registrar binary needs to build (the image's build stage, Dockerfile).
+build_packages=(
+  build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libcpprest-dev libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libboost1.74-dev
+  libssl-dev libboost1.74-dev
+)
+packages=(
+  "${build_packages[@]}" git
+  libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client openssl procps iproute2 curl
   clang clang-tidy clang-format libclang-rt-14-dev
   heaptrack gdb
   lua5.1
 )
+
+if [ "${1:-}" = --build ]; then
+  packages=("${build_packages[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
