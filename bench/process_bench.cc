@@ -26,9 +26,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -134,6 +136,43 @@ pid_t FindController(pid_t root) {
   return 0;
 }
 
+// Seconds since local midnight of a log line's "YYYY-MM-DDTHH:MM:SS.mmm" prefix; -1 if none.
+double LineTimeOfDay(const std::string& line) {
+  int h = 0;
+  int m = 0;
+  double sec = 0;
+  if (line.size() < 23 || line[10] != 'T' ||
+      std::sscanf(line.c_str() + 11, "%2d:%2d:%lf", &h, &m, &sec) != 3) {
+    return -1;
+  }
+  return h * 3600.0 + m * 60.0 + sec;
+}
+
+double TimeOfDay(std::chrono::system_clock::time_point t) {
+  std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+  std::tm local{};
+  localtime_r(&seconds, &local);
+  double fraction =
+      std::chrono::duration<double>(t - std::chrono::system_clock::from_time_t(seconds)).count();
+  return local.tm_hour * 3600.0 + local.tm_min * 60.0 + local.tm_sec + fraction;
+}
+
+// The controller's milestones (its log lines naming them), as seconds after the exec.
+void PrintMilestones(const std::string& log, double exec_time_of_day) {
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("synced") == std::string::npos &&
+        line.find("first complete listing") == std::string::npos &&
+        line.find("adopt") == std::string::npos) {
+      continue;
+    }
+    double at = LineTimeOfDay(line);
+    std::printf("  +%.2f s: %s\n", at < 0 ? -1 : at - exec_time_of_day,
+                line.substr(std::min<size_t>(line.size(), 24)).c_str());
+  }
+}
+
 struct RunResult {
   bool ok = false;
   double seconds = 0;
@@ -148,6 +187,7 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
   std::unique_ptr<ControllerProcess> controller;
   std::unique_ptr<ChildProcess> wrapped;
   pid_t pid = 0;
+  const double exec_time_of_day = TimeOfDay(std::chrono::system_clock::now());
   auto t0 = Clock::now();
   if (flags.wrapper.empty()) {
     auto started = ControllerProcess::Start(args);
@@ -198,6 +238,9 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
         "process exec -> all %d keys in etcd: %.2f s (first key at %.2f s); / raw baseline "
         "%.2f (target <= 1.25); RSS at that moment %.1f MiB\n",
         flags.n, result.seconds, first_key, result.seconds / raw_seconds, MiB(at_live.rss_kib));
+  }
+  if (controller != nullptr) {
+    PrintMilestones(controller->Log(), exec_time_of_day);
   }
   std::fflush(stdout);
   if (result.ok && flags.hold > 0) {
