@@ -15,20 +15,26 @@
 //      for the CPU and RSS figures to compare with in the same run.
 // Usage: process_bench [--etcd 3.4|3.5|3.6] [--n 10000] [--files 100] [--keys 100] [--hold 30]
 //                      [--runs 1] [--engine-hold 1|0] [--controller-arg ARG]...
+//                      [--controller-env NAME=value]...
 //                      [--wrapper PROGRAM] [--write-manifests DIR]
 // --write-manifests DIR writes the manifest files and exits (for profiling by hand).
+// --parse-only 1 writes them to a temp folder, reads and parses every file in this process
+// (source/manifest_file.h, as the controller's first scan does) --runs times, prints the time per
+// document and exits.
 // --wrapper PROGRAM runs `PROGRAM etcd-registrar ...` (e.g. heaptrack): the figures are then
 // measured on the etcd-registrar process found under the wrapper, and are the wrapper's cost too;
 // the process is stopped with SIGKILL, so heaptrack's "leaked" is what it held during the hold.
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -39,6 +45,7 @@
 
 #include "bench/bench_common.h"
 #include "controller/etcd/client.h"
+#include "controller/source/manifest_file.h"
 #include "tests/fixtures/child_process.h"
 #include "tests/fixtures/controller_process.h"
 #include "tests/fixtures/etcd_process.h"
@@ -63,8 +70,10 @@ struct Flags {
   int runs = 1;
   bool engine_hold = true;
   std::vector<std::string> controller_args;
+  std::vector<std::string> controller_env;  // NAME=value
   std::string wrapper;
   std::string write_manifests;
+  bool parse_only = false;
 };
 
 // n registrations, file f holding those i with i % files == f; registration i is "reg-<i>" in
@@ -164,13 +173,42 @@ void PrintMilestones(const std::string& log, double exec_time_of_day) {
   while (std::getline(in, line)) {
     if (line.find("synced") == std::string::npos &&
         line.find("first complete listing") == std::string::npos &&
-        line.find("adopt") == std::string::npos) {
+        line.find("adopt") == std::string::npos &&
+        line.find("first load done") == std::string::npos) {
       continue;
     }
     double at = LineTimeOfDay(line);
     std::printf("  +%.2f s: %s\n", at < 0 ? -1 : at - exec_time_of_day,
                 line.substr(std::min<size_t>(line.size(), 24)).c_str());
   }
+}
+
+// Reads and parses every file of `dir` as the first scan does; prints the time per document.
+bool ParseAll(const std::string& dir, const Flags& flags) {
+  std::vector<std::string> paths;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    paths.push_back(entry.path().string());
+  }
+  std::sort(paths.begin(), paths.end());
+  size_t documents = 0;
+  double cpu0 = bench::SelfCpuSeconds();
+  auto t0 = Clock::now();
+  for (const std::string& path : paths) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto parsed = registrar::source::ParseManifestFile(path, text);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "%s: %s\n", path.c_str(), std::string(parsed.status().message()).c_str());
+      return false;
+    }
+    documents += parsed->size();
+  }
+  double wall = Seconds(Clock::now() - t0);
+  double cpu = bench::SelfCpuSeconds() - cpu0;
+  std::printf("parse %zu documents in %zu files: %.3f s wall, %.3f s CPU, %.1f us CPU per document\n",
+              documents, paths.size(), wall, cpu, 1e6 * cpu / static_cast<double>(documents));
+  std::fflush(stdout);
+  return documents == static_cast<size_t>(flags.n);
 }
 
 struct RunResult {
@@ -190,7 +228,7 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
   const double exec_time_of_day = TimeOfDay(std::chrono::system_clock::now());
   auto t0 = Clock::now();
   if (flags.wrapper.empty()) {
-    auto started = ControllerProcess::Start(args);
+    auto started = ControllerProcess::Start(args, flags.controller_env);
     if (!started.ok()) {
       std::fprintf(stderr, "cannot start the controller: %s\n",
                    std::string(started.status().message()).c_str());
@@ -202,7 +240,7 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
     args.insert(args.begin(), ControllerProcess::BinaryPath());
     args.push_back("--http-addr");
     args.push_back(absl::StrCat("127.0.0.1:", registrar::testing::PickFreePort()));
-    auto started = ChildProcess::Start(flags.wrapper, args, {});
+    auto started = ChildProcess::Start(flags.wrapper, args, flags.controller_env);
     if (!started.ok()) {
       std::fprintf(stderr, "cannot start %s: %s\n", flags.wrapper.c_str(),
                    std::string(started.status().message()).c_str());
@@ -239,9 +277,6 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
         "%.2f (target <= 1.25); RSS at that moment %.1f MiB\n",
         flags.n, result.seconds, first_key, result.seconds / raw_seconds, MiB(at_live.rss_kib));
   }
-  if (controller != nullptr) {
-    PrintMilestones(controller->Log(), exec_time_of_day);
-  }
   std::fflush(stdout);
   if (result.ok && flags.hold > 0) {
     std::this_thread::sleep_for(std::chrono::seconds(4));  // every lease renewed once
@@ -263,6 +298,7 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
     std::fflush(stdout);
   }
   if (controller != nullptr) {
+    PrintMilestones(controller->Log(), exec_time_of_day);
     auto code = controller->Terminate(std::chrono::seconds(60));
     if (!code.ok()) {
       std::fprintf(stderr, "controller did not stop on SIGTERM: %s\n", controller->Describe().c_str());
@@ -303,10 +339,14 @@ int main(int argc, char** argv) {
       flags.runs = std::max(1, std::atoi(value.c_str()));
     } else if (flag == "--engine-hold") {
       flags.engine_hold = value != "0";
+    } else if (flag == "--controller-env") {
+      flags.controller_env.push_back(value);
     } else if (flag == "--controller-arg") {
       flags.controller_args.push_back(value);
     } else if (flag == "--wrapper") {
       flags.wrapper = value;
+    } else if (flag == "--parse-only") {
+      flags.parse_only = value != "0";
     } else if (flag == "--write-manifests") {
       flags.write_manifests = value;
     } else {
@@ -336,6 +376,15 @@ int main(int argc, char** argv) {
   if (auto s = WriteManifests(dir, flags); !s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
+  }
+  if (flags.parse_only) {
+    int failed = 0;
+    for (int run = 0; run < flags.runs; ++run) {
+      failed += ParseAll(dir, flags) ? 0 : 1;
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+    return failed == 0 ? 0 : 1;
   }
   registrar::testing::EtcdOptions etcd_options;
   etcd_options.version = flags.etcd_version;

@@ -247,6 +247,27 @@ TEST(LoadYamlDocuments, RefusesTokensYamlCppWouldLoopOn) {
   EXPECT_EQ(LoadInBoundedChild("---\n---\n...\n---\na: 1\n...\n"), "OK");
 }
 
+TEST(LoadYamlDocuments, BlockOnlyTextLoadsAsWithTheProgressCheck) {
+  // Text without a flow indicator skips the first (event) pass; a ',' in a comment makes the
+  // same documents take it. Both must give the same values and lines, and block-only text that
+  // ends documents oddly still loads in bounded time.
+  const std::string block = "a: 1\nb:\n  - x\n  - y: z\n---\n--- \n...\nc: d\n";
+  auto plain = LoadYamlDocuments(block);
+  auto checked = LoadYamlDocuments(block + "# , [ ] { }\n");
+  ASSERT_THAT(plain, IsOk());
+  ASSERT_THAT(checked, IsOk());
+  ASSERT_EQ(plain->size(), 2u);
+  ASSERT_EQ(checked->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*plain)[i].object, (*checked)[i].object);
+    EXPECT_EQ((*plain)[i].lines, (*checked)[i].lines);
+  }
+  for (const char* text : {"-\n-\n---\n-", "? a\n: b\n", ": x\n", "---\n...\n---\n...", "&a\n*a\n",
+                           "!!str\n---\n!!map\n", "a:\n- b\n- c\n---\n- - - d\n"}) {
+    EXPECT_THAT(LoadInBoundedChild(text), ::testing::Not(::testing::StartsWith("child"))) << text;
+  }
+}
+
 struct Utf8Case {
   std::string_view text;
   size_t want;  // npos: valid
