@@ -49,10 +49,10 @@ namespace publisher = registrar::publisher;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+using registrar::bench::LoadAverage;
 using registrar::bench::ProcessCpuSeconds;
 using registrar::bench::RawBaseline;
 using registrar::bench::RevokeAll;
-using registrar::bench::LoadAverage;
 
 double CpuSeconds() { return registrar::bench::SelfCpuSeconds(); }
 
@@ -314,8 +314,7 @@ int main(int argc, char** argv) {
     std::string child = std::string(argv[0]) + " --hold-child " + std::to_string(largest) +
                         " --endpoint " + options.endpoints[0] + " --hold " + std::to_string(hold) +
                         " --keys " + std::to_string(keys) + " --settle " + settle_text +
-                        " --etcd-pid " +
-                        std::to_string((*etcd_process)->pid());
+                        " --etcd-pid " + std::to_string((*etcd_process)->pid());
     if (std::system(child.c_str()) != 0) {
       std::fprintf(stderr, "hold child failed\n");
       return 1;

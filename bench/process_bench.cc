@@ -198,15 +198,17 @@ bool ParseAll(const std::string& dir, const Flags& flags) {
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     auto parsed = registrar::source::ParseManifestFile(path, text);
     if (!parsed.ok()) {
-      std::fprintf(stderr, "%s: %s\n", path.c_str(), std::string(parsed.status().message()).c_str());
+      std::fprintf(stderr, "%s: %s\n", path.c_str(),
+                   std::string(parsed.status().message()).c_str());
       return false;
     }
     documents += parsed->size();
   }
   double wall = Seconds(Clock::now() - t0);
   double cpu = bench::SelfCpuSeconds() - cpu0;
-  std::printf("parse %zu documents in %zu files: %.3f s wall, %.3f s CPU, %.1f us CPU per document\n",
-              documents, paths.size(), wall, cpu, 1e6 * cpu / static_cast<double>(documents));
+  std::printf(
+      "parse %zu documents in %zu files: %.3f s wall, %.3f s CPU, %.1f us CPU per document\n",
+      documents, paths.size(), wall, cpu, 1e6 * cpu / static_cast<double>(documents));
   std::fflush(stdout);
   return documents == static_cast<size_t>(flags.n);
 }
@@ -219,7 +221,7 @@ struct RunResult {
 RunResult RunProcess(const Flags& flags, const std::string& dir,
                      registrar::testing::EtcdProcess& etcd_process, etcd::Client& client,
                      double raw_seconds) {
-  std::vector<std::string> args = {"--manifests", dir, "--etcd-endpoints",
+  std::vector<std::string> args = {"--manifests",           dir,          "--etcd-endpoints",
                                    etcd_process.endpoint(), "--owner-id", "bench"};
   args.insert(args.end(), flags.controller_args.begin(), flags.controller_args.end());
   std::unique_ptr<ControllerProcess> controller;
@@ -293,15 +295,16 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
         "file %.1f), VmHWM %.1f MiB, keys still in etcd %lld\n  etcd meanwhile: CPU %.2f s (%.1f "
         "%% of one core)\n",
         flags.n, wall, cpu, 100.0 * cpu / wall, MiB(m.rss_kib), MiB(m.anon_kib), MiB(m.file_kib),
-        MiB(m.hwm_kib),
-        static_cast<long long>(CountKeys(client)), etcd_cpu, 100.0 * etcd_cpu / wall);
+        MiB(m.hwm_kib), static_cast<long long>(CountKeys(client)), etcd_cpu,
+        100.0 * etcd_cpu / wall);
     std::fflush(stdout);
   }
   if (controller != nullptr) {
     PrintMilestones(controller->Log(), exec_time_of_day);
     auto code = controller->Terminate(std::chrono::seconds(60));
     if (!code.ok()) {
-      std::fprintf(stderr, "controller did not stop on SIGTERM: %s\n", controller->Describe().c_str());
+      std::fprintf(stderr, "controller did not stop on SIGTERM: %s\n",
+                   controller->Describe().c_str());
     }
   } else {
     if (pid > 0) {
@@ -403,9 +406,9 @@ int main(int argc, char** argv) {
   std::printf(
       "machine: %u cores, load average %s; etcd %s (server says %s); %d registrations in %d "
       "files under %s, %d key prefixes; binary %s\n",
-      std::thread::hardware_concurrency(), bench::LoadAverage().c_str(),
-      flags.etcd_version.c_str(), status.ok() ? status->version().c_str() : "?", flags.n,
-      flags.files, dir.c_str(), flags.keys, ControllerProcess::BinaryPath().c_str());
+      std::thread::hardware_concurrency(), bench::LoadAverage().c_str(), flags.etcd_version.c_str(),
+      status.ok() ? status->version().c_str() : "?", flags.n, flags.files, dir.c_str(), flags.keys,
+      ControllerProcess::BinaryPath().c_str());
 
   double raw = bench::RawBaseline(**client, flags.n, 256);
   std::printf("raw baseline: %d x (LeaseGrant + Put), 256 in flight: %.2f s, %.0f regs/s\n",
@@ -422,10 +425,10 @@ int main(int argc, char** argv) {
   }
 
   if (flags.engine_hold && flags.hold > 0) {
-    std::string child = absl::StrCat(
-        bench_dir, "/engine_bench --hold-child ", flags.n, " --endpoint ",
-        (*etcd_process)->endpoint(), " --hold ", flags.hold, " --keys ", flags.keys,
-        " --settle auto --etcd-pid ", (*etcd_process)->pid());
+    std::string child =
+        absl::StrCat(bench_dir, "/engine_bench --hold-child ", flags.n, " --endpoint ",
+                     (*etcd_process)->endpoint(), " --hold ", flags.hold, " --keys ", flags.keys,
+                     " --settle auto --etcd-pid ", (*etcd_process)->pid());
     std::printf("engine alone (engine_bench's hold child, same etcd): ");
     std::fflush(stdout);
     if (std::system(child.c_str()) != 0) {

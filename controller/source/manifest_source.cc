@@ -384,11 +384,10 @@ void ManifestSource::Read(const std::string& path, FileState& state) {
   state.documents.reserve(documents->size());
   for (ManifestDocument& document : *documents) {
     document.object.metadata.generation = 1;  // a new registration's; Publish keeps the store's
-    state.documents.push_back(
-        {.object = std::make_shared<const registration::ServiceRegistration>(
-             std::move(document.object)),
-         .index = document.index,
-         .line = document.line});
+    state.documents.push_back({.object = std::make_shared<const registration::ServiceRegistration>(
+                                   std::move(document.object)),
+                               .index = document.index,
+                               .line = document.line});
   }
 }
 
