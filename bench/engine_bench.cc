@@ -176,9 +176,10 @@ int HoldChild(const std::string& endpoint, int n, int hold, int keys, pid_t etcd
   double wall = Seconds(Clock::now() - t0);
   auto stats1 = engine->stats();
   std::printf(
-      "hold N=%d (%d registered) for %.0f s in a fresh process: CPU %.2f s (%.2f %% of one "
-      "core), RSS %.1f MiB (anon %.1f, file %.1f), lease losses %lld\n",
-      n, r.registered, wall, cpu, 100.0 * cpu / wall, static_cast<double>(RssKiB()) / 1024.0,
+      "hold N=%d (%d registered in %.2f s) for %.0f s in a fresh process: CPU %.2f s (%.2f %% of "
+      "one core), RSS %.1f MiB (anon %.1f, file %.1f), lease losses %lld\n",
+      n, r.registered, r.seconds, wall, cpu, 100.0 * cpu / wall,
+      static_cast<double>(RssKiB()) / 1024.0,
       static_cast<double>(registrar::bench::ProcessMemory(0).anon_kib) / 1024.0,
       static_cast<double>(registrar::bench::ProcessMemory(0).file_kib) / 1024.0,
       static_cast<long long>(stats1.lease_losses - stats0.lease_losses));

@@ -270,14 +270,16 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
     pid = FindController(wrapped->pid());
   }
   bench::Memory at_live = bench::ProcessMemory(pid);
+  const double cpu_at_live = bench::ProcessCpuSeconds(pid);
   if (!result.ok) {
     std::printf("process: only %lld of %d keys after %.1f s\n", static_cast<long long>(count),
                 flags.n, result.seconds);
   } else {
     std::printf(
         "process exec -> all %d keys in etcd: %.2f s (first key at %.2f s); / raw baseline "
-        "%.2f (target <= 1.25); RSS at that moment %.1f MiB\n",
-        flags.n, result.seconds, first_key, result.seconds / raw_seconds, MiB(at_live.rss_kib));
+        "%.2f (target <= 1.25); by then CPU %.2f s, RSS %.1f MiB\n",
+        flags.n, result.seconds, first_key, result.seconds / raw_seconds, cpu_at_live,
+        MiB(at_live.rss_kib));
   }
   std::fflush(stdout);
   if (result.ok && flags.hold > 0) {
@@ -301,6 +303,7 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
   }
   if (controller != nullptr) {
     PrintMilestones(controller->Log(), exec_time_of_day);
+    std::fflush(stdout);
     auto code = controller->Terminate(std::chrono::seconds(60));
     if (!code.ok()) {
       std::fprintf(stderr, "controller did not stop on SIGTERM: %s\n",
