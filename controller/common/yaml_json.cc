@@ -297,13 +297,9 @@ absl::StatusOr<std::vector<YamlDocument>> LoadYamlDocuments(std::string_view tex
     return absl::InvalidArgumentError(
         absl::StrCat(PositionOf(text, bad), "not UTF-8 text (invalid byte at offset ", bad, ")"));
   }
-  // The token yaml-cpp cannot consume is a flow entry (','), which the scanner makes only from a
-  // ','; a text without any flow indicator (',', '[', ']', '{', '}': block style only, as
-  // manifests usually are) never leaves block context, so the first pass is skipped for it.
-  if (text.find_first_of(",[]{}") != std::string_view::npos) {
-    if (absl::Status progress = CheckParserProgress(text); !progress.ok()) {
-      return progress;
-    }
+  // Every text, block style too: "'a' b\n? " loops without any flow indicator.
+  if (absl::Status progress = CheckParserProgress(text); !progress.ok()) {
+    return progress;
   }
   std::vector<YAML::Node> nodes;
   try {

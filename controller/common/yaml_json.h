@@ -6,8 +6,8 @@
 //
 // Flow: LoadYamlDocuments(text) checks the text is UTF-8 (InvalidUtf8Offset), runs yaml-cpp's
 // event parser once keeping nothing, to refuse text on which yaml-cpp 0.7 would stop making
-// progress (a ',' outside [...] or {...}: LoadAll would add empty documents forever) -- only when
-// the text holds a flow indicator (, [ ] { }): without one there is no ',' token -- parses it
+// progress (a ',' outside [...] or {...}, or a '?' after a top-level scalar: LoadAll would add
+// empty documents forever), parses it
 // with yaml-cpp, and converts each non-empty document to JSON, recording in a LineMap the 1-based
 // line of every mapping key and sequence item under its field path. Callers read the JSON
 // (registration decode.h, config/) and name errors by field path; the LineMap turns a path into
@@ -26,8 +26,7 @@
 // Field paths: JsonPathChild("spec", "key") = "spec.key", JsonPathIndex("a", 1) = "a[1]"; the
 // document itself is "". Kubernetes names fields the same way in its errors.
 //
-// Cost: one pass over the text for UTF-8, two yaml-cpp parses (events, then the tree; the first
-// only for text with a flow indicator), one pass
+// Cost: one pass over the text for UTF-8, two yaml-cpp parses (events, then the tree), one pass
 // over the tree; a plain scalar up to 256 bytes is tried against a few RE2 patterns.
 // Thread-safety: pure functions. Ownership: everything is returned by value; yaml-cpp and
 // nlohmann exceptions never leave yaml_json.cc.
