@@ -128,7 +128,7 @@ run-manifests: configure
 
 bench: configure
 	@./scripts/install-tools.sh
-	@cmake --build $(BUILD_DIR) -j $(JOBS) --target engine_bench
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target engine_bench process_bench etcd-registrar
 	@./bench/run.sh $(BUILD_DIR)
 
 # The Kubernetes-mode benchmark (bench/README.md): the real control plane needs the Go tools.

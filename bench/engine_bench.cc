@@ -33,6 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 
+#include "bench/bench_common.h"
 #include "controller/common/clock.h"
 #include "controller/common/logging.h"
 #include "controller/etcd/client.h"
@@ -48,45 +49,14 @@ namespace publisher = registrar::publisher;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
+using registrar::bench::LoadAverage;
+using registrar::bench::ProcessCpuSeconds;
+using registrar::bench::RawBaseline;
+using registrar::bench::RevokeAll;
 
-// CPU seconds (user + system) of another process, from /proc/<pid>/stat; -1 when unreadable.
-double ProcessCpuSeconds(pid_t pid) {
-  if (pid <= 0) {
-    return -1;
-  }
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t close = stat.rfind(')');  // the command name may contain spaces
-  if (close == std::string::npos) {
-    return -1;
-  }
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
-  // Fields after the name start at field 3 (state); utime and stime are fields 14 and 15.
-  long ticks = 0;
-  long stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &ticks) ||
-      !absl::SimpleAtoi(fields[12], &stime)) {
-    return -1;
-  }
-  return static_cast<double>(ticks + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+double CpuSeconds() { return registrar::bench::SelfCpuSeconds(); }
 
-long RssKiB() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::strtol(line.c_str() + 6, nullptr, 10);
-    }
-  }
-  return -1;
-}
+long RssKiB() { return registrar::bench::ProcessMemory(0).rss_kib; }
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) {
@@ -95,98 +65,6 @@ double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
   return v[i];
-}
-
-// Plain LeaseGrant + Put, `in_flight` at a time, through the same client library.
-double RawBaseline(etcd::Client& client, int n, int in_flight) {
-  std::mutex mu;
-  std::condition_variable cv;
-  int started = 0;
-  int done = 0;
-  int active = 0;
-  int failures = 0;
-  auto t0 = Clock::now();
-  std::function<void()> launch;
-  launch = [&] {
-    // REQUIRES: mu held.
-    while (active < in_flight && started < n) {
-      int i = started++;
-      ++active;
-      etcd::pb::LeaseGrantRequest grant;
-      grant.set_ttl(10);
-      client.LeaseGrant(grant, [&, i](absl::StatusOr<etcd::pb::LeaseGrantResponse> g) {
-        if (!g.ok()) {
-          std::lock_guard<std::mutex> lock(mu);
-          ++failures;
-          ++done;
-          --active;
-          launch();
-          cv.notify_all();
-          return;
-        }
-        etcd::pb::PutRequest put;
-        put.set_key("raw.rpc/" + std::to_string(g->id()));
-        put.set_value("10.0.0." + std::to_string(i % 250) + ":8080");
-        put.set_lease(g->id());
-        client.Put(put, [&](absl::StatusOr<etcd::pb::PutResponse> p) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (!p.ok()) {
-            ++failures;
-          }
-          ++done;
-          --active;
-          launch();
-          cv.notify_all();
-        });
-      });
-    }
-  };
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    launch();
-    cv.wait(lock, [&] { return done == n; });
-  }
-  double secs = Seconds(Clock::now() - t0);
-  if (failures > 0) {
-    std::printf("  raw baseline: %d failures\n", failures);
-  }
-  return secs;
-}
-
-// Revokes every lease in etcd, 256 at a time (a flood of revokes makes etcd answer "too many
-// requests" and leaves the rest to expire later, in the middle of the next measurement), until
-// etcd lists none (at most 60 s).
-void RevokeAll(etcd::Client& client) {
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline) {
-    auto leases = client.LeaseLeasesSync({});
-    if (!leases.ok()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    if (leases->leases_size() == 0) {
-      return;
-    }
-    std::mutex mu;
-    std::condition_variable cv;
-    int in_flight = 0;
-    for (const auto& l : leases->leases()) {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return in_flight < 256; });
-      ++in_flight;
-      lock.unlock();
-      etcd::pb::LeaseRevokeRequest req;
-      req.set_id(l.id());
-      client.LeaseRevoke(req, [&](auto) {
-        std::lock_guard<std::mutex> done(mu);
-        --in_flight;
-        cv.notify_all();
-      });
-    }
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return in_flight == 0; });
-  }
-  std::fprintf(stderr, "RevokeAll: leases still listed after 60 s\n");
 }
 
 struct ColdStart {
@@ -259,15 +137,6 @@ std::vector<int> ParseList(const std::string& s) {
   return out;
 }
 
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one;
-  std::string five;
-  std::string fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
 bool ParseSettle(const std::string& text, publisher::SettleWrites* out) {
   if (text == "auto") {
     *out = publisher::SettleWrites::kAuto;
@@ -307,9 +176,12 @@ int HoldChild(const std::string& endpoint, int n, int hold, int keys, pid_t etcd
   double wall = Seconds(Clock::now() - t0);
   auto stats1 = engine->stats();
   std::printf(
-      "hold N=%d (%d registered) for %.0f s in a fresh process: CPU %.2f s (%.2f %% of one "
-      "core), RSS %.1f MiB, lease losses %lld\n",
-      n, r.registered, wall, cpu, 100.0 * cpu / wall, static_cast<double>(RssKiB()) / 1024.0,
+      "hold N=%d (%d registered in %.2f s) for %.0f s in a fresh process: CPU %.2f s (%.2f %% of "
+      "one core), RSS %.1f MiB (anon %.1f, file %.1f), lease losses %lld\n",
+      n, r.registered, r.seconds, wall, cpu, 100.0 * cpu / wall,
+      static_cast<double>(RssKiB()) / 1024.0,
+      static_cast<double>(registrar::bench::ProcessMemory(0).anon_kib) / 1024.0,
+      static_cast<double>(registrar::bench::ProcessMemory(0).file_kib) / 1024.0,
       static_cast<long long>(stats1.lease_losses - stats0.lease_losses));
   if (etcd0 >= 0) {
     std::printf("  etcd meanwhile: CPU %.2f s (%.1f %% of one core)\n", etcd_cpu,
@@ -443,8 +315,7 @@ int main(int argc, char** argv) {
     std::string child = std::string(argv[0]) + " --hold-child " + std::to_string(largest) +
                         " --endpoint " + options.endpoints[0] + " --hold " + std::to_string(hold) +
                         " --keys " + std::to_string(keys) + " --settle " + settle_text +
-                        " --etcd-pid " +
-                        std::to_string((*etcd_process)->pid());
+                        " --etcd-pid " + std::to_string((*etcd_process)->pid());
     if (std::system(child.c_str()) != 0) {
       std::fprintf(stderr, "hold child failed\n");
       return 1;

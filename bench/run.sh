@@ -7,4 +7,7 @@ export ER_SOURCE_DIR=${ER_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 for version in ${BENCH_ETCD:-3.4 3.5 3.6}; do
   echo "=== etcd $version"
   "$build_dir/bench/engine_bench" --etcd "$version" --n 100,1000,10000 --hold 60 --scale 100000
+  # The binary end to end in manifest mode: exec to all 10 000 keys, hold CPU and RSS, beside the
+  # raw baseline and the engine alone of the same run (bench/README.md, "The binary end to end").
+  "$build_dir/bench/process_bench" --etcd "$version" --n 10000 --files 100 --hold 30 --runs 2
 done

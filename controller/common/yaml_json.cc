@@ -32,7 +32,15 @@ json ResolvePlainScalar(const std::string& s) {
   if (s.size() > kMaxTypedScalar) {
     return s;
   }
-  if (s.empty() || re2::RE2::FullMatch(s, kNull)) {
+  if (s.empty()) {
+    return nullptr;
+  }
+  // Every pattern below starts with one of these (null ~/n/N, true t/T, false f/F, a sign, a
+  // digit or '.'): any other first character is a string without trying them (most names).
+  if (std::string_view("~nNtTfF+-.0123456789").find(s[0]) == std::string_view::npos) {
+    return s;
+  }
+  if (re2::RE2::FullMatch(s, kNull)) {
     return nullptr;
   }
   if (re2::RE2::FullMatch(s, kTrue)) {
@@ -297,6 +305,7 @@ absl::StatusOr<std::vector<YamlDocument>> LoadYamlDocuments(std::string_view tex
     return absl::InvalidArgumentError(
         absl::StrCat(PositionOf(text, bad), "not UTF-8 text (invalid byte at offset ", bad, ")"));
   }
+  // Every text, block style too: "'a' b\n? " loops without any flow indicator.
   if (absl::Status progress = CheckParserProgress(text); !progress.ok()) {
     return progress;
   }

@@ -6,7 +6,8 @@
 //
 // Flow: LoadYamlDocuments(text) checks the text is UTF-8 (InvalidUtf8Offset), runs yaml-cpp's
 // event parser once keeping nothing, to refuse text on which yaml-cpp 0.7 would stop making
-// progress (a ',' outside [...] or {...}: LoadAll would add empty documents forever), parses it
+// progress (a ',' outside [...] or {...}, or a '?' after a top-level scalar: LoadAll would add
+// empty documents forever), parses it
 // with yaml-cpp, and converts each non-empty document to JSON, recording in a LineMap the 1-based
 // line of every mapping key and sequence item under its field path. Callers read the JSON
 // (registration decode.h, config/) and name errors by field path; the LineMap turns a path into

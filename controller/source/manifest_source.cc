@@ -63,6 +63,9 @@ absl::StatusOr<std::string> ReadLimited(const std::string& path, int64_t limit) 
   return text;
 }
 
+// Documents read between two publications during the first scan.
+constexpr size_t kFirstLoadBatch = 500;
+
 std::string TooLarge(int64_t size, int64_t limit) {
   return absl::StrCat(size, " bytes, over the ", limit, "-byte limit for a manifest file");
 }
@@ -178,6 +181,7 @@ void ManifestSource::MarkDirty(TimePoint now) {
 
 std::vector<std::string> ManifestSource::Step() {
   std::vector<std::string> changed;
+  std::vector<std::string> published_early;  // first scan: published before its end
   bool became_synced = false;
   {
     absl::MutexLock lock(&mu_);
@@ -208,8 +212,26 @@ std::vector<std::string> ManifestSource::Step() {
     }
     dir_errors_ = std::move(scan.dir_errors);
 
+    // Until the first complete scan, what has been read so far is published every
+    // kFirstLoadBatch documents, so registering starts while later files are still parsed.
+    const bool first_load = !synced_.load();
+    size_t unpublished = 0;
     for (const auto& [path, found] : scan.files) {
       Apply(path, found);
+      if (!first_load) {
+        continue;
+      }
+      if (auto it = files_.find(path); it != files_.end()) {
+        unpublished += it->second.documents.size();
+      }
+      if (unpublished >= kFirstLoadBatch) {
+        unpublished = 0;
+        std::vector<std::string> partial = Publish(now);
+        if (handler_ && !partial.empty()) {
+          handler_(partial);  // under mu_: the handler never calls back into this source
+        }
+        published_early.insert(published_early.end(), partial.begin(), partial.end());
+      }
     }
     for (auto it = files_.begin(); complete && it != files_.end();) {
       if (scan.files.count(it->first) == 0) {
@@ -241,6 +263,11 @@ std::vector<std::string> ManifestSource::Step() {
   }
   if (handler_ && (became_synced || !changed.empty())) {
     handler_(changed);
+  }
+  if (!published_early.empty()) {
+    changed.insert(changed.end(), published_early.begin(), published_early.end());
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
   }
   return changed;
 }
@@ -353,16 +380,24 @@ void ManifestSource::Read(const std::string& path, FileState& state) {
     spdlog::info("{}: fixed, {} registrations", path, documents->size());
   }
   state.error.clear();
-  state.documents = *std::move(documents);
+  state.documents.clear();
+  state.documents.reserve(documents->size());
+  for (ManifestDocument& document : *documents) {
+    document.object.metadata.generation = 1;  // a new registration's; Publish keeps the store's
+    state.documents.push_back({.object = std::make_shared<const registration::ServiceRegistration>(
+                                   std::move(document.object)),
+                               .index = document.index,
+                               .line = document.line});
+  }
 }
 
 std::vector<std::string> ManifestSource::Publish(TimePoint now) {
   std::map<std::string, ObjectPtr> desired;
   std::map<std::string, std::string> declared_by;  // identity -> "path document N"
   std::map<std::string, std::string> duplicates;   // path -> message
-  for (const auto& [path, state] : files_) {
-    for (const ManifestDocument& document : state.documents) {
-      std::string identity = document.object.Identity();
+  for (auto& [path, state] : files_) {
+    for (Declared& document : state.documents) {
+      std::string identity = document.object->Identity();
       auto [first, inserted] =
           declared_by.try_emplace(identity, absl::StrCat(path, " document ", document.index));
       if (!inserted) {
@@ -373,17 +408,20 @@ std::vector<std::string> ManifestSource::Publish(TimePoint now) {
         continue;
       }
       ObjectPtr old = store_.Get(identity);
-      registration::ServiceRegistration object = document.object;
-      object.metadata.generation = old != nullptr ? old->metadata.generation : 1;
-      if (old != nullptr && *old == object) {
+      if (old == nullptr || old == document.object) {  // new (generation 1), or published before
+        desired.emplace(identity, document.object);
+        continue;
+      }
+      registration::ServiceRegistration object = *document.object;
+      object.metadata.generation = old->metadata.generation;
+      if (*old == object) {
+        document.object = old;
         desired.emplace(identity, std::move(old));
         continue;
       }
-      if (old != nullptr) {
-        ++object.metadata.generation;
-      }
-      desired.emplace(identity,
-                      std::make_shared<const registration::ServiceRegistration>(std::move(object)));
+      ++object.metadata.generation;
+      document.object = std::make_shared<const registration::ServiceRegistration>(std::move(object));
+      desired.emplace(identity, document.object);
     }
   }
   for (const auto& [path, message] : duplicates) {

@@ -30,7 +30,9 @@
 // - Duplicate namespace/name: the first in sorted path, then document order wins; the others are
 //   reported under their file.
 // - synced() turns true after the first scan that read the whole folder. A scan that could not read
-//   the folder or a subfolder removes nothing.
+//   the folder or a subfolder removes nothing. Until then, what has been read is published (and
+//   the handler called) every 500 documents, in sorted path order, so registering starts while
+//   later files are still parsed (a folder of 10 000 takes seconds to read on a busy machine).
 // - Objects in store() get metadata.uid "manifest:<namespace>/<name>" and metadata.generation 1,
 //   incremented whenever the declared object changes; an unchanged object keeps its pointer.
 //
@@ -113,9 +115,17 @@ class ManifestSource final : public Source {
     std::vector<std::string> dirs;
     std::map<std::string, std::string> dir_errors;
   };
+  // A registration a file declares. `object` is shared with the store once published (the
+  // generation the store gave it), so each registration is held once, not once per file state
+  // and once in the store.
+  struct Declared {
+    ObjectPtr object;
+    int index = 0;  // among the file's documents, for messages
+    int line = 0;
+  };
   struct FileState {
     std::optional<Signature> signature;  // of the content last processed
-    std::vector<ManifestDocument> documents;  // last good
+    std::vector<Declared> documents;     // last good
     std::string error;
   };
 

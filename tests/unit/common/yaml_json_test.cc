@@ -238,6 +238,9 @@ TEST(LoadYamlDocuments, RefusesTokensYamlCppWouldLoopOn) {
       {"--- ,\n", "line 1, column 5: unexpected ','"},
       {"a: 1\n---\n!!str ,\n", "line 3, column 7: unexpected ','"},
       {"&x ,", "line 1, column 4: unexpected ','"},
+      // Block style only, no ',' at all (found by a random block-only search, issue 13: the
+      // check must run on every text, not only on text with a flow indicator).
+      {"'>-?.'<- >\n? ", "line 2, column 1: unexpected text the YAML parser cannot read past"},
   };
   for (const ErrorCase& c : cases) {
     EXPECT_THAT(LoadInBoundedChild(c.yaml), HasSubstr(c.message)) << c.yaml;

@@ -8,14 +8,17 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/testing/fake_clock.h"
@@ -162,6 +165,43 @@ TEST_P(ManifestSourceTest, UnchangedContentKeepsTheObject) {
   EXPECT_EQ(source_->files_read(), 2);
 }
 
+TEST_P(ManifestSourceTest, FirstScanPublishesAsItReads) {
+  // 3 files of 300: the first scan hands over what it has read every 500 documents, before it
+  // completes (synced() still false), so the engine starts registering early.
+  for (int f = 0; f < 3; ++f) {
+    std::string text;
+    for (int i = 0; i < 300; ++i) {
+      text += "---\n" + Manifest("r" + std::to_string(f * 300 + i), "10.0.0.1:80");
+    }
+    WriteFile(dir_ / ("f" + std::to_string(f) + ".yaml"), text);
+  }
+  Make();
+  std::mutex mu;
+  std::vector<std::pair<size_t, bool>> calls;  // (identities, synced) per handler call
+  std::set<std::string> seen;
+  bool early_ones_in_store = true;
+  source_->Start([&](const std::vector<std::string>& identities) {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.emplace_back(identities.size(), source_->synced());
+    for (const std::string& identity : identities) {
+      seen.insert(identity);
+      early_ones_in_store = early_ones_in_store && source_->store().Get(identity) != nullptr;
+    }
+  });
+  for (int i = 0; i < 400 && !source_->synced(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  source_->Stop();
+  ASSERT_TRUE(source_->synced());
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls.front(), std::make_pair(size_t{600}, false));  // two files: 600 >= 500
+  EXPECT_EQ(calls.back(), std::make_pair(size_t{300}, true));
+  EXPECT_EQ(seen.size(), 900u);
+  EXPECT_TRUE(early_ones_in_store);
+  EXPECT_EQ(source_->store().Get("default/r0")->metadata.generation, 1);
+}
+
 TEST_P(ManifestSourceTest, RecursiveMultiDocumentOtherKindsAndNamespaceDefault) {
   WriteFile(dir_ / "a.yaml", Manifest("x", "v:1") +
                                  "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n" +
@@ -202,8 +242,8 @@ TEST_P(ManifestSourceTest, DuplicatesFirstInPathAndDocumentOrderWins) {
   EXPECT_EQ(Value("default/y"), "from-b:2");
   auto errors = source_->errors();
   EXPECT_THAT(errors[dir_ / "a.yaml"],
-              HasSubstr("document 2 (line 9): default/x is already declared by " + (dir_ / "a.yaml") +
-                        " document 1; this one is ignored"));
+              HasSubstr("document 2 (line 9): default/x is already declared by " +
+                        (dir_ / "a.yaml") + " document 1; this one is ignored"));
   EXPECT_THAT(errors[dir_ / "b.yaml"], HasSubstr("default/x is already declared by"));
   EXPECT_EQ(LogLines("is already declared by"), 2);
 
@@ -234,8 +274,12 @@ std::vector<BadFile> BadFiles() {
        "apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\nmetadata: {name: bad}\n"
        "spec: {value: \"v:1\"}\n",
        "spec.key", 1},
-      {"TenMegabytes", std::string(10 << 20, '#'), "10485760 bytes, over the 1048576-byte limit", 0},
-      {"BinaryGarbage", std::string("\x7f" "ELF\x02\x01\x01\x00\xff\xfe\x00\x01", 12),
+      {"TenMegabytes", std::string(10 << 20, '#'), "10485760 bytes, over the 1048576-byte limit",
+       0},
+      {"BinaryGarbage",
+       std::string("\x7f"
+                   "ELF\x02\x01\x01\x00\xff\xfe\x00\x01",
+                   12),
        "binary content", 1},
       {"NotUtf8", "\xff\xfe\xfd garbage\n", "not UTF-8 text", 1},
       {"EtcdInManifestMode", Manifest("bad", "v:1") + "  etcd: {endpoints: [\"e:2379\"]}\n",
