@@ -142,6 +142,13 @@ bool KeepAliveSchedule::IsStreamStale(TimePoint now) const {
   return now - SilentSince() >= StaleAfter(*min_ttl());
 }
 
+std::optional<KeepAliveSchedule::TimePoint> KeepAliveSchedule::silent_since() const {
+  if (outstanding_.empty()) {
+    return std::nullopt;
+  }
+  return SilentSince();
+}
+
 KeepAliveSchedule::TimePoint KeepAliveSchedule::SilentSince() const {
   return std::max(outstanding_.front(), last_response_);
 }

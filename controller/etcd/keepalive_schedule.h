@@ -78,6 +78,9 @@ class KeepAliveSchedule {
   bool IsStreamStale(TimePoint now) const;
   // A response arrived at `now` (any lease): the stream is not silent.
   void NoteResponse(TimePoint now) { last_response_ = now; }
+  // With requests outstanding: the stream has answered nothing since then (max of the oldest
+  // outstanding request and the last response). Empty when nothing is outstanding.
+  std::optional<TimePoint> silent_since() const;
   size_t outstanding() const { return outstanding_.size(); }
   std::optional<int64_t> min_ttl() const;
 

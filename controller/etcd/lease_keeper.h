@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "controller/common/clock.h"
 #include "controller/etcd/client.h"
@@ -62,8 +63,13 @@ class LeaseKeeper {
   // Keep-alives sent on the live stream and not answered yet. etcd answers a keep-alive only
   // after applying every write committed before it, and one stream's keep-alives one after the
   // other, so an owner that keeps writing while renewals are outstanding delays them all: owners
-  // start no new write while this is above zero ("renew first"; OnRenewalsAnswered says when).
+  // start no new write while this is above zero ("renew first"; OnRenewalsAnswered says when),
+  // unless the stream has been silent for long (renewals_silent_since).
   virtual size_t renewals_outstanding() const = 0;
+  // While keep-alives are outstanding on the live stream: the stream has answered nothing since
+  // then (KeepAliveSchedule::silent_since). Empty when none is outstanding or the stream is dead.
+  // Owners hold their writes back for renewals only while this is recent (write_scheduler.h).
+  virtual std::optional<Clock::TimePoint> renewals_silent_since() const = 0;
 };
 using LeaseKeeperPtr = std::unique_ptr<LeaseKeeper>;
 

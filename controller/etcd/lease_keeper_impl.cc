@@ -61,6 +61,11 @@ void LeaseKeeperImpl::Add(int64_t lease, int64_t granted_ttl, bool renew_now) {
   }
 }
 
+std::optional<Clock::TimePoint> LeaseKeeperImpl::renewals_silent_since() const {
+  absl::MutexLock lock(&mu_);
+  return stream_dead_ ? std::nullopt : schedule_.silent_since();
+}
+
 void LeaseKeeperImpl::Remove(int64_t lease) {
   absl::MutexLock lock(&mu_);
   schedule_.Remove(lease);

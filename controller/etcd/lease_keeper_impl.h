@@ -41,6 +41,7 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   size_t size() const override;
   bool healthy() const override { return healthy_.load(); }
   size_t renewals_outstanding() const override { return outstanding_.load(); }
+  std::optional<Clock::TimePoint> renewals_silent_since() const override;
 
   // How many times the stream was (re)opened, and closed for silence; for tests and metrics.
   int64_t streams_opened() const { return streams_opened_.load(); }

@@ -73,7 +73,7 @@ absl::StatusOr<Connection*> ConnectionPool::For(const etcd::ClientOptions& optio
   }
   auto conn = std::make_unique<Connection>();
   conn->pool = this;
-  conn->writes = WriteScheduler(max_in_flight_);
+  conn->writes = WriteScheduler(max_in_flight_, options.request_timeout);
   conn->identity = identity;
   conn->client = std::move(*client);
   conn->keeper = new_keeper_(*conn->client, clock_, *conn);
@@ -205,7 +205,7 @@ size_t ConnectionPool::debt_size() const {
 void ConnectionPool::Pump(Connection* conn) {
   Clock::TimePoint now = clock_.Now();
   conn->writes.SetBudget(conn->keeper->size() >= kPacedLeases ? kPacedEntriesPerSecond : 0, now);
-  for (auto& op : conn->writes.Ready(now, conn->keeper->renewals_outstanding() == 0)) {
+  for (auto& op : conn->writes.Ready(now, conn->keeper->renewals_silent_since())) {
     op();
   }
   if (std::optional<WriteKind> kind = conn->writes.SettleDue(now)) {

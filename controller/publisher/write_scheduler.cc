@@ -61,15 +61,20 @@ void WriteScheduler::MaybeSwitch(TimePoint now) {
   }
 }
 
-std::vector<WriteScheduler::Op> WriteScheduler::Ready(TimePoint now, bool renewals_idle) {
+std::vector<WriteScheduler::Op> WriteScheduler::Ready(
+    TimePoint now, std::optional<TimePoint> renewals_silent_since) {
   std::vector<Op> out;
+  held_until_.reset();
+  const bool renew_first =
+      renewals_silent_since.has_value() && now - *renewals_silent_since < renew_first_limit_;
   MaybeSwitch(now);
   Refill(now);
   int k = Index(phase_);
   while (!switching_ && !queue_[k].empty() && in_flight() < max_in_flight_) {
     const Queued& front = queue_[k].front();
     if (!front.settle) {
-      if (!renewals_idle) {
+      if (renew_first) {
+        held_until_ = *renewals_silent_since + renew_first_limit_;
         break;
       }
       if (budget_ > 0) {
@@ -98,9 +103,9 @@ std::vector<WriteScheduler::Op> WriteScheduler::Ready(TimePoint now, bool renewa
 }
 
 std::optional<WriteScheduler::TimePoint> WriteScheduler::NextCheck() const {
-  std::optional<TimePoint> next;
+  std::optional<TimePoint> next = held_until_;
   if (!switching_ && !queue_[Index(Other(phase_))].empty()) {
-    next = phase_since_ + kMinPhase;
+    next = next ? std::min(*next, phase_since_ + kMinPhase) : phase_since_ + kMinPhase;
   }
   const auto& current = queue_[Index(phase_)];
   if (budget_ > 0 && !switching_ && !current.empty()) {

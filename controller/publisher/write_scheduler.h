@@ -5,7 +5,15 @@
 //
 // Rules:
 //   1. At most `max_in_flight` writes in flight.
-//   2. Renew first: nothing starts while keep-alives are outstanding (the caller says so).
+//   2. Renew first: nothing starts while keep-alives are outstanding (the caller says since when
+//      the keep-alive stream has answered nothing), for at most `renew_first_limit` of silence
+//      (the connection's request timeout). Why the rule: etcd answers a keep-alive only after
+//      the writes before it, so writes started now would delay the renewals (etcd 3.4 pays for
+//      every keep-alive after a burst, rule 3). Why the limit: a stream silent that long is not
+//      answering slowly, it is cut off (or etcd is stopped); the keeper notices only after
+//      min-TTL/3 + 1 s (21 min at TTL 3600), and holding writes that long kept a revoke from
+//      failing into the revoke debt (and every other write from its retry). Past the limit the
+//      queue runs: the writes reach etcd or fail by their own deadline.
 //   3. Lease writes (LeaseGrant, LeaseRevoke) and key writes (Txn) run in alternating phases; a
 //      phase with the other kind waiting ends after kMinPhase, and the next phase starts once the
 //      writes of the current one are answered. Why: etcd 3.4 reads the revision for every
@@ -56,7 +64,12 @@ class WriteScheduler {
   static constexpr Clock::Duration kMinPhase = std::chrono::milliseconds(250);
   static constexpr Clock::Duration kSettleAfter = std::chrono::milliseconds(150);
 
-  explicit WriteScheduler(int max_in_flight = 256) : max_in_flight_(max_in_flight) {}
+  // The client's default request timeout (etcd/client_options.h).
+  static constexpr Clock::Duration kRenewFirstLimit = std::chrono::seconds(5);
+
+  explicit WriteScheduler(int max_in_flight = 256,
+                          Clock::Duration renew_first_limit = kRenewFirstLimit)
+      : max_in_flight_(max_in_flight), renew_first_limit_(renew_first_limit) {}
 
   // Queues `op`, which writes `cost` entries; it runs from a later Ready(). `settle`: the write
   // SettleDue() asked for.
@@ -65,11 +78,13 @@ class WriteScheduler {
   void SetBudget(int entries_per_second, TimePoint now);
   // An operation of `kind` returned from Ready() was answered at `now`.
   void Done(WriteKind kind, TimePoint now);
-  // The operations to start now, in order (each counts as in flight). `renewals_idle`: no
-  // keep-alive is outstanding.
-  std::vector<Op> Ready(TimePoint now, bool renewals_idle);
+  // The operations to start now, in order (each counts as in flight). `renewals_silent_since`:
+  // keep-alives are outstanding and the stream has answered nothing since then (rule 2); empty
+  // when none is outstanding.
+  std::vector<Op> Ready(TimePoint now, std::optional<TimePoint> renewals_silent_since);
   // When Ready() or SettleDue() may have a different answer without any other event: the end
-  // of the minimum phase, or the settle deadline. Empty when nothing is pending.
+  // of the minimum phase, the settle deadline, or the end of the renew-first hold (rule 2).
+  // Empty when nothing is pending.
   std::optional<TimePoint> NextCheck() const;
   // The settle write due now (rule 4), if any: nothing written or in flight for kSettleAfter,
   // and the previous settle write started. The
@@ -91,6 +106,8 @@ class WriteScheduler {
   double Capacity() const { return budget_ / 10.0; }
 
   int max_in_flight_;
+  Clock::Duration renew_first_limit_;
+  std::optional<TimePoint> held_until_;  // the last Ready() held writes for renewals until then
   struct Queued {
     Op op;
     int cost = 1;

@@ -144,6 +144,27 @@ TEST(KeepAliveSchedule, SlowButAnsweringStreamIsNotStaleUntilSilent) {
   EXPECT_FALSE(schedule.IsStreamStale(clock.Now()));
 }
 
+TEST(KeepAliveSchedule, SilentSinceIsTheOldestUnansweredRequestOrTheLastResponse) {
+  FakeClock clock;
+  KeepAliveSchedule s;
+  s.Add(1, 30, clock.Now(), /*renew_now=*/true);
+  s.Add(2, 30, clock.Now(), /*renew_now=*/false);
+  EXPECT_EQ(s.silent_since(), std::nullopt);  // nothing sent
+  const auto first_sent = clock.Now();
+  ASSERT_EQ(s.Due(clock.Now()).size(), 1u);
+  EXPECT_EQ(s.silent_since(), first_sent);
+  clock.Advance(std::chrono::seconds(10));
+  ASSERT_EQ(s.Due(clock.Now()).size(), 2u);  // both renewed; lease 1's first still unanswered
+  EXPECT_EQ(s.silent_since(), first_sent);
+  clock.Advance(std::chrono::seconds(1));
+  s.NoteResponse(clock.Now());
+  ASSERT_TRUE(s.OnResponse(1, 30));
+  EXPECT_EQ(s.silent_since(), clock.Now()) << "an answer ends the silence";
+  ASSERT_TRUE(s.OnResponse(1, 30));
+  ASSERT_TRUE(s.OnResponse(2, 30));
+  EXPECT_EQ(s.silent_since(), std::nullopt);  // all answered
+}
+
 TEST(KeepAliveSchedule, ResetRenewsEveryLeaseAtOnceAndForgetsOutstanding) {
   FakeClock clock;
   KeepAliveSchedule schedule;

@@ -148,6 +148,7 @@ class FakeKeeper final : public etcd::LeaseKeeper {
   size_t size() const override { return kept.size(); }
   bool healthy() const override { return true; }
   size_t renewals_outstanding() const override { return 0; }
+  std::optional<Clock::TimePoint> renewals_silent_since() const override { return std::nullopt; }
 
   Listener& listener;
   std::map<int64_t, int64_t> kept;  // lease -> granted TTL
