@@ -23,10 +23,10 @@ TimePoint At(int s) { return TimePoint{} + seconds(s); }
 struct Op {
   enum Kind { kSchedule, kCancel, kPopAll } kind;
   std::string key;
-  int at = 0;                        // kSchedule: due; kPopAll: now
-  bool result = false;               // kSchedule: earliest moved earlier; kCancel: was waiting
-  std::vector<std::string> popped{}; // kPopAll: keys due, in order
-  std::optional<int> next_due{};     // NextDue() after the operation
+  int at = 0;                         // kSchedule: due; kPopAll: now
+  bool result = false;                // kSchedule: earliest moved earlier; kCancel: was waiting
+  std::vector<std::string> popped{};  // kPopAll: keys due, in order
+  std::optional<int> next_due{};      // NextDue() after the operation
 };
 
 struct Case {
@@ -90,8 +90,8 @@ TEST(TimerQueue, Rules) {
           break;
         }
       }
-      EXPECT_EQ(queue.NextDue(), op.next_due ? std::optional<TimePoint>(At(*op.next_due))
-                                             : std::nullopt);
+      EXPECT_EQ(queue.NextDue(),
+                op.next_due ? std::optional<TimePoint>(At(*op.next_due)) : std::nullopt);
     }
   }
 }
@@ -116,7 +116,8 @@ TEST(TimerThread, SleepsUntilTheDeadlineOnTheClock) {
   thread.Start();
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* r) { return *r >= 1; }, &runs));
+    mu.Await(absl::Condition(
+        +[](int* r) { return *r >= 1; }, &runs));
   }
   clock.Advance(seconds(9));  // wakes the sleeper, which measures again and sleeps on
   clock.Advance(seconds(1));
@@ -137,12 +138,14 @@ TEST(TimerThread, WakeAtAnEarlierTimeRunsTheStep) {
   thread.Start();
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* r) { return *r >= 1; }, &runs));
+    mu.Await(absl::Condition(
+        +[](int* r) { return *r >= 1; }, &runs));
   }
   thread.WakeAt(clock.Now() + seconds(120));  // later than planned: nothing to do
   thread.WakeAt(clock.Now());                 // due now
   absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](int* r) { return *r >= 2; }, &runs));
+  mu.Await(absl::Condition(
+      +[](int* r) { return *r >= 2; }, &runs));
   EXPECT_EQ(runs, 2);
   EXPECT_EQ(thread.steps(), 2);
 }
@@ -159,7 +162,8 @@ TEST(TimerThread, StopJoinsASleepingThreadAndRestarts) {
   thread.Start();
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* r) { return *r >= 1; }, &runs));
+    mu.Await(absl::Condition(
+        +[](int* r) { return *r >= 1; }, &runs));
   }
   thread.Stop();  // joins the thread sleeping with no deadline
   EXPECT_TRUE(thread.stopping());
@@ -172,7 +176,8 @@ TEST(TimerThread, StopJoinsASleepingThreadAndRestarts) {
   thread.Start();
   EXPECT_FALSE(thread.stopping());
   absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](int* r) { return *r >= 2; }, &runs));
+  mu.Await(absl::Condition(
+      +[](int* r) { return *r >= 2; }, &runs));
   EXPECT_EQ(runs, 2);
 }
 
