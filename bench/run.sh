@@ -8,3 +8,5 @@ for version in ${BENCH_ETCD:-3.4 3.5 3.6}; do
   echo "=== etcd $version"
   "$build_dir/bench/engine_bench" --etcd "$version" --n 100,1000,10000 --hold 60 --scale 100000
 done
+echo "=== idle (bench/idle.sh: threads and wake-ups of the binary held idle on examples/)"
+"$(dirname "$0")/idle.sh" "$build_dir" 20 | tail -1
