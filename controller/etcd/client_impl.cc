@@ -90,10 +90,6 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  // No BDP probing: gRPC pings after reads to size the HTTP/2 window for bulk transfers and arms
-  // a timer for the next probe; our messages are small, and on an idle connection those pings and
-  // timers were most of the process's wake-ups (docs/architecture.md, "Threads").
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetMaxReceiveMessageSize(-1);
   std::vector<Endpoint> endpoints;
   for (const std::string& address : options.endpoints) {
