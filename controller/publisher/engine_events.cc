@@ -277,18 +277,8 @@ void EngineImpl::RetryAuthFailed() {
 }
 
 // Readiness: a Maintenance.Status call on the default target every couple of seconds, so
-// "etcd reachable" is known even when no lease is held yet. While the default target's keep-alive
-// stream holds leases and answers, its answers prove etcd reachable and carry the revisions
-// (CheckRegression) as well as a Status call would, and the keeper marks the stream down when it
-// goes silent (OnConnectivity): the probe then only looks again later, with no call (an idle
-// controller's etcd traffic is its renewals).
+// "etcd reachable" is known even when no lease is held yet.
 void EngineImpl::Probe() {
-  if (default_conn_->healthy && default_conn_->keeper->size() > 0 &&
-      board_.stats().etcd_reachable) {
-    CheckRegression(default_conn_);
-    loop_.PostAfter(kProbeInterval, [this] { Probe(); });
-    return;
-  }
   default_conn_->client->Status({}, [this](absl::StatusOr<pb::StatusResponse> r) {
     loop_.Post([this, ok = r.ok(), message = r.ok() ? "" : std::string(r.status().message())] {
       if (board_.SetReachable(ok)) {

@@ -4,10 +4,10 @@
 // The wake-ups are read from /proc/<pid>/task/*/status over a window.
 //
 // The bounds are what the process holds today with a margin (docs/architecture.md, "Threads":
-// 18-19 threads, 8-11 wake-ups a second measured on 2 busy cores), not yet issue 13's targets
-// (16 threads, 5 wake-ups): gRPC's own timer threads take 3.5-5.5 of them and the completion-
-// queue thread ~2 (one per keep-alive message and answer), our own threads ~1.5 (engine, keeper,
-// main); gRPC starts a third EventEngine thread and a second timer thread when it sees fit.
+// 18-19 threads, 10-13 wake-ups a second measured on 2 busy cores), not yet issue 13's targets
+// (16 threads, 5 wake-ups): gRPC's own timer threads take ~6 of them and the completion-queue
+// thread ~2.5 (keep-alive messages and answers, the 2 s probe), our own threads ~2 (engine,
+// keeper, main); gRPC starts a third EventEngine thread when it sees fit.
 // Before the one timer implementation the process woke ~35 times a second (the engine alone 21).
 //
 // What is counted: voluntary context switches, i.e. a thread that blocked (waited on a condition,
@@ -35,7 +35,7 @@
 namespace registrar::testing {
 namespace {
 
-constexpr double kMaxWakeupsPerSecond = 15;
+constexpr double kMaxWakeupsPerSecond = 20;
 constexpr size_t kMaxThreads = 20;
 constexpr auto kWindow = std::chrono::seconds(10);
 
