@@ -11,3 +11,5 @@ for version in ${BENCH_ETCD:-3.4 3.5 3.6}; do
   # raw baseline and the engine alone of the same run (bench/README.md, "The binary end to end").
   "$build_dir/bench/process_bench" --etcd "$version" --n 10000 --files 100 --hold 30 --runs 2
 done
+echo "=== idle (bench/idle.sh: threads and wake-ups of the binary held idle on examples/)"
+"$(dirname "$0")/idle.sh" "$build_dir" 20 | tail -1

@@ -5,6 +5,7 @@
 // orphan rule (registration/orphan_rule.h).
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "controller/app/owner_id.h"
 #include "controller/app/source_kit.h"
 #include "controller/common/format.h"
+#include "controller/common/thread_name.h"
 #include "controller/kube/api.h"
 #include "controller/kube/api_status.h"
 #include "controller/kube/client.h"
@@ -24,6 +26,7 @@
 #include "controller/registration/kube_object_writer.h"
 #include "controller/registration/orphan_rule.h"
 #include "controller/source/kube_source.h"
+#include "pplx/threadpool.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::app {
@@ -72,6 +75,7 @@ class KubeKit final : public SourceKit {
     // known once adoption is done (it waits for etcd), so this runs on a thread of its own.
     orphan_check_ =
         std::jthread([this, &engine, listed = std::move(listed)](std::stop_token stop) mutable {
+          SetCurrentThreadName("orphan-check");
           std::optional<std::vector<publisher::AdoptedRecord>> records;
           while (!stop.stop_requested() && !(records = engine.Unclaimed(kAdoptionWait))) {
           }
@@ -181,6 +185,23 @@ class SharedCredentials final : public kube::Credentials {
   std::shared_ptr<kube::Credentials> shared_;
 };
 
+// cpprestsdk runs every request, response and watch-stream continuation of the Kubernetes client
+// on its shared pool, 40 threads by default. The client never blocks a pool thread (requests and
+// watch reads are continuations; workers wait on their own threads), so a few threads carry it:
+// 4, fixed before the pool's first use (docs/architecture.md, "Threads").
+constexpr size_t kHttpPoolThreads = 4;
+
+void SizeHttpThreadPool() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    try {
+      crossplat::threadpool::initialize_with_threads(kHttpPoolThreads);
+    } catch (const std::exception& e) {  // already in use: keep its size
+      spdlog::debug("cpprestsdk thread pool already started: {}", e.what());
+    }
+  });
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options& options,
@@ -191,6 +212,7 @@ absl::StatusOr<std::unique_ptr<SourceKit>> NewKubeKit(const config::Options& opt
   if (!cluster.ok()) {
     return cluster.status();
   }
+  SizeHttpThreadPool();
   kube::ClientOptions client_options;
   client_options.qps = options.kube_api_qps;
   client_options.burst = options.kube_api_burst;

@@ -6,7 +6,7 @@
 // what the threads freed in their arenas, and malloc_trim(0) gave it back (558 MB -> 55 MB).
 // bench/README.md, "Memory after a folder shrinks", has the figures.
 //
-// Flow: the controller's main thread calls TrimPolicy::Observe(count, now) every poll (500 ms)
+// Flow: the controller's main thread calls TrimPolicy::Observe(count, now) every poll (10 s)
 // with the number of declared registrations (the source's store, O(1)); when it answers true,
 // ReturnFreeMemory() trims and the caller logs the resident size before and after
 // (ResidentBytes()). The controller asks for 60 s of quiet: by then the engine has revoked and

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 
 #include "controller/common/status.h"
+#include "controller/common/thread_name.h"
 #include "controller/etcd/async_stream.h"
 #include "controller/etcd/credentials.h"
 
@@ -171,6 +172,7 @@ ClientImpl::~ClientImpl() {
 }
 
 void ClientImpl::Poll() {
+  SetCurrentThreadName("etcd-cq");
   void* tag = nullptr;
   bool ok = false;
   while (cq_.Next(&tag, &ok)) {

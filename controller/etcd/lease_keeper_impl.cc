@@ -2,9 +2,6 @@
 
 #include <vector>
 
-#include "absl/time/time.h"
-
-#include "controller/common/backoff.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::etcd {
@@ -12,7 +9,6 @@ namespace {
 
 constexpr std::chrono::milliseconds kBackoffBase{100};
 constexpr std::chrono::milliseconds kBackoffMax{1000};
-constexpr Clock::Duration kIdleWait = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -21,32 +17,27 @@ LeaseKeeperPtr NewLeaseKeeper(Client& client, Clock& clock, LeaseKeeper::Listene
 }
 
 LeaseKeeperImpl::LeaseKeeperImpl(Client& client, Clock& clock, Listener& listener)
-    : client_(client), clock_(clock), listener_(listener) {}
+    : client_(client),
+      clock_(clock),
+      listener_(listener),
+      backoff_(kBackoffBase, kBackoffMax),
+      thread_(clock, "lease-keeper", [this] { return Step(); }) {}
 
 LeaseKeeperImpl::~LeaseKeeperImpl() { Stop(); }
 
 void LeaseKeeperImpl::Start() {
-  if (thread_.joinable()) {
-    return;
-  }
   {
     absl::MutexLock lock(&mu_);
-    stopping_ = false;
     stream_dead_ = true;
   }
-  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  backoff_.Reset();
+  reopen_at_ = clock_.Now();
+  thread_.Start();
 }
 
 void LeaseKeeperImpl::Stop() {
-  if (!thread_.joinable()) {
-    return;
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    wake_cv_.Signal();
-  }
-  thread_.join();
+  thread_.Stop();
+  stream_.reset();
   healthy_ = false;
   outstanding_ = 0;
 }
@@ -54,10 +45,8 @@ void LeaseKeeperImpl::Stop() {
 void LeaseKeeperImpl::Add(int64_t lease, int64_t granted_ttl, bool renew_now) {
   absl::MutexLock lock(&mu_);
   schedule_.Add(lease, granted_ttl, clock_.Now(), renew_now);
-  std::optional<Clock::TimePoint> next = schedule_.NextWakeup();
-  if (next && (!planned_wakeup_ || *next < *planned_wakeup_)) {
-    wake_ = true;
-    wake_cv_.Signal();
+  if (std::optional<Clock::TimePoint> next = schedule_.NextWakeup()) {
+    thread_.WakeAt(*next);
   }
 }
 
@@ -76,97 +65,77 @@ size_t LeaseKeeperImpl::size() const {
   return schedule_.size();
 }
 
-void LeaseKeeperImpl::Run(std::stop_token stop) {
-  Backoff backoff(kBackoffBase, kBackoffMax);
-  KeepAliveStreamPtr stream;
-  Clock::TimePoint reopen_at = clock_.Now();
-  while (!stop.stop_requested()) {
-    std::vector<int64_t> due;
-    bool reopen = false;
-    bool stale = false;
-    bool answered = false;
-    Clock::TimePoint now = clock_.Now();
+std::optional<Clock::TimePoint> LeaseKeeperImpl::Step() {
+  std::vector<int64_t> due;
+  bool reopen = false;
+  bool stale = false;
+  bool answered = false;
+  const Clock::TimePoint now = clock_.Now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (got_response_) {
+      got_response_ = false;
+      backoff_.Reset();
+    }
+    if (stream_ != nullptr && !stream_dead_ && schedule_.IsStreamStale(now)) {
+      stale = true;
+      stream_dead_ = true;
+    }
+    if (stream_dead_) {
+      reopen = true;
+    } else {
+      due = schedule_.Due(now, now + schedule_.BatchWindow());
+    }
+    answered = PublishOutstandingLocked();
+  }
+  if (answered) {
+    ReportRenewalsAnswered();
+  }
+  if (stale) {
+    spdlog::warn("etcd {}: keep-alive stream silent too long, reopening", client_.target());
+    // Unhealthy before the counter moves: whoever sees stale_streams() grow sees it unhealthy.
+    ReportConnectivity(false);
+    ++stale_streams_;
+  }
+  if (reopen && stream_ != nullptr) {
+    stream_.reset();
+    reopen_at_ = now + backoff_.Next();
+  }
+  if (reopen && now >= reopen_at_) {
+    uint64_t generation;
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) {
-        break;
-      }
-      if (got_response_) {
-        got_response_ = false;
-        backoff.Reset();
-      }
-      if (stream != nullptr && !stream_dead_ && schedule_.IsStreamStale(now)) {
-        stale = true;
-        stream_dead_ = true;
-      }
-      if (stream_dead_) {
-        reopen = true;
-      } else {
-        due = schedule_.Due(now, now + schedule_.BatchWindow());
-      }
-      answered = PublishOutstandingLocked();
+      generation = ++generation_;
+      stream_dead_ = false;
+      schedule_.OnStreamReset(now);
+      PublishOutstandingLocked();  // already zero while the stream was dead
     }
-    if (answered) {
-      ReportRenewalsAnswered();
+    KeepAliveHandler handler;
+    handler.on_response = [this, generation](const pb::LeaseKeepAliveResponse& response) {
+      OnResponse(generation, response);
+    };
+    handler.on_closed = [this, generation](absl::Status status) { OnClosed(generation, status); };
+    auto opened = client_.KeepAlive(std::move(handler));
+    ++streams_opened_;
+    if (opened.ok()) {
+      stream_ = *std::move(opened);
+    } else {
+      spdlog::error("etcd {}: cannot open keep-alive stream: {}", client_.target(),
+                    opened.status().ToString());
+      absl::MutexLock lock(&mu_);
+      stream_dead_ = true;
+      reopen_at_ = now + backoff_.Next();
     }
-    if (stale) {
-      spdlog::warn("etcd {}: keep-alive stream silent too long, reopening", client_.target());
-      // Unhealthy before the counter moves: whoever sees stale_streams() grow sees it unhealthy.
-      ReportConnectivity(false);
-      ++stale_streams_;
-    }
-    if (reopen && stream != nullptr) {
-      stream.reset();
-      reopen_at = now + backoff.Next();
-    }
-    if (reopen && now >= reopen_at) {
-      uint64_t generation;
-      {
-        absl::MutexLock lock(&mu_);
-        generation = ++generation_;
-        stream_dead_ = false;
-        schedule_.OnStreamReset(now);
-        PublishOutstandingLocked();  // already zero while the stream was dead
-      }
-      KeepAliveHandler handler;
-      handler.on_response = [this, generation](const pb::LeaseKeepAliveResponse& response) {
-        OnResponse(generation, response);
-      };
-      handler.on_closed = [this, generation](absl::Status status) { OnClosed(generation, status); };
-      auto opened = client_.KeepAlive(std::move(handler));
-      ++streams_opened_;
-      if (opened.ok()) {
-        stream = *std::move(opened);
-      } else {
-        spdlog::error("etcd {}: cannot open keep-alive stream: {}", client_.target(),
-                      opened.status().ToString());
-        absl::MutexLock lock(&mu_);
-        stream_dead_ = true;
-        reopen_at = now + backoff.Next();
-      }
-      continue;
-    }
-    for (int64_t lease : due) {
-      stream->Send(lease);
-    }
-    absl::MutexLock lock(&mu_);
-    if (stopping_) {
-      break;
-    }
-    std::optional<Clock::TimePoint> next =
-        reopen ? std::optional<Clock::TimePoint>(reopen_at) : schedule_.NextWakeup();
-    Clock::Duration wait = next ? *next - clock_.Now() : kIdleWait;
-    if (wait > kIdleWait) {
-      wait = kIdleWait;
-    }
-    planned_wakeup_ = clock_.Now() + wait;
-    if (!wake_ && wait > Clock::Duration::zero()) {
-      wake_cv_.WaitWithTimeout(&mu_, absl::FromChrono(wait));
-    }
-    wake_ = false;
-    planned_wakeup_.reset();
+    return now;  // at once again: every lease is due on the new stream
   }
-  stream.reset();
+  for (int64_t lease : due) {
+    stream_->Send(lease);
+  }
+  if (reopen) {
+    return reopen_at_;
+  }
+  absl::MutexLock lock(&mu_);
+  return schedule_.NextWakeup();
 }
 
 bool LeaseKeeperImpl::PublishOutstandingLocked() {
@@ -218,8 +187,7 @@ void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) 
       return;
     }
     stream_dead_ = true;
-    wake_ = true;
-    wake_cv_.Signal();
+    thread_.Wake();
     answered = PublishOutstandingLocked();
     repeated = !got_response_since_close_ && status.message() == last_close_message_;
     last_close_message_ = std::string(status.message());

@@ -2,27 +2,30 @@
 //
 // The LeaseKeeper (lease_keeper.h) over one Client::KeepAlive stream.
 //
-// Flow: one timer thread owns the stream. It sleeps until the KeepAliveSchedule's next wakeup
-// (or until Add/stream closure/Stop wakes it), sends every due lease in one batch, closes a
-// stream the schedule calls stale, and reopens a dead stream after a Backoff (100 ms .. 1 s),
-// making every lease due at once. Opening the stream never blocks the timer thread (with
-// authentication the stream starts once the client has a token; renewals sent meanwhile wait in
-// the stream's queue). Responses arrive on the client's completion-queue thread: the schedule
-// retires the request, and the Listener hears OnRenewed / OnLost; OnConnectivity(true) on the
-// first response of a stream, OnConnectivity(false) when it closes or goes stale.
-// Thread-safety: as in lease_keeper.h. REQUIRES: Stop() is not called from a Listener callback.
+// Flow: one timer thread ("lease-keeper", a common/timer_queue.h TimerThread) owns the stream. It
+// sleeps until the KeepAliveSchedule's next wakeup (a renewal due or the stale deadline; or until
+// Add/stream closure/Stop wakes it; nothing else: an idle keeper wakes only for real deadlines),
+// sends every due lease in one batch, closes a stream the schedule calls stale, and reopens a dead
+// stream after a Backoff (100 ms .. 1 s), making every lease due at once. Opening the stream never
+// blocks the timer thread (with authentication the stream starts once the client has a token;
+// renewals sent meanwhile wait in the stream's queue). Responses arrive on the client's
+// completion-queue thread: the schedule retires the request, and the Listener hears OnRenewed /
+// OnLost; OnConnectivity(true) on the first response of a stream, OnConnectivity(false) when it
+// closes or goes stale. Thread-safety: as in lease_keeper.h. REQUIRES: Stop() is not called from a
+// Listener callback.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
+#include "controller/common/backoff.h"
 #include "controller/common/clock.h"
+#include "controller/common/timer_queue.h"
 #include "controller/etcd/client.h"
 #include "controller/etcd/keepalive_schedule.h"
 #include "controller/etcd/lease_keeper.h"
@@ -48,7 +51,8 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   int64_t stale_streams() const { return stale_streams_.load(); }
 
  private:
-  void Run(std::stop_token stop);
+  // One pass of the timer thread: sends what is due, reopens a dead stream; returns when next.
+  std::optional<Clock::TimePoint> Step();
   void OnResponse(uint64_t generation, const pb::LeaseKeepAliveResponse& response);
   void OnClosed(uint64_t generation, const absl::Status& status);
   void ReportConnectivity(bool healthy);
@@ -62,7 +66,6 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   Listener& listener_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar wake_cv_;
   KeepAliveSchedule schedule_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // of the current stream
   bool stream_dead_ ABSL_GUARDED_BY(mu_) = true;
@@ -71,9 +74,6 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   // warning level; again after a response came in between).
   std::string last_close_message_ ABSL_GUARDED_BY(mu_);
   bool got_response_since_close_ ABSL_GUARDED_BY(mu_) = false;
-  bool wake_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<Clock::TimePoint> planned_wakeup_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex callback_mu_;  // one Listener callback at a time
   bool reported_healthy_ ABSL_GUARDED_BY(callback_mu_) = false;
@@ -82,9 +82,12 @@ class LeaseKeeperImpl final : public LeaseKeeper {
   std::atomic<size_t> outstanding_{0};
   std::atomic<int64_t> streams_opened_{0};
   std::atomic<int64_t> stale_streams_{0};
-  // Only Start, Stop and the destructor touch it (lease_keeper.h: not concurrently). The stream
-  // itself is a local of Run, on this thread alone.
-  std::jthread thread_;
+  // The timer thread's own state (reset by Start before the thread runs).
+  Backoff backoff_;
+  KeepAliveStreamPtr stream_;
+  Clock::TimePoint reopen_at_{};
+  // Only Start, Stop and the destructor start and stop it (lease_keeper.h: not concurrently).
+  TimerThread thread_;  // last: its step uses everything above
 };
 
 }  // namespace registrar::etcd

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "controller/common/thread_name.h"
 #include "controller/http/request_reader.h"
 #include "spdlog/spdlog.h"
 
@@ -312,6 +313,7 @@ struct Server::Running {
   }
 
   void Run() {
+    SetCurrentThreadName("http");
     for (;;) {
       try {
         io.run();

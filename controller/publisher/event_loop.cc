@@ -1,51 +1,38 @@
 #include "controller/publisher/event_loop.h"
 
-#include <algorithm>
-
-#include "absl/time/time.h"
-
 namespace registrar::publisher {
+
+EventLoop::EventLoop(Clock& clock)
+    : clock_(clock), thread_(clock, "engine", [this] { return Step(); }) {}
 
 void EventLoop::Post(Fn fn) {
   absl::MutexLock lock(&mu_);
   queue_.push_back(std::move(fn));
-  cv_.Signal();
+  thread_.Wake();
 }
 
 void EventLoop::PostAfter(Clock::Duration delay, Fn fn) {
   absl::MutexLock lock(&mu_);
-  timers_.push(Timer{clock_.Now() + delay, seq_++, std::move(fn)});
-  cv_.Signal();
+  const uint64_t seq = seq_++;
+  const Clock::TimePoint when = clock_.Now() + delay;
+  timer_fns_.emplace(seq, std::move(fn));
+  if (timers_.Schedule(seq, when)) {
+    thread_.WakeAt(when);
+  }
 }
 
-void EventLoop::Start() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = false;
-  }
-  thread_ = std::thread([this] { Run(); });
-}
+void EventLoop::Start() { thread_.Start(); }
 
-void EventLoop::Stop() {
-  if (!thread_.joinable()) {
-    return;
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    cv_.SignalAll();
-  }
-  thread_.join();
-}
+void EventLoop::Stop() { thread_.Stop(); }
 
 bool EventLoop::RunOne() {
   Fn fn;
   if (!queue_.empty()) {
     fn = std::move(queue_.front());
     queue_.pop_front();
-  } else if (!timers_.empty() && timers_.top().when <= clock_.Now()) {
-    fn = std::move(const_cast<Timer&>(timers_.top()).fn);
-    timers_.pop();
+  } else if (std::optional<uint64_t> seq = timers_.PopDue(clock_.Now())) {
+    auto node = timer_fns_.extract(*seq);
+    fn = std::move(node.mapped());
   } else {
     return false;
   }
@@ -74,20 +61,11 @@ size_t EventLoop::timers() const {
   return timers_.size();
 }
 
-void EventLoop::Run() {
+std::optional<Clock::TimePoint> EventLoop::Step() {
   absl::MutexLock lock(&mu_);
-  while (!stopping_) {
-    if (RunOne()) {
-      continue;
-    }
-    if (timers_.empty()) {
-      cv_.Wait(&mu_);
-    } else {
-      auto wait = std::min<Clock::Duration>(timers_.top().when - clock_.Now(),
-                                            std::chrono::milliseconds(50));
-      cv_.WaitWithTimeout(&mu_, absl::FromChrono(wait));
-    }
+  while (!thread_.stopping() && RunOne()) {
   }
+  return timers_.NextDue();
 }
 
 }  // namespace registrar::publisher

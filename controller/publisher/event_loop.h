@@ -4,21 +4,24 @@
 // engine's state runs here, so it needs no locks.
 //
 // Flow: Post()/PostAfter() from any thread; Start() runs them on a thread of the loop's own
-// until Stop(). Tests do not Start(): they call RunUntilIdle() on their own thread and advance a
-// FakeClock to make timers due.
+// ("engine", a common/timer_queue.h TimerThread) until Stop(): it sleeps until a closure is
+// posted or the earliest timer is due, and not otherwise (a FakeClock wakes it when advanced).
+// Tests without a thread do not Start(): they call RunUntilIdle() on their own thread and advance
+// a FakeClock to make timers due.
 // Thread-safety: Post, PostAfter and Stop are safe from any thread; RunUntilIdle only when not
 // started. Ownership: owns its thread and the queued closures.
 #pragma once
 
 #include <deque>
 #include <functional>
-#include <queue>
-#include <thread>
-#include <vector>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+
 #include "controller/common/clock.h"
+#include "controller/common/timer_queue.h"
 
 namespace registrar::publisher {
 
@@ -26,12 +29,12 @@ class EventLoop {
  public:
   using Fn = std::function<void()>;
 
-  explicit EventLoop(Clock& clock) : clock_(clock) {}
+  explicit EventLoop(Clock& clock);
   ~EventLoop() { Stop(); }
 
   void Post(Fn fn);
-  // Runs `fn` once `delay` has passed on the clock. Timers wait at most 50 ms at a time, so a
-  // FakeClock is honoured too.
+  // Runs `fn` once `delay` has passed on the clock (timers due at the same time in the order
+  // posted).
   void PostAfter(Clock::Duration delay, Fn fn);
   void Start();
   // Joins the thread; queued closures that did not run are dropped with the loop.
@@ -44,25 +47,19 @@ class EventLoop {
   size_t timers() const;
 
  private:
-  struct Timer {
-    Clock::TimePoint when;
-    uint64_t seq;
-    Fn fn;
-    bool operator>(const Timer& o) const { return when != o.when ? when > o.when : seq > o.seq; }
-  };
-
   // One closure or due timer, run with the lock released; false when none was ready.
   bool RunOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Run();
+  // The thread's step: runs closures and due timers until none is left (or Stop()).
+  std::optional<Clock::TimePoint> Step();
 
   Clock& clock_;
   mutable absl::Mutex mu_;
-  absl::CondVar cv_;
   std::deque<Fn> queue_ ABSL_GUARDED_BY(mu_);
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_ ABSL_GUARDED_BY(mu_);
+  // Timers by (due, order posted); each one's closure under its sequence number.
+  TimerQueue<uint64_t> timers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Fn> timer_fns_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;  // the owner's thread only (Start, Stop)
+  TimerThread thread_;  // last: its step uses the state above
 };
 
 }  // namespace registrar::publisher

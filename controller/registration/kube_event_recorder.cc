@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include "controller/common/thread_name.h"
 #include "controller/kube/api_status.h"
 #include "controller/registration/status.h"
 #include "spdlog/spdlog.h"
@@ -158,6 +159,7 @@ int64_t KubeEventRecorder::dropped() const {
 }
 
 void KubeEventRecorder::Run(const std::stop_token& stop) {
+  SetCurrentThreadName("kube-events");
   while (!stop.stop_requested()) {
     Queued q;
     {

@@ -6,7 +6,9 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
+#include "controller/common/thread_name.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::runtime {
@@ -55,7 +57,8 @@ void ControllerLoop::Start() {
     std::abort();
   }
   for (int i = 0; i < workers_; ++i) {
-    threads_.emplace_back([this] {
+    threads_.emplace_back([this, i] {
+      SetCurrentThreadName(absl::StrCat("worker-", i));
       while (ProcessNextWorkItem()) {
       }
     });

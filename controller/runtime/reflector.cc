@@ -9,6 +9,7 @@
 #include "spdlog/spdlog.h"
 
 #include "controller/common/format.h"
+#include "controller/common/thread_name.h"
 #include "controller/kube/api_status.h"
 
 namespace registrar::runtime {
@@ -110,6 +111,7 @@ bool Reflector::stopping() const {
 double Reflector::Random() { return random01_(); }
 
 void Reflector::Run() {
+  SetCurrentThreadName("reflector");
   bool need_list = true;
   while (!stopping()) {
     bool just_listed = false;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/time/time.h"
-
 namespace registrar::runtime {
 
 WorkQueue::WorkQueue(Clock& clock, Options options, Hooks hooks)
@@ -12,9 +10,14 @@ WorkQueue::WorkQueue(Clock& clock, Options options, Hooks hooks)
       options_(options),
       hooks_(std::move(hooks)),
       tokens_(options.burst),
-      tokens_at_(clock.Now()) {
+      tokens_at_(clock.Now()),
+      delay_thread_(clock, "queue-delay", [this]() -> std::optional<TimePoint> {
+        absl::MutexLock lock(&mu_);
+        ProcessDueLocked();
+        return shutting_down_ ? std::nullopt : delayed_.NextDue();
+      }) {
   if (options_.delay_thread) {
-    delay_thread_ = std::jthread([this] { RunDelayLoop(); });
+    delay_thread_.Start();
   }
 }
 
@@ -87,18 +90,8 @@ void WorkQueue::AddAfter(const std::string& key, Duration delay) {
 }
 
 void WorkQueue::DelayLocked(const std::string& key, TimePoint due) {
-  if (auto it = waiting_.find(key); it != waiting_.end()) {
-    if (it->second.first <= due) {
-      return;
-    }
-    delayed_.erase(it->second);
-    waiting_.erase(it);
-  }
-  const std::pair<TimePoint, uint64_t> slot{due, next_seq_++};
-  delayed_.emplace(slot, key);
-  waiting_.emplace(key, slot);
-  if (delayed_.begin()->first == slot) {
-    delay_cv_.Signal();
+  if (delayed_.Schedule(key, due)) {
+    delay_thread_.WakeAt(due);
   }
 }
 
@@ -196,10 +189,8 @@ int WorkQueue::ProcessDue() {
 int WorkQueue::ProcessDueLocked() {
   const TimePoint now = clock_.Now();
   int moved = 0;
-  while (!delayed_.empty() && delayed_.begin()->first.first <= now) {
-    auto node = delayed_.extract(delayed_.begin());
-    waiting_.erase(node.mapped());
-    AddLocked(node.mapped(), Priority::kNormal);
+  while (std::optional<std::string> key = delayed_.PopDue(now)) {
+    AddLocked(*key, Priority::kNormal);
     ++moved;
   }
   return moved;
@@ -207,35 +198,19 @@ int WorkQueue::ProcessDueLocked() {
 
 std::optional<WorkQueue::TimePoint> WorkQueue::NextDue() const {
   absl::MutexLock lock(&mu_);
-  if (delayed_.empty()) {
-    return std::nullopt;
-  }
-  return delayed_.begin()->first.first;
+  return delayed_.NextDue();
 }
 
 void WorkQueue::ShutDown() {
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
   ready_cv_.SignalAll();
-  delay_cv_.SignalAll();
+  delay_thread_.Wake();  // it sleeps with no deadline from now on; the destructor joins it
 }
 
 bool WorkQueue::ShuttingDown() const {
   absl::MutexLock lock(&mu_);
   return shutting_down_;
-}
-
-void WorkQueue::RunDelayLoop() {
-  absl::MutexLock lock(&mu_);
-  while (!shutting_down_) {
-    ProcessDueLocked();
-    if (delayed_.empty()) {
-      delay_cv_.Wait(&mu_);
-    } else {
-      const Duration wait = delayed_.begin()->first.first - clock_.Now();
-      delay_cv_.WaitWithTimeout(&mu_, absl::FromChrono(wait));
-    }
-  }
 }
 
 }  // namespace registrar::runtime

@@ -24,10 +24,11 @@
 //     at_least: an Add or an earlier AddAfter of it meanwhile is delayed to that time, so the key
 //     is not handed out sooner.
 //
-// Time: all time comes from the injected Clock. Delayed keys move to the queue in ProcessDue();
-// with Options::delay_thread (the default) an internal std::jthread calls it when the earliest
-// key is due (waiting in real time). Tests with a FakeClock turn the thread off, advance the clock
-// and call ProcessDue() themselves: no sleeps.
+// Time: all time comes from the injected Clock. Delayed keys (a common/timer_queue.h TimerQueue)
+// move to the queue in ProcessDue(); with Options::delay_thread (the default) an internal
+// TimerThread ("queue-delay") calls it when the earliest key is due, and sleeps otherwise (a
+// FakeClock wakes it when advanced). Tests with a FakeClock may also turn the thread off, advance
+// the clock and call ProcessDue() themselves: no sleeps.
 //
 // Metrics: Hooks are called on every change of depth, on each add that queues a key and on each
 // AddRateLimited; they run under the queue's lock, so they must be cheap and never call back
@@ -42,10 +43,8 @@
 #include <deque>
 #include <functional>
 #include <list>
-#include <map>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -54,6 +53,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "controller/common/clock.h"
+#include "controller/common/timer_queue.h"
 
 namespace registrar::runtime {
 
@@ -125,7 +125,6 @@ class WorkQueue {
   void ReportDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Duration RateLimitDelayLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int ProcessDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RunDelayLoop();
 
   Clock& clock_;
   const Options options_;
@@ -133,7 +132,6 @@ class WorkQueue {
 
   mutable absl::Mutex mu_;
   absl::CondVar ready_cv_;  // signalled when the queue gains a key or shuts down
-  absl::CondVar delay_cv_;  // signalled when the earliest delayed key changes or on shutdown
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);  // kNormal keys ready
   // kLow keys ready, and where each stands (a raised key leaves from the middle).
   std::list<std::string> low_ ABSL_GUARDED_BY(mu_);
@@ -147,16 +145,16 @@ class WorkQueue {
 
   // Keys held until a time (AddRateLimited's at_least).
   absl::flat_hash_map<std::string, TimePoint> hold_ ABSL_GUARDED_BY(mu_);
-  // Delayed keys ordered by (due time, insertion sequence); `waiting_` finds a key's entry.
-  std::map<std::pair<TimePoint, uint64_t>, std::string> delayed_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::pair<TimePoint, uint64_t>> waiting_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // Delayed keys by due time (a key waits once, the earliest time wins).
+  TimerQueue<std::string> delayed_ ABSL_GUARDED_BY(mu_);
 
   absl::flat_hash_map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);
   double tokens_ ABSL_GUARDED_BY(mu_);
   TimePoint tokens_at_ ABSL_GUARDED_BY(mu_);
 
-  std::jthread delay_thread_;  // last member: started after the state above exists
+  // Moves due keys into the queue (Options::delay_thread). Last member: stopped and joined first
+  // on destruction, started after the state above exists.
+  TimerThread delay_thread_;
 };
 
 }  // namespace registrar::runtime

@@ -9,6 +9,7 @@
 #include "spdlog/spdlog.h"
 
 #include "controller/common/format.h"
+#include "controller/common/thread_name.h"
 #include "controller/registration/decode.h"
 
 namespace registrar::source {
@@ -182,6 +183,7 @@ void KubeSource::Notify(const std::vector<std::string>& identities) {
 }
 
 void KubeSource::RunResync(std::stop_token stop) {
+  SetCurrentThreadName("resync");
   Clock::TimePoint next = clock_.Now() + options_.resync_period;
   while (!stop.stop_requested()) {
     {

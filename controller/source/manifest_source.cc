@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "controller/common/thread_name.h"
 #include "spdlog/spdlog.h"
 
 namespace registrar::source {
@@ -106,6 +108,7 @@ ManifestSource::~ManifestSource() {
 
 void ManifestSource::Start(ChangeHandler handler) {
   handler_ = std::move(handler);
+  clock_.Watch(&clock_waker_);
   thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
 }
 
@@ -114,10 +117,15 @@ void ManifestSource::Stop() {
     return;
   }
   thread_.request_stop();
+  WakeThread();
+  thread_.join();
+  clock_.Unwatch(&clock_waker_);
+}
+
+void ManifestSource::WakeThread() {
   uint64_t one = 1;
   ssize_t written = write(wake_fd_, &one, sizeof(one));
   (void)written;  // a full eventfd counter already means "wake up"
-  thread_.join();
 }
 
 bool ManifestSource::watching() const {
@@ -141,6 +149,7 @@ std::map<std::string, std::string> ManifestSource::errors() const {
 }
 
 void ManifestSource::Run(std::stop_token stop) {
+  SetCurrentThreadName("manifests");
   while (!stop.stop_requested()) {
     Step();
     Clock::Duration wait;
@@ -152,7 +161,10 @@ void ManifestSource::Run(std::stop_token stop) {
     }
     auto timeout = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd, POLLIN, 0}};
-    poll(fds, inotify_fd >= 0 ? 2 : 1, static_cast<int>(std::clamp<int64_t>(timeout, 0, 1000)));
+    // Until the deadline: nothing else but a file event, Stop() or a FakeClock advanced
+    // (clock_waker_) wakes an idle source.
+    poll(fds, inotify_fd >= 0 ? 2 : 1,
+         static_cast<int>(std::clamp<int64_t>(timeout, 0, std::numeric_limits<int>::max())));
   }
 }
 

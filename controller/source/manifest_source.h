@@ -165,6 +165,18 @@ class ManifestSource final : public Source {
 
   bool watch_limit_reached_ ABSL_GUARDED_BY(mu_) = false;
 
+  // Writes wake_fd_: a FakeClock advanced wakes the thread to measure its wait again.
+  class ClockWaker final : public Clock::Waker {
+   public:
+    explicit ClockWaker(ManifestSource& owner) : owner_(owner) {}
+    void Wake() override { owner_.WakeThread(); }
+
+   private:
+    ManifestSource& owner_;
+  };
+  void WakeThread();
+  ClockWaker clock_waker_{*this};
+
   ChangeHandler handler_;  // set by Start() before the thread starts, then only read by it
   std::jthread thread_;  // owner thread only (Start/Stop/destructor); no lock
 };

@@ -334,5 +334,17 @@ TEST(WorkQueue, DelayThreadQueuesDueKeysWithRealClock) {
   EXPECT_THAT(queue.Get(), Optional(std::string("a")));  // blocks until the thread moves it
 }
 
+// The delay thread sleeps until the earliest key is due on the queue's Clock; a FakeClock wakes
+// it when advanced, so a delayed key reaches Get() without real time passing (before the one
+// timer implementation the thread waited 30 real seconds here).
+TEST(WorkQueue, DelayThreadFollowsAFakeClock) {
+  testing::FakeClock clock;
+  WorkQueue queue(clock);  // delay thread on
+  queue.AddAfter("a", seconds(30));
+  EXPECT_EQ(queue.Len(), 0);
+  clock.Advance(seconds(30));
+  EXPECT_THAT(queue.Get(), Optional(std::string("a")));
+}
+
 }  // namespace
 }  // namespace registrar::runtime
