@@ -75,6 +75,7 @@ absl::StatusOr<Connection*> ConnectionPool::For(const etcd::ClientOptions& optio
   conn->pool = this;
   conn->writes = WriteScheduler(max_in_flight_);
   conn->identity = identity;
+  conn->endpoints = options.endpoints;
   conn->client = std::move(*client);
   conn->keeper = new_keeper_(*conn->client, clock_, *conn);
   conn->keeper->Start();

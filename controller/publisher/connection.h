@@ -67,6 +67,7 @@ struct BatchedPut {
 struct Connection final : etcd::LeaseKeeper::Listener {
   ConnectionPool* pool = nullptr;
   std::string identity;
+  std::vector<std::string> endpoints;  // the etcd it reaches (several connections may share it)
   etcd::ClientPtr client;
   etcd::LeaseKeeperPtr keeper;
   WriteScheduler writes;
@@ -101,6 +102,12 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   void OnConnectivity(bool up) override;
   void OnRenewalsAnswered() override;
 };
+
+// Whether `a` and `b` reach the same etcd (the same connection, or the same endpoints with other
+// credentials or TLS material): a key held by a lease of one is seen by the other.
+inline bool SameEtcd(const Connection* a, const Connection* b) {
+  return a == b || (a != nullptr && b != nullptr && a->endpoints == b->endpoints);
+}
 
 struct WriteOptions {
   // Follow-up work of a registration already under way goes before new grants.

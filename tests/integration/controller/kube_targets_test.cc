@@ -361,5 +361,56 @@ TEST_F(KubeTargetsTest, EndpointChangeMakesBeforeBreakAcrossEtcds) {
   EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
 }
 
+TEST_F(KubeTargetsTest, RestartAdoptsOnBothTargetsWithoutADelete) {
+  ASSERT_THAT(CreateCredentials(1), IsOk());
+  ASSERT_THAT(CreateTls(), IsOk());
+  ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
+  ASSERT_THAT(Apply(Sreg("own", ns(),
+                         absl::StrCat("    key: ", key(), "\n    value: \"10.0.0.3:1\"\n",
+                                      "    id: 2\n    ttlSeconds: ", kTtl, "\n"))),
+              IsOk());
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+  auto a = WaitForObject("a", IsReady, kSettle);
+  auto own = WaitForObject("own", IsReady, kSettle);
+  ASSERT_THAT(a, IsOk()) << c->Describe();
+  ASSERT_THAT(own, IsOk()) << c->Describe();
+  const int64_t lease_a = LeaseOf(*a);
+  const int64_t lease_own = LeaseOf(*own);
+  auto on_secure = RecordOn(secure(), key() + "/");
+  auto on_own = RecordOn(etcd(), key() + "/");
+  ASSERT_NE(on_secure, nullptr);
+  ASSERT_NE(on_own, nullptr);
+
+  c->Kill();  // no revoke, no goodbye: the next one adopts
+  const auto killed = std::chrono::steady_clock::now();
+  c = StartReady();
+  ASSERT_NE(c, nullptr);
+  // Both leases taken over: the one on the controller's etcd at start, the other once its
+  // Secrets are read.
+  EXPECT_THAT(c->WaitForLog(absl::StrCat("adopted lease ", lease_own), kSettle), IsOk());
+  EXPECT_THAT(c->WaitForLog(absl::StrCat("adopted lease ", lease_a), kSettle), IsOk())
+      << c->Describe();
+  // The same lease still alive more than a TTL after the kill: the new process renews it (the
+  // wait is for the TTL to pass; any expiry meanwhile fails the check).
+  auto still = WaitForKeyOn(secure(), key() + "/", [&](const StoredKv& kv) {
+    auto ttl = inspect_secure().TimeToLive(lease_a);
+    return kv.lease == lease_a && ttl.ok() && ttl->ttl > 0 &&
+           std::chrono::steady_clock::now() - killed > seconds(kTtl + 1);
+  });
+  EXPECT_THAT(still, IsOk());
+  EXPECT_THAT(Object("a"), IsOkAndHolds(::testing::Truly(
+                               [&](const json& o) { return LeaseOf(o) == lease_a; })));
+  EXPECT_THAT(Object("own"), IsOkAndHolds(::testing::Truly(
+                                 [&](const json& o) { return LeaseOf(o) == lease_own; })));
+  EXPECT_THAT(DeletesOf(*on_secure, full_key()), ::testing::IsEmpty());
+  EXPECT_THAT(DeletesOf(*on_own, key() + "/2"), ::testing::IsEmpty());
+  EXPECT_FALSE(c->LogContains("orphan")) << c->Describe();
+
+  DeleteAll({"a", "own"});
+  EXPECT_THAT(inspect().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+  EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+}
+
 }  // namespace
 }  // namespace registrar::testing

@@ -110,7 +110,7 @@ class EngineTargetsTest : public ::testing::Test {
     d.key_id = 1;
     d.value = "v";
     etcd::ClientOptions target;
-    target.endpoints = {"far:2379"};
+    target.endpoints = {"far:2379"};  // both "far" connections reach this one etcd
     target.username = "tenant";
     target.password = "pw";
     d.target = target;
@@ -186,9 +186,20 @@ TEST_F(EngineTargetsTest, ARecordOfALeaseAnotherConnectionHoldsIsLeftToIt) {
   ASSERT_EQ(second->client->grants.size(), 1u);
   second->client->GrantAll();
   Run();
+  // The same key on the same etcd: the write takes it over from the old lease (a compare on
+  // that lease), it does not ask for the key to be absent (which would be a KeyConflict with
+  // ourselves).
+  ASSERT_EQ(second->client->txns.size(), 1u);
+  ASSERT_GE(second->client->txns[0].req.compare_size(), 1);
+  EXPECT_EQ(second->client->txns[0].req.compare(0).target(), pb::Compare::LEASE);
+  EXPECT_EQ(second->client->txns[0].req.compare(0).lease(), lease);
   second->client->AnswerTxns(true);
   Run();
   EXPECT_TRUE(first->client->WasRevoked(lease));
+  first->client->RevokeAll();
+  Run();
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
+  EXPECT_NE(engine_->Get("ns/a")->lease_id, lease);
 }
 
 TEST_F(EngineTargetsTest, TheTargetConnectionIsClosedWhenTheLastRegistrationGoes) {
