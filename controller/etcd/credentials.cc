@@ -102,7 +102,7 @@ absl::Status ExplainTlsFailure(const ClientOptions& options, absl::Status status
                         ": etcd's certificate must be signed by ca.crt and name this endpoint, "
                         "and etcd must accept the client certificate");
   } else if (absl::StrContains(message, "certificate verify failed") ||
-      absl::StrContains(message, "CERTIFICATE_VERIFY_FAILED")) {
+             absl::StrContains(message, "CERTIFICATE_VERIFY_FAILED")) {
     hint = options.ca_file.empty()
                ? "etcd's certificate is not trusted by the system's CA roots; give the CA that "
                  "signed it with --etcd-ca"

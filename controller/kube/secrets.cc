@@ -20,8 +20,7 @@ absl::StatusOr<std::map<std::string, std::string>> GetSecretData(Api& api, const
     std::string decoded;
     if (!value.is_string() || !absl::Base64Unescape(value.get<std::string>(), &decoded)) {
       return absl::InternalError(
-          absl::StrCat("Secret ", ns, "/", name, ": the value of key \"", key,
-                       "\" is not base64"));
+          absl::StrCat("Secret ", ns, "/", name, ": the value of key \"", key, "\" is not base64"));
     }
     out.emplace(key, std::move(decoded));
   }

@@ -69,9 +69,9 @@ void EngineImpl::AdoptTarget(Connection* conn) {
     loop_.Post([this, conn, prefix, r = std::move(r)] {
       const std::vector<std::string> ids = IdsOn(conn);
       if (!r.ok()) {
-        const std::string message = absl::StrCat("reading the ownership records on etcd ",
-                                                  conn->client->target(), ": ",
-                                                  std::string(r.status().message()));
+        const std::string message =
+            absl::StrCat("reading the ownership records on etcd ", conn->client->target(), ": ",
+                         std::string(r.status().message()));
         if (conn->adopt_backoff.attempt() == 0) {
           spdlog::warn("adoption: {} (retried; its registrations wait for it)", message);
         }

@@ -27,9 +27,9 @@ absl::Status Read(const SecretReader& read, const std::string& ns, const std::st
     return absl::OkStatus();
   }
   if (absl::IsPermissionDenied(data.status())) {
-    *refusal = Missing(ns, name,
-                       absl::StrCat("the controller may not read it (", purpose,
-                                    "): ", data.status().message()));
+    *refusal = Missing(
+        ns, name,
+        absl::StrCat("the controller may not read it (", purpose, "): ", data.status().message()));
     return absl::OkStatus();
   }
   return absl::Status(data.status().code(), absl::StrCat("reading Secret ", ns, "/", name, ": ",
@@ -63,7 +63,8 @@ absl::StatusOr<ResolvedTarget> ResolveTarget(const EtcdTarget& target,
 
   if (const auto& ref = target.credentials_secret_ref) {
     SecretData data;
-    if (absl::Status s = Read(read, namespace_name, ref->name, "credentialsSecretRef", &data, &result.refusal);
+    if (absl::Status s =
+            Read(read, namespace_name, ref->name, "credentialsSecretRef", &data, &result.refusal);
         !s.ok() || result.refusal) {
       if (!s.ok()) {
         return s;
@@ -82,7 +83,8 @@ absl::StatusOr<ResolvedTarget> ResolveTarget(const EtcdTarget& target,
 
   if (const auto& ref = target.tls_secret_ref) {
     SecretData data;
-    if (absl::Status s = Read(read, namespace_name, ref->name, "tlsSecretRef", &data, &result.refusal);
+    if (absl::Status s =
+            Read(read, namespace_name, ref->name, "tlsSecretRef", &data, &result.refusal);
         !s.ok() || result.refusal) {
       if (!s.ok()) {
         return s;

@@ -50,8 +50,9 @@ struct ResolvedTarget {
 
 // The ClientOptions of `target` for a resource in `namespace_name`, or the refusal
 // (SecretNotFound) a person must fix; an error when a Secret could not be read for now.
-absl::StatusOr<ResolvedTarget> ResolveTarget(
-    const EtcdTarget& target, const std::string& namespace_name, const SecretReader& read,
-    const etcd::ClientOptions& base);
+absl::StatusOr<ResolvedTarget> ResolveTarget(const EtcdTarget& target,
+                                             const std::string& namespace_name,
+                                             const SecretReader& read,
+                                             const etcd::ClientOptions& base);
 
 }  // namespace registrar::registration

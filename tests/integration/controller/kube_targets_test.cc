@@ -73,8 +73,9 @@ class KubeTargetsTest : public KubeE2eTest {
     ASSERT_NE(secure_, nullptr) << "the second etcd did not start";
     // A user of the second etcd for this test: its keys and the ownership records.
     ASSERT_THAT(AddTenant(user(1), password(1)), IsOk());
-    const std::string policy = absl::StrCat("rules:\n- namespaces: [\"", ns(),
-                                            "\"]\n  keys: [\"*\"]\n  endpoints: [\"127.0.0.1:*\"]\n");
+    const std::string policy =
+        absl::StrCat("rules:\n- namespaces: [\"", ns(),
+                     "\"]\n  keys: [\"*\"]\n  endpoints: [\"127.0.0.1:*\"]\n");
     policy_file_ = tmp() + "/policy.yaml";
     std::ofstream(policy_file_) << policy;
   }
@@ -92,8 +93,8 @@ class KubeTargetsTest : public KubeE2eTest {
       return added;
     }
     return secure_
-        ->Etcdctl({"role", "grant-permission", name + "-role", "readwrite",
-                   kDefaultOwnerPrefixE2e, "--prefix=true"})
+        ->Etcdctl({"role", "grant-permission", name + "-role", "readwrite", kDefaultOwnerPrefixE2e,
+                   "--prefix=true"})
         .status();
   }
 
@@ -104,8 +105,8 @@ class KubeTargetsTest : public KubeE2eTest {
     return Kubectl(args).status();
   }
   absl::Status CreateCredentials(int n) {
-    return CreateSecret("auth", {"--from-literal=username=" + user(n),
-                                 "--from-literal=password=" + password(n)});
+    return CreateSecret(
+        "auth", {"--from-literal=username=" + user(n), "--from-literal=password=" + password(n)});
   }
   absl::Status CreateTls() {
     return CreateSecret("tls", {"--from-file=ca.crt=" + secure_->ca_file(),
@@ -200,8 +201,8 @@ TEST_F(KubeTargetsTest, SecretMissingThenCreatedRegistersOnTheSecondEtcdAndNoSec
   ASSERT_THAT(far, IsOk()) << c->Describe();
   EXPECT_THAT(Condition(*far, "Stalled").value("message", ""), HasSubstr("10.255.0.1:2379"));
 
-  auto missing =
-      WaitForObject("a", [](const json& o) { return Stalled(o, "SecretNotFound"); }, kSettle);
+  auto missing = WaitForObject(
+      "a", [](const json& o) { return Stalled(o, "SecretNotFound"); }, kSettle);
   ASSERT_THAT(missing, IsOk()) << c->Describe();
   EXPECT_THAT(Condition(*missing, "Stalled").value("message", ""),
               HasSubstr(absl::StrCat("Secret ", ns(), "/auth")));
@@ -226,8 +227,8 @@ TEST_F(KubeTargetsTest, SecretMissingThenCreatedRegistersOnTheSecondEtcdAndNoSec
   ASSERT_THAT(kv, IsOk());
   EXPECT_EQ(kv->key, full_key());
   EXPECT_EQ(kv->lease, lease);
-  auto record = inspect_secure().GetKey(
-      absl::StrCat(kDefaultOwnerPrefixE2e, owner_id(), "/", full_key()));
+  auto record =
+      inspect_secure().GetKey(absl::StrCat(kDefaultOwnerPrefixE2e, owner_id(), "/", full_key()));
   ASSERT_THAT(record, IsOk());
   EXPECT_TRUE(record->has_value()) << "no ownership record on the second etcd";
   // Nothing on the controller's own etcd.
@@ -295,8 +296,8 @@ TEST_F(KubeTargetsTest, RotatedCredentialsReauthenticateWithoutAGap) {
   // The connection with the old credentials is closed once nothing uses it.
   EXPECT_THAT(c->WaitForLog("closed: no registration uses it", kSettle), IsOk());
   // Still there on the new lease once the old one is gone, and never deleted in between.
-  auto still = WaitForKeyOn(secure(), key() + "/",
-                            [&](const StoredKv& s) { return s.lease == kv->lease; });
+  auto still =
+      WaitForKeyOn(secure(), key() + "/", [&](const StoredKv& s) { return s.lease == kv->lease; });
   ASSERT_THAT(still, IsOk());
   EXPECT_THAT(DeletesOf(*recorder, full_key()), ::testing::IsEmpty());
 
@@ -399,10 +400,11 @@ TEST_F(KubeTargetsTest, RestartAdoptsOnBothTargetsWithoutADelete) {
            std::chrono::steady_clock::now() - killed > seconds(kTtl + 1);
   });
   EXPECT_THAT(still, IsOk());
-  EXPECT_THAT(Object("a"), IsOkAndHolds(::testing::Truly(
-                               [&](const json& o) { return LeaseOf(o) == lease_a; })));
-  EXPECT_THAT(Object("own"), IsOkAndHolds(::testing::Truly(
-                                 [&](const json& o) { return LeaseOf(o) == lease_own; })));
+  EXPECT_THAT(Object("a"),
+              IsOkAndHolds(::testing::Truly([&](const json& o) { return LeaseOf(o) == lease_a; })));
+  EXPECT_THAT(
+      Object("own"),
+      IsOkAndHolds(::testing::Truly([&](const json& o) { return LeaseOf(o) == lease_own; })));
   EXPECT_THAT(DeletesOf(*on_secure, full_key()), ::testing::IsEmpty());
   EXPECT_THAT(DeletesOf(*on_own, key() + "/2"), ::testing::IsEmpty());
   EXPECT_FALSE(c->LogContains("orphan")) << c->Describe();

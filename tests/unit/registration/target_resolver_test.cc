@@ -58,10 +58,10 @@ class TargetResolverTest : public ::testing::Test {
     EXPECT_TRUE(r.ok() && r->refusal.has_value());
     return r.ok() && r->refusal ? *r->refusal : Refusal{};
   }
-  etcd::ClientOptions OptionsOf(
-      const absl::StatusOr<ResolvedTarget>& r) {
+  etcd::ClientOptions OptionsOf(const absl::StatusOr<ResolvedTarget>& r) {
     EXPECT_TRUE(r.ok()) << r.status();
-    EXPECT_TRUE(r.ok() && !r->refusal.has_value()) << (r.ok() && r->refusal ? r->refusal->message : "");
+    EXPECT_TRUE(r.ok() && !r->refusal.has_value())
+        << (r.ok() && r->refusal ? r->refusal->message : "");
     return r.ok() ? r->options : etcd::ClientOptions{};
   }
 
@@ -129,8 +129,7 @@ TEST_F(TargetResolverTest, MissingSecretOrKeyIsSecretNotFoundNamingThem) {
        "Secret team/tls: no key \"ca.crt\""},
       {"certificate without key", [&] { secrets_["team/tls"].erase("tls.key"); },
        "Secret team/tls: no key \"tls.key\""},
-      {"forbidden", [&] { forbidden_ = true; },
-       "Secret team/auth: the controller may not read it"},
+      {"forbidden", [&] { forbidden_ = true; }, "Secret team/auth: the controller may not read it"},
   };
   target_.credentials_secret_ref = SecretRef{"auth"};
   target_.tls_secret_ref = SecretRef{"tls"};
