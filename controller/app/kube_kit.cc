@@ -23,6 +23,7 @@
 #include "controller/kube/client.h"
 #include "controller/kube/config.h"
 #include "controller/kube/credentials.h"
+#include "controller/kube/secrets.h"
 #include "controller/registration/kube_object_writer.h"
 #include "controller/registration/orphan_rule.h"
 #include "controller/source/kube_source.h"
@@ -61,6 +62,10 @@ class KubeKit final : public SourceKit {
     o.mode = registration::SourceMode::kKubernetes;
     o.owner_prefix = options_.owner_prefix;
     o.writer = const_cast<registration::KubeObjectWriter*>(&writer_);
+    // spec.etcd: the Secrets a target names, read with GET in the resource's namespace.
+    o.secrets = [this](const std::string& ns, const std::string& name) {
+      return kube::GetSecretData(const_cast<kube::Api&>(api_), ns, name);
+    };
     return o;
   }
 

@@ -24,16 +24,24 @@ struct ClientOptions {
   std::string ca_file;   // TLS is on when any of ca/cert/key is set or insecure_skip_verify
   std::string cert_file;
   std::string key_file;
+  // TLS material given in memory (a Kubernetes Secret's ca.crt, tls.crt, tls.key), used instead
+  // of the files above when set; never logged. `tls_source` names where they came from ("Secret
+  // ns/name") for error messages.
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;
+  std::string tls_source;
   bool insecure_skip_verify = false;
   // The deadline of every unary call (Authenticate included), from when the attempt is sent.
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds max_reconnect_backoff{1000};
 
   bool tls() const {
-    return !ca_file.empty() || !cert_file.empty() || !key_file.empty() || insecure_skip_verify;
+    return !ca_file.empty() || !cert_file.empty() || !key_file.empty() || !ca_pem.empty() ||
+           !cert_pem.empty() || !key_pem.empty() || insecure_skip_verify;
   }
-  // Endpoints + credentials + TLS settings, for connection sharing; holds a hash of the password,
-  // never the password itself.
+  // Endpoints + credentials + TLS settings, for connection sharing; holds hashes of the password
+  // and of the in-memory TLS material, never the secrets themselves.
   std::string Identity() const;
 };
 

@@ -42,18 +42,25 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   std::string ca;
   std::string cert;
   std::string key;
-  if (!options.ca_file.empty()) {
+  if (!options.ca_pem.empty()) {
+    ca = options.ca_pem;
+  } else if (!options.ca_file.empty()) {
     ASSIGN_OR_RETURN(ca, ReadFile("CA", options.ca_file));
   }
-  if (!options.cert_file.empty()) {
+  if (!options.cert_pem.empty()) {
+    cert = options.cert_pem;
+  } else if (!options.cert_file.empty()) {
     ASSIGN_OR_RETURN(cert, ReadFile("certificate", options.cert_file));
   }
-  if (!options.key_file.empty()) {
+  if (!options.key_pem.empty()) {
+    key = options.key_pem;
+  } else if (!options.key_file.empty()) {
     ASSIGN_OR_RETURN(key, ReadFile("key", options.key_file));
   }
   if (cert.empty() != key.empty()) {
-    return absl::InvalidArgumentError(
-        "etcd TLS needs both a client certificate and its key, or neither");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "etcd TLS needs both a client certificate and its key, or neither",
+        options.tls_source.empty() ? "" : absl::StrCat(" (", options.tls_source, ")")));
   }
   if (!options.insecure_skip_verify) {
     grpc::SslCredentialsOptions ssl;
@@ -90,8 +97,12 @@ absl::Status ExplainTlsFailure(const ClientOptions& options, absl::Status status
     return status;
   }
   std::string hint;
-  if (absl::StrContains(message, "certificate verify failed") ||
-      absl::StrContains(message, "CERTIFICATE_VERIFY_FAILED")) {
+  if (!options.tls_source.empty()) {
+    hint = absl::StrCat("check ca.crt, tls.crt and tls.key in ", options.tls_source,
+                        ": etcd's certificate must be signed by ca.crt and name this endpoint, "
+                        "and etcd must accept the client certificate");
+  } else if (absl::StrContains(message, "certificate verify failed") ||
+             absl::StrContains(message, "CERTIFICATE_VERIFY_FAILED")) {
     hint = options.ca_file.empty()
                ? "etcd's certificate is not trusted by the system's CA roots; give the CA that "
                  "signed it with --etcd-ca"

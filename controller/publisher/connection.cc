@@ -75,6 +75,7 @@ absl::StatusOr<Connection*> ConnectionPool::For(const etcd::ClientOptions& optio
   conn->pool = this;
   conn->writes = WriteScheduler(max_in_flight_, options.request_timeout);
   conn->identity = identity;
+  conn->endpoints = options.endpoints;
   conn->client = std::move(*client);
   conn->keeper = new_keeper_(*conn->client, clock_, *conn);
   conn->keeper->Start();
@@ -83,6 +84,39 @@ absl::StatusOr<Connection*> ConnectionPool::For(const etcd::ClientOptions& optio
   spdlog::info("etcd connection to {}", raw->client->target());
   AskVersion(raw);
   return raw;
+}
+
+Connection* ConnectionPool::Find(const std::string& identity) const {
+  auto it = conns_.find(identity);
+  return it == conns_.end() ? nullptr : it->second.get();
+}
+
+bool ConnectionPool::Idle(const Connection& conn) const {
+  return conn.keeper->size() == 0 && conn.writes.in_flight() == 0 && conn.writes.queued() == 0 &&
+         conn.batch.empty() && !conn.flush_posted && conn.debt.empty() && !conn.pump_at &&
+         !conn.debt_at && conn.version_answers == conn.version_asks && !conn.adopting;
+}
+
+void ConnectionPool::Retire(Connection* conn, Clock::Duration grace) {
+  auto it = conns_.find(conn->identity);
+  if (it == conns_.end() || it->second.get() != conn) {
+    return;
+  }
+  conn->keeper->Stop();
+  spdlog::info("etcd connection to {} closed: no registration uses it", conn->client->target());
+  retired_.push_back(std::move(it->second));
+  conns_.erase(it);
+  DestroyLater(conn, grace);
+}
+
+void ConnectionPool::DestroyLater(Connection* conn, Clock::Duration grace) {
+  loop_.PostAfter(grace, [this, conn, grace] {
+    if (conn->pump_at || conn->debt_at || conn->version_answers != conn->version_asks) {
+      DestroyLater(conn, grace);  // a timer or an answer of it is still to come
+      return;
+    }
+    std::erase_if(retired_, [conn](const auto& c) { return c.get() == conn; });
+  });
 }
 
 std::vector<Connection*> ConnectionPool::all() const {
@@ -228,6 +262,7 @@ void ConnectionPool::AskVersion(Connection* conn) {
   uint64_t ask = ++conn->version_asks;
   conn->client->Status({}, [this, conn, ask](absl::StatusOr<pb::StatusResponse> r) {
     loop_.Post([conn, ask, r = std::move(r)] {
+      ++conn->version_answers;
       if (ask != conn->version_asks) {
         return;  // a later ask is under way
       }

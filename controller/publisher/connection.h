@@ -20,7 +20,8 @@
 // Thread-safety: everything runs on the engine thread, except the keeper's Listener callbacks,
 // which post to it (OnRenewed goes straight to Events::OnRenewed, on the keeper's thread).
 // Ownership: the pool owns its connections; a Connection owns its client and keeper. Pointers to
-// connections stay valid until Clear().
+// connections stay valid until Clear(), or until a grace period after Retire() (a target that
+// no registration uses any more: closed, then destroyed once nothing can refer to it).
 #pragma once
 
 #include <cstdint>
@@ -37,10 +38,12 @@
 
 #include "absl/status/statusor.h"
 
+#include "controller/common/backoff.h"
 #include "controller/common/clock.h"
 #include "controller/etcd/client.h"
 #include "controller/etcd/lease_keeper.h"
 #include "controller/etcd/server_version.h"
+#include "controller/publisher/adoption.h"
 #include "controller/publisher/event_loop.h"
 #include "controller/publisher/revoke_debt.h"
 #include "controller/publisher/txn.h"
@@ -64,6 +67,7 @@ struct BatchedPut {
 struct Connection final : etcd::LeaseKeeper::Listener {
   ConnectionPool* pool = nullptr;
   std::string identity;
+  std::vector<std::string> endpoints;  // the etcd it reaches (several connections may share it)
   etcd::ClientPtr client;
   etcd::LeaseKeeperPtr keeper;
   WriteScheduler writes;
@@ -84,12 +88,26 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   // its keep-alive stream comes up again; nullopt until answered (or unreadable).
   std::optional<etcd::ServerVersion> server_version;
   uint64_t version_asks = 0;  // Status calls made; an answer older than the latest is dropped
+  uint64_t version_answers = 0;  // their answers that reached the engine thread
+  // A target other than the engine's default (a registration's spec.etcd): the ownership
+  // records of our owner id on it, read once when the first registration needs it and before
+  // anything is written there (target_adoption.cc). nullptr: the default target (its adoption
+  // is the engine's), or not read yet.
+  std::unique_ptr<Adoption> adoption;
+  bool adopting = false;  // its records are being read (or the read waits for a retry)
+  Backoff adopt_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(2000)};
 
   void OnRenewed(int64_t lease, int64_t ttl) override;
   void OnLost(int64_t lease) override;
   void OnConnectivity(bool up) override;
   void OnRenewalsAnswered() override;
 };
+
+// Whether `a` and `b` reach the same etcd (the same connection, or the same endpoints with other
+// credentials or TLS material): a key held by a lease of one is seen by the other.
+inline bool SameEtcd(const Connection* a, const Connection* b) {
+  return a == b || (a != nullptr && b != nullptr && a->endpoints == b->endpoints);
+}
 
 struct WriteOptions {
   // Follow-up work of a registration already under way goes before new grants.
@@ -163,9 +181,22 @@ class ConnectionPool {
   int64_t NewLeaseId();
 
   std::vector<Connection*> all() const;
+  // The connection of `identity` (ClientOptions::Identity()), or nullptr; never makes one.
+  Connection* Find(const std::string& identity) const;
+  // Nothing of `conn` is under way or held: no lease kept alive, no write queued or in flight,
+  // no revoke owed, no timer or version ask pending.
+  bool Idle(const Connection& conn) const;
+  // Closes `conn` (its keep-alive stream ends; no request is sent on it again) and takes it out
+  // of the pool: For() makes a new one for its identity. The struct and its client are
+  // destroyed `grace` later, once no timer of it is pending, so that callbacks already posted
+  // with it still find it. REQUIRES: Idle(*conn), and the engine holds nothing on it.
+  void Retire(Connection* conn, Clock::Duration grace);
   // Stops every keeper (no callback runs after).
   void StopKeepers();
-  void Clear() { conns_.clear(); }
+  void Clear() {
+    conns_.clear();
+    retired_.clear();
+  }
 
  private:
   friend struct Connection;
@@ -176,6 +207,7 @@ class ConnectionPool {
                const absl::Status& status);
   void Settle(Connection* conn, WriteKind kind);
   void ScheduleDebt(Connection* conn);
+  void DestroyLater(Connection* conn, Clock::Duration grace);
 
   ClientFactory new_client_;
   KeeperFactory new_keeper_;
@@ -185,6 +217,8 @@ class ConnectionPool {
   RequestHook on_request_;
   Events& events_;
   std::map<std::string, std::unique_ptr<Connection>> conns_;
+  // Closed connections waiting for their grace (Retire) before they are destroyed.
+  std::vector<std::unique_ptr<Connection>> retired_;
   SettleWrites settle_writes_ = SettleWrites::kAuto;
   std::mt19937_64 rng_{std::random_device{}()};
 };

@@ -21,6 +21,14 @@
 //      told the id after every state change.
 //   4. Stop(revoke): the controller stops WITHOUT revoking (the next controller adopts); publish
 //      revokes every lease before returning, owed revokes included.
+// Targets: Desired::target names another etcd than the default one (spec.etcd). Registrations
+// with equal ClientOptions::Identity() (endpoints, credentials, TLS material) share one
+// connection. A target's own ownership records are read the first time a registration needs it
+// (target_adoption.cc), before anything is written there: their leases are kept alive, taken
+// over by the registrations they belong to, and the rest judged as orphans by the same rule as
+// the default target's (after MarkComplete). A changed target (new endpoints or credentials) is a
+// make-before-break move. A target connection nothing uses any more (no registration wants it,
+// no lease, write or owed revoke left) is closed within a couple of seconds.
 //
 // Guarantees: a key is never written without a live lease; a registration never holds two leases
 // except during a make-before-break change, and the old one is revoked once the new is live; a

@@ -95,8 +95,14 @@ void EngineImpl::FinishAdoption() {
 
 void EngineImpl::Claim(Reg& reg) {
   const Desired& d = reg.desired;
-  if (reg.lease != 0 || reg.removed || adoption_.held() == 0 ||
-      (d.target && d.target->Identity() != default_conn_->identity)) {
+  if (reg.lease != 0 || reg.removed) {
+    return;
+  }
+  if (d.target && d.target->Identity() != default_conn_->identity) {
+    ClaimOnTarget(reg);
+    return;
+  }
+  if (adoption_.held() == 0) {
     return;
   }
   std::optional<AdoptedLease> a = adoption_.Claim(d);
@@ -129,6 +135,7 @@ void EngineImpl::RevokeOrphans() {
                                  .owner = absl::StrCat(a.record.namespace_, "/", a.record.name),
                                  .full_key = a.full_key});
   }
+  RevokeTargetOrphans();
 }
 
 void EngineImpl::OnRevokeDeferred(Connection* /*conn*/, const PendingRevoke& /*revoke*/) {
@@ -181,6 +188,10 @@ void EngineImpl::CheckRegression(Connection* conn) {
       conn->keeper->Remove(lease);
     }
     board_.ClearUnclaimed();
+  } else if (conn->adoption) {
+    for (int64_t lease : conn->adoption->Clear()) {
+      conn->keeper->Remove(lease);
+    }
   }
   for (const std::string& id : Ids()) {
     Reg* reg = Find(id);
@@ -230,6 +241,8 @@ void EngineImpl::OnLeaseLost(Connection* conn, int64_t lease) {
     if (std::optional<std::string> full_key = adoption_.ForgetLease(lease)) {
       board_.Unclaim(*full_key);
     }
+  } else if (conn->adoption) {
+    conn->adoption->ForgetLease(lease);
   }
   auto owner = conn->lease_owner.find(lease);
   if (owner == conn->lease_owner.end()) {
@@ -291,6 +304,7 @@ void EngineImpl::Probe() {
         }
       }
       CheckRegression(default_conn_);
+      CloseUnusedTargets();
       loop_.PostAfter(kProbeInterval, [this] { Probe(); });
     });
   });

@@ -242,12 +242,14 @@ void EngineImpl::Remove(const std::string& id) {
 void EngineImpl::MarkComplete(std::vector<std::string> known_ids) {
   loop_.Post([this, known_ids = std::move(known_ids)] {
     adoption_.MarkComplete(known_ids, [this](const std::string& id) { return regs_.contains(id); });
+    CompleteTargets(known_ids);
     RevokeOrphans();
   });
 }
 
 void EngineImpl::HandedOver(const std::string& id) {
-  if (adoption_.HandedOver(id)) {
+  const bool due = adoption_.HandedOver(id);
+  if (HandedOverTargets(id) || due) {
     RevokeOrphans();
   }
 }
@@ -288,6 +290,9 @@ void EngineImpl::Step(Reg& reg) {
   absl::StatusOr<Connection*> conn = absl::UnavailableError("not wanted");
   if (!reg.removed && !d.paused) {
     conn = pool_.For(d.target ? *d.target : options_.default_target);
+    if (conn.ok() && !TargetAdopted(reg, *conn)) {
+      return;  // its target's ownership records are being read; stepped again once they are
+    }
   }
   Action action = Plan(Describe(reg, conn));
   switch (action) {

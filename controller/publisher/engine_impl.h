@@ -130,6 +130,26 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void RevokeOrphans();
   void HandedOver(const std::string& id);
 
+  // target_adoption.cc: ownership records on the targets other than the default one.
+  // True once `conn`'s records are read (the default target: always); starts reading them the
+  // first time a registration needs `conn`.
+  bool TargetAdopted(Reg& reg, Connection* conn);
+  void AdoptTarget(Connection* conn);
+  // Another connection of ours holds `lease` (one etcd reached with other credentials).
+  bool HeldElsewhere(int64_t lease, const Connection* conn) const;
+  // The registrations that want `conn` (their desired target is it).
+  std::vector<std::string> IdsOn(const Connection* conn) const;
+  void ClaimOnTarget(Reg& reg);
+  // MarkComplete's known ids, for the target adoptions done and those still to come.
+  void CompleteTargets(const std::vector<std::string>& known_ids);
+  // True when orphans of a target may be due now because `id` was handed over.
+  bool HandedOverTargets(const std::string& id);
+  void RevokeTargetOrphans();
+  // Closes the connections to targets other than the default one that nothing uses any more
+  // (no registration wants them, no lease, write or revoke of ours left on them). Runs with the
+  // readiness probe, every couple of seconds.
+  void CloseUnusedTargets();
+
   // engine_impl.cc: decide and dispatch.
   void Step(Reg& reg);
   PlanInput Describe(const Reg& reg, const absl::StatusOr<Connection*>& conn) const;
@@ -183,6 +203,8 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   Connection* default_conn_ = nullptr;
   uint64_t next_epoch_ = 1;
   absl::Status adopt_failure_;
+  // MarkComplete's known ids (nullopt until then): target adoptions read later judge by them.
+  std::optional<std::vector<std::string>> known_ids_;
   bool draining_ = false;  // Stop(revoke=true): no new operation starts  // why the last adoption
                            // attempt failed (OK: none failed)
   // The owner's thread only: Start() and Stop() are called by the owner, never concurrently.

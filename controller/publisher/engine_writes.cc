@@ -152,7 +152,8 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   // replaced (a TTL change keeps key/<id>), or none (the key must not exist).
   if (reg.key_present && reg.full_key == want_full) {
     w.holder = reg.lease;
-  } else if (reg.old && reg.old->conn == conn && reg.old->full_key == want_full) {
+  } else if (reg.old && SameEtcd(reg.old->conn, conn) && reg.old->full_key == want_full) {
+    // (The same etcd through another connection, too: new credentials from a rotated Secret.)
     w.holder = reg.old->lease;
   }
   // Same lease, new full key: the old key goes in the same Txn.

@@ -84,11 +84,19 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::ReconcileKub
   if (Terminating(current)) {
     return Finalize(identity, current);
   }
-  std::optional<Refusal> refusal = Decide(current);
+  absl::StatusOr<Decision> decision = Decide(current);
+  if (!decision.ok()) {
+    spdlog::warn("{}: {}", identity, std::string(decision.status().message()));
+    return decision.status();  // retried with backoff; the engine keeps what it has
+  }
+  const std::optional<Refusal>& refusal = decision->refusal;
   KeepRefusal(identity, refusal);
   if (refusal) {
     engine_.Remove(identity);
     RETURN_IF_ERROR(PublishStatus(identity, current, refusal));
+    if (std::optional<Clock::Duration> recheck = TargetRecheck(identity, *decision)) {
+      return Result{*recheck};  // SecretNotFound: the Secret may be created meanwhile
+    }
     // A person must act: terminal, not retried until the object changes.
     return absl::FailedPreconditionError(refusal->reason + ": " + refusal->message);
   }
@@ -110,14 +118,18 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::ReconcileKub
     Wrote(identity, current.metadata.resource_version, *added);
     current = *std::move(added);
   }
-  engine_.Upsert(ToDesired(current));
+  engine_.Upsert(ToDesired(current, decision->target));
   Clock::Duration deferred = Clock::Duration::zero();
   RETURN_IF_ERROR(PublishStatus(identity, current, std::nullopt, &deferred));
+  Clock::Duration next = options_.resync;
   if (deferred > Clock::Duration::zero()) {
     // The engine's listener re-queues it sooner when the key goes live.
-    return Result{std::min<Clock::Duration>(deferred, options_.resync)};
+    next = std::min<Clock::Duration>(deferred, next);
   }
-  return Result{options_.resync};
+  if (std::optional<Clock::Duration> recheck = TargetRecheck(identity, *decision)) {
+    next = std::min(*recheck, next);  // AuthFailed: read the Secrets again soon
+  }
+  return Result{next};
 }
 
 Clock::Duration RegistrationReconciler::RegisteringGrace(const std::string& identity,

@@ -13,8 +13,10 @@ RegistrationReconciler::RegistrationReconciler(DesiredView view, publisher::Engi
                                                ReconcilerOptions options)
     : view_(std::move(view)), engine_(engine), policy_(policy), options_(std::move(options)) {}
 
-publisher::Desired RegistrationReconciler::ToDesired(const ServiceRegistration& object) {
+publisher::Desired RegistrationReconciler::ToDesired(const ServiceRegistration& object,
+                                                     std::optional<etcd::ClientOptions> target) {
   publisher::Desired d;
+  d.target = std::move(target);
   d.id = object.Identity();
   d.key = object.spec.key;
   d.value = object.spec.value.value_or("");
@@ -27,23 +29,53 @@ publisher::Desired RegistrationReconciler::ToDesired(const ServiceRegistration& 
   return d;
 }
 
-std::optional<Refusal> RegistrationReconciler::Decide(const ServiceRegistration& object) const {
+absl::StatusOr<RegistrationReconciler::Decision> RegistrationReconciler::Decide(
+    const ServiceRegistration& object) const {
+  auto refuse = [](const char* reason, std::string message) {
+    return Decision{.refusal = Refusal{reason, std::move(message)}, .target = std::nullopt};
+  };
   if (auto errors = Validate(object, options_.mode, options_.owner_prefix); !errors.empty()) {
-    return Refusal{kReasonInvalidSpec, FormatErrors(errors)};
+    return refuse(kReasonInvalidSpec, FormatErrors(errors));
   }
-  if (object.spec.etcd) {  // valid only in Kubernetes mode; not implemented yet
-    return Refusal{kReasonEtcdTargetUnsupported,
-                   "spec.etcd (a per-registration etcd target) is not supported by this "
-                   "controller version; remove spec.etcd to register on the controller's own "
-                   "etcd (--etcd-endpoints)"};
+  if (object.spec.etcd && !options_.secrets) {  // valid only in Kubernetes mode
+    return refuse(kReasonEtcdTargetUnsupported,
+                  "spec.etcd (a per-registration etcd target) is not supported here; remove "
+                  "spec.etcd to register on the controller's own etcd (--etcd-endpoints)");
   }
   if (object.spec.value_from) {  // valid only in Kubernetes mode; not implemented yet
-    return Refusal{kReasonValueFromUnsupported,
-                   "spec.valueFrom (publishing the endpoints of a Service) is not supported by "
-                   "this controller version; set spec.value to the address to publish instead"};
+    return refuse(kReasonValueFromUnsupported,
+                  "spec.valueFrom (publishing the endpoints of a Service) is not supported by "
+                  "this controller version; set spec.value to the address to publish instead");
   }
   if (PolicyDecision decision = DecidePolicy(policy_, object); !decision.allowed) {
-    return Refusal{std::move(decision.reason), std::move(decision.message)};
+    return Decision{.refusal = Refusal{std::move(decision.reason), std::move(decision.message)},
+                    .target = std::nullopt};
+  }
+  if (!object.spec.etcd) {
+    return Decision{};
+  }
+  // Allowed by policy: only now are its Secrets read.
+  auto resolved = ResolveTarget(*object.spec.etcd, object.metadata.namespace_, options_.secrets,
+                                options_.target_base);
+  if (!resolved.ok()) {
+    return resolved.status();
+  }
+  if (resolved->refusal) {
+    return Decision{.refusal = std::move(resolved->refusal), .target = std::nullopt};
+  }
+  return Decision{.refusal = std::nullopt, .target = std::move(resolved->options)};
+}
+
+std::optional<Clock::Duration> RegistrationReconciler::TargetRecheck(
+    const std::string& identity, const Decision& decision) const {
+  if (decision.refusal && decision.refusal->reason == kReasonSecretNotFound) {
+    return options_.secret_recheck;
+  }
+  if (decision.target) {
+    std::optional<publisher::State> state = engine_.Get(identity);
+    if (state && state->cause == publisher::Cause::kAuthFailed) {
+      return options_.secret_recheck;
+    }
   }
   return std::nullopt;
 }
@@ -81,14 +113,18 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Reconcile(
     return Result{};
   }
 
-  std::optional<Refusal> refusal = Decide(*object);
+  absl::StatusOr<Decision> decision = Decide(*object);
+  if (!decision.ok()) {
+    return decision.status();
+  }
+  const std::optional<Refusal>& refusal = decision->refusal;
   KeepRefusal(identity, refusal);
   if (refusal) {
     engine_.Remove(identity);
     // A person must act: terminal, not retried until the object changes.
     return absl::FailedPreconditionError(refusal->reason + ": " + refusal->message);
   }
-  engine_.Upsert(ToDesired(*object));
+  engine_.Upsert(ToDesired(*object, decision->target));
   return Result{options_.resync};
 }
 

@@ -23,8 +23,15 @@
 //     `revoke_poll`; once the engine let it go (revoked, or one TTL without etcd answering),
 //     event Revoked and RemoveFinalizer. Terminating without our finalizer: Engine::Remove only,
 //     no API write.
-//   - refused (validation, spec.etcd set: EtcdTargetUnsupported, policy): Engine::Remove, status
-//     Failed/Stalled with the reason, a Warning event on entering it; kFailedPrecondition.
+//   - refused (validation, policy, spec.etcd without a SecretReader: EtcdTargetUnsupported, a
+//     missing Secret or key: SecretNotFound): Engine::Remove, status Failed/Stalled with the
+//     reason, a Warning event on entering it; kFailedPrecondition, except SecretNotFound, looked
+//     at again after `secret_recheck` (a Secret's creation changes nothing we watch).
+//   - spec.etcd: its Secrets are read (GET) on every reconcile (target_resolver.h) and the engine
+//     is given the target; a changed Secret is a new target, which the engine moves to make
+//     before break. While the engine says AuthFailed the identity is requeued after
+//     `secret_recheck`, so a rotated Secret is picked up. A Secret the API cannot serve now is an
+//     error (retried with backoff), and the registration keeps its last target.
 //   - otherwise: AddFinalizer first when ours is missing (never on an object being deleted),
 //     then Engine::Upsert, then the status.
 //   - status: ComputeStatus from the object, Engine::Get and the refusal; written (WriteStatus)
@@ -71,6 +78,7 @@
 #include "controller/registration/object_writer.h"
 #include "controller/registration/status.h"
 #include "controller/registration/status_events.h"
+#include "controller/registration/target_resolver.h"
 #include "controller/registration/validation.h"
 #include "controller/runtime/controller_loop.h"
 
@@ -99,6 +107,14 @@ struct ReconcilerOptions {
   std::chrono::milliseconds revoke_poll{1000};
   // How long a Pending/Registering status waits before it is written (above); 0: at once.
   std::chrono::milliseconds registering_grace{5000};
+  // spec.etcd targets (target_resolver.h): how Secrets are read. Unset: spec.etcd is refused
+  // with EtcdTargetUnsupported.
+  SecretReader secrets;
+  // Timeouts and backoff of a target's connection (never its credentials or TLS material).
+  etcd::ClientOptions target_base;
+  // A registration with a target whose Secret is missing (SecretNotFound), or whose credentials
+  // etcd rejects (AuthFailed), is looked at again this often: its Secrets are read anew.
+  std::chrono::milliseconds secret_recheck{5000};
 };
 
 class RegistrationReconciler final : public runtime::Reconciler {
@@ -111,8 +127,10 @@ class RegistrationReconciler final : public runtime::Reconciler {
 
   std::optional<Refusal> refusal(const std::string& identity) const;
 
-  // The engine's desired form of an object (manifest or Kubernetes).
-  static publisher::Desired ToDesired(const ServiceRegistration& object);
+  // The engine's desired form of an object (manifest or Kubernetes), on `target` (nullopt: the
+  // engine's default target).
+  static publisher::Desired ToDesired(const ServiceRegistration& object,
+                                      std::optional<etcd::ClientOptions> target = std::nullopt);
 
  private:
   // What the reconciler knows of an identity beyond the cache (Kubernetes mode).
@@ -128,7 +146,17 @@ class RegistrationReconciler final : public runtime::Reconciler {
     std::optional<Clock::TimePoint> registering_since;
   };
 
-  std::optional<Refusal> Decide(const ServiceRegistration& object) const;
+  // What the reconciler makes of an object: refused, or allowed on a target (nullopt: the
+  // default one).
+  struct Decision {
+    std::optional<Refusal> refusal;
+    std::optional<etcd::ClientOptions> target;
+  };
+  // An error: a Secret could not be read for now (retried; the engine keeps what it has).
+  absl::StatusOr<Decision> Decide(const ServiceRegistration& object) const;
+  // When to look at a registration on a target again sooner than `resync` (AuthFailed).
+  std::optional<Clock::Duration> TargetRecheck(const std::string& identity,
+                                               const Decision& decision) const;
   void KeepRefusal(const std::string& identity, const std::optional<Refusal>& refusal);
   absl::StatusOr<Result> ReconcileKube(const std::string& identity,
                                        const std::shared_ptr<const ServiceRegistration>& object);

@@ -394,7 +394,7 @@ TEST_F(KubeControllerTest, InvalidSpecIsStalledInvalidSpec) {
   EXPECT_THAT(inspect().Get("/e2e-owners/" + ns()), IsOkAndHolds(::testing::IsEmpty()));
 }
 
-TEST_F(KubeControllerTest, EtcdTargetIsStalledEtcdTargetUnsupported) {
+TEST_F(KubeControllerTest, EtcdTargetWithoutAPolicyIsStalledEndpointNotAllowed) {
   ASSERT_THAT(Create("other-etcd", "10.0.0.1:8080", "  etcd:\n    endpoints: [\"127.0.0.1:1\"]\n"),
               IsOk());
   auto c = StartReady();
@@ -403,8 +403,9 @@ TEST_F(KubeControllerTest, EtcdTargetIsStalledEtcdTargetUnsupported) {
       "other-etcd",
       [](const json& o) { return Condition(o, "Stalled").value("status", "") == "True"; }, kSettle);
   ASSERT_THAT(object, IsOk()) << c->Describe();
-  EXPECT_EQ(Condition(*object, "Stalled").value("reason", ""), "EtcdTargetUnsupported");
-  EXPECT_FALSE(Condition(*object, "Stalled").value("message", "").empty());
+  // Without --policy only the controller's own etcd may be used (DESIGN §3).
+  EXPECT_EQ(Condition(*object, "Stalled").value("reason", ""), "EndpointNotAllowed");
+  EXPECT_THAT(Condition(*object, "Stalled").value("message", ""), HasSubstr("127.0.0.1:1"));
   EXPECT_EQ(Condition(*object, "Ready").value("status", ""), "False");
   // Never silently registered on the controller's own etcd.
   EXPECT_THAT(inspect().Get(prefix()), IsOkAndHolds(::testing::IsEmpty()));

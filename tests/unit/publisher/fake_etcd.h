@@ -102,6 +102,12 @@ class FakeClient final : public etcd::Client {
   int64_t max_revision() const override { return 0; }
   int64_t revision_regressions() const override { return regressions; }
   std::string target() const override { return "fake"; }
+  ~FakeClient() override {
+    if (on_destroy) {
+      on_destroy();
+    }
+  }
+  std::function<void()> on_destroy;  // called when the engine destroys the client
 
   // Every pending grant answered as etcd would grant it.
   void GrantAll() {
@@ -137,7 +143,7 @@ class FakeKeeper final : public etcd::LeaseKeeper {
   explicit FakeKeeper(Listener& listener) : listener(listener) {}
 
   void Start() override {}
-  void Stop() override {}
+  void Stop() override { stopped = true; }
   void Add(int64_t lease, int64_t granted_ttl, bool renew_now) override {
     kept[lease] = granted_ttl;
     if (renew_now) {
@@ -153,6 +159,7 @@ class FakeKeeper final : public etcd::LeaseKeeper {
   Listener& listener;
   std::map<int64_t, int64_t> kept;  // lease -> granted TTL
   std::vector<int64_t> renewed_now;
+  bool stopped = false;
 };
 
 }  // namespace registrar::publisher::testing

@@ -1,0 +1,418 @@
+// End-to-end tests of per-registration etcd targets (issue 15, DESIGN §1 `spec.etcd`): the
+// etcd-registrar binary against the real kube-apiserver of this test binary, the harness's etcd
+// (the controller's own, no auth) and a second etcd with TLS (certificates made with openssl,
+// client certificates required) and user/password auth, shared by the tests of this file. Each
+// test has its own namespace, etcd user, Secrets and policy file (the namespace may target
+// 127.0.0.1:*); the credentials and TLS material come from Secrets in the namespace.
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "tests/integration/controller/kube_e2e_harness.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/wait.h"
+
+namespace registrar::testing {
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+constexpr auto kStartup = seconds(60);
+constexpr auto kSettle = seconds(30);
+constexpr int kTtl = 5;
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Every line of a PEM file between its BEGIN and END lines (the secret part of a key).
+std::vector<std::string> PemBody(const std::string& pem) {
+  std::vector<std::string> body;
+  for (absl::string_view line : absl::StrSplit(pem, '\n')) {
+    if (!line.empty() && !absl::StartsWith(line, "-----")) {
+      body.emplace_back(line);
+    }
+  }
+  return body;
+}
+
+bool Stalled(const json& o, const std::string& reason) {
+  const json c = Condition(o, "Stalled");
+  return c.value("status", "") == "True" && c.value("reason", "") == reason;
+}
+
+class KubeTargetsTest : public KubeE2eTest {
+ protected:
+  static void SetUpTestSuite() {
+    KubeE2eTest::SetUpTestSuite();
+    auto etcd = EtcdProcess::Start({.tls = true, .auth = true});
+    ASSERT_THAT(etcd, IsOk());
+    secure_ = etcd->release();
+  }
+  static void TearDownTestSuite() {
+    delete secure_;
+    secure_ = nullptr;
+  }
+
+  void SetUp() override {
+    KubeE2eTest::SetUp();
+    ASSERT_NE(secure_, nullptr) << "the second etcd did not start";
+    // A user of the second etcd for this test: its keys and the ownership records.
+    ASSERT_THAT(AddTenant(user(1), password(1)), IsOk());
+    const std::string policy =
+        absl::StrCat("rules:\n- namespaces: [\"", ns(),
+                     "\"]\n  keys: [\"*\"]\n  endpoints: [\"127.0.0.1:*\"]\n");
+    policy_file_ = tmp() + "/policy.yaml";
+    std::ofstream(policy_file_) << policy;
+  }
+
+  EtcdProcess& secure() { return *secure_; }
+  EtcdInspector inspect_secure() const { return EtcdInspector(*secure_); }
+  std::string user(int n) const { return absl::StrCat(ns(), "-u", n); }
+  std::string password(int n) const { return absl::StrCat("pw-", n, "-", ns(), "-Zq7"); }
+  std::string key() const { return ns() + ".rpc"; }
+  std::string full_key() const { return key() + "/1"; }
+
+  absl::Status AddTenant(const std::string& name, const std::string& pw) {
+    absl::Status added = secure_->AddUser(name, pw, key() + "/");
+    if (!added.ok()) {
+      return added;
+    }
+    return secure_
+        ->Etcdctl({"role", "grant-permission", name + "-role", "readwrite", kDefaultOwnerPrefixE2e,
+                   "--prefix=true"})
+        .status();
+  }
+
+  absl::Status CreateSecret(const std::string& name,
+                            const std::vector<std::string>& from /* --from-... args */) {
+    std::vector<std::string> args = {"create", "secret", "generic", name, "-n", ns()};
+    args.insert(args.end(), from.begin(), from.end());
+    return Kubectl(args).status();
+  }
+  absl::Status CreateCredentials(int n) {
+    return CreateSecret(
+        "auth", {"--from-literal=username=" + user(n), "--from-literal=password=" + password(n)});
+  }
+  absl::Status CreateTls() {
+    return CreateSecret("tls", {"--from-file=ca.crt=" + secure_->ca_file(),
+                                "--from-file=tls.crt=" + secure_->cert_file(),
+                                "--from-file=tls.key=" + secure_->key_file()});
+  }
+
+  // spec.etcd on the second etcd with both Secrets.
+  std::string SecureSpec() const {
+    return absl::StrCat("    key: ", key(), "\n    value: \"10.0.0.1:8080\"\n    id: 1\n",
+                        "    ttlSeconds: ", kTtl, "\n    etcd:\n      endpoints: [\"",
+                        secure_->endpoint(),
+                        "\"]\n      credentialsSecretRef: {name: auth}\n"
+                        "      tlsSecretRef: {name: tls}\n");
+  }
+
+  std::unique_ptr<ControllerProcess> StartReady() {
+    auto c = StartController(KubeArgs({"--policy", policy_file_, "--resync-period", "2"}));
+    if (c == nullptr) {
+      return nullptr;
+    }
+    const absl::Status ready = c->WaitReady(kStartup);
+    if (!ready.ok()) {
+      ADD_FAILURE() << ready;
+      return nullptr;
+    }
+    return c;
+  }
+
+  // Waits until exactly one key under `prefix` of `etcd` has `accept`.
+  absl::StatusOr<StoredKv> WaitForKeyOn(const EtcdProcess& on, const std::string& prefix,
+                                        const std::function<bool(const StoredKv&)>& accept = {}) {
+    std::vector<StoredKv> last;
+    const bool ok = WaitFor(
+        [&] {
+          auto kvs = EtcdInspector(on).Get(prefix);
+          last = kvs.ok() ? *kvs : std::vector<StoredKv>{};
+          return last.size() == 1 && (!accept || accept(last[0]));
+        },
+        kSettle);
+    if (!ok) {
+      return absl::DeadlineExceededError("keys under " + prefix + ": " + Describe(last));
+    }
+    return last[0];
+  }
+
+  std::unique_ptr<EtcdWatchRecorder> RecordOn(const EtcdProcess& on, const std::string& prefix) {
+    auto r = EtcdWatchRecorder::Start(EtcdctlTarget::Of(on), prefix);
+    EXPECT_THAT(r, IsOk());
+    return r.ok() ? *std::move(r) : nullptr;
+  }
+
+  // The DELETEs of `key` a recorder saw.
+  static std::vector<WatchEvent> DeletesOf(const EtcdWatchRecorder& r, const std::string& key) {
+    std::vector<WatchEvent> out;
+    for (const WatchEvent& e : r.events()) {
+      if (e.type == WatchEvent::Type::kDelete && e.key == key) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  }
+
+  // Deletes every ServiceRegistration of the namespace and waits until they are gone.
+  void DeleteAll(const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+      ASSERT_THAT(Kubectl({"delete", "sreg", name, "-n", ns(), "--wait=false"}), IsOk());
+    }
+    for (const std::string& name : names) {
+      ASSERT_THAT(WaitForObjectGone(name, kSettle), IsOk());
+    }
+  }
+
+  static EtcdProcess* secure_;
+  std::string policy_file_;
+};
+
+EtcdProcess* KubeTargetsTest::secure_ = nullptr;
+
+TEST_F(KubeTargetsTest, SecretMissingThenCreatedRegistersOnTheSecondEtcdAndNoSecretIsShown) {
+  ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
+  // Not allowed by the policy: another endpoint.
+  ASSERT_THAT(Apply(Sreg("far", ns(),
+                         absl::StrCat("    key: ", key(), "-far\n    value: \"10.0.0.2:1\"\n",
+                                      "    etcd:\n      endpoints: [\"10.255.0.1:2379\"]\n"))),
+              IsOk());
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+
+  auto far = WaitForObject(
+      "far", [](const json& o) { return Stalled(o, "EndpointNotAllowed"); }, kSettle);
+  ASSERT_THAT(far, IsOk()) << c->Describe();
+  EXPECT_THAT(Condition(*far, "Stalled").value("message", ""), HasSubstr("10.255.0.1:2379"));
+
+  auto missing = WaitForObject(
+      "a", [](const json& o) { return Stalled(o, "SecretNotFound"); }, kSettle);
+  ASSERT_THAT(missing, IsOk()) << c->Describe();
+  EXPECT_THAT(Condition(*missing, "Stalled").value("message", ""),
+              HasSubstr(absl::StrCat("Secret ", ns(), "/auth")));
+
+  // The credentials Secret alone: the TLS one is named next.
+  ASSERT_THAT(CreateCredentials(1), IsOk());
+  auto no_tls = WaitForObject(
+      "a",
+      [&](const json& o) {
+        return Stalled(o, "SecretNotFound") &&
+               absl::StrContains(Condition(o, "Stalled").value("message", ""),
+                                 absl::StrCat("Secret ", ns(), "/tls"));
+      },
+      kSettle);
+  ASSERT_THAT(no_tls, IsOk()) << c->Describe();
+
+  ASSERT_THAT(CreateTls(), IsOk());
+  auto ready = WaitForObject("a", IsReady, kSettle);
+  ASSERT_THAT(ready, IsOk()) << c->Describe();
+  const int64_t lease = LeaseOf(*ready);
+  auto kv = WaitForKeyOn(secure(), key() + "/");
+  ASSERT_THAT(kv, IsOk());
+  EXPECT_EQ(kv->key, full_key());
+  EXPECT_EQ(kv->lease, lease);
+  auto record =
+      inspect_secure().GetKey(absl::StrCat(kDefaultOwnerPrefixE2e, owner_id(), "/", full_key()));
+  ASSERT_THAT(record, IsOk());
+  EXPECT_TRUE(record->has_value()) << "no ownership record on the second etcd";
+  // Nothing on the controller's own etcd.
+  EXPECT_THAT(inspect().Get(key()), IsOkAndHolds(::testing::IsEmpty()));
+
+  DeleteAll({"a", "far"});
+  EXPECT_THAT(inspect_secure().Get(key()), IsOkAndHolds(::testing::IsEmpty()));
+  EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+  EXPECT_THAT(inspect().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+
+  // No password, and no line of the client key, in the log, the events or the status.
+  std::vector<std::string> secrets = {password(1)};
+  for (const std::string& line : PemBody(ReadText(secure().key_file()))) {
+    secrets.push_back(line);
+  }
+  ASSERT_GT(secrets.size(), 2u);
+  auto events = Kubectl({"get", "events", "-n", ns(), "-o", "json"});
+  ASSERT_THAT(events, IsOk());
+  const std::string log = c->Log();
+  ASSERT_THAT(log, HasSubstr("Secret"));  // the log is there and names the Secrets
+  for (const std::string& s : secrets) {
+    EXPECT_THAT(log, ::testing::Not(HasSubstr(s)));
+    EXPECT_THAT(*events, ::testing::Not(HasSubstr(s)));
+    EXPECT_THAT(missing->dump(), ::testing::Not(HasSubstr(s)));
+    EXPECT_THAT(ready->dump(), ::testing::Not(HasSubstr(s)));
+  }
+}
+
+TEST_F(KubeTargetsTest, RotatedCredentialsReauthenticateWithoutAGap) {
+  ASSERT_THAT(CreateCredentials(1), IsOk());
+  ASSERT_THAT(CreateTls(), IsOk());
+  ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+  auto before = WaitForObject("a", IsReady, kSettle);
+  ASSERT_THAT(before, IsOk()) << c->Describe();
+  const int64_t old_lease = LeaseOf(*before);
+  auto recorder = RecordOn(secure(), key() + "/");
+  ASSERT_NE(recorder, nullptr);
+
+  // Rotation: new credentials in etcd, then in the Secret, then the old ones are removed.
+  ASSERT_THAT(AddTenant(user(2), password(2)), IsOk());
+  ASSERT_THAT(Kubectl({"patch", "secret", "auth", "-n", ns(), "--type", "merge", "-p",
+                       json{{"data",
+                             {{"username", absl::Base64Escape(user(2))},
+                              {"password", absl::Base64Escape(password(2))}}}}
+                           .dump()}),
+              IsOk());
+  // The controller moves to a connection with the new credentials (a new lease, same key).
+  auto kv = WaitForKeyOn(secure(), key() + "/",
+                         [&](const StoredKv& kv) { return kv.lease != old_lease; });
+  ASSERT_THAT(kv, IsOk()) << c->Describe();
+  EXPECT_EQ(kv->key, full_key());
+  auto after = WaitForObject(
+      "a", [&](const json& o) { return IsReady(o) && LeaseOf(o) == kv->lease; }, kSettle);
+  ASSERT_THAT(after, IsOk()) << c->Describe();
+  // The old lease was revoked, not left to expire; then the old user can go.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto ttl = inspect_secure().TimeToLive(old_lease);
+        return ttl.ok() && ttl->ttl == -1;
+      },
+      kSettle));
+  ASSERT_THAT(secure().Etcdctl({"user", "delete", user(1)}), IsOk());
+  // The connection with the old credentials is closed once nothing uses it.
+  EXPECT_THAT(c->WaitForLog("closed: no registration uses it", kSettle), IsOk());
+  // Still there on the new lease once the old one is gone, and never deleted in between.
+  auto still =
+      WaitForKeyOn(secure(), key() + "/", [&](const StoredKv& s) { return s.lease == kv->lease; });
+  ASSERT_THAT(still, IsOk());
+  EXPECT_THAT(DeletesOf(*recorder, full_key()), ::testing::IsEmpty());
+
+  DeleteAll({"a"});
+  EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+  for (const std::string& s : {password(1), password(2)}) {
+    EXPECT_THAT(c->Log(), ::testing::Not(HasSubstr(s)));
+  }
+}
+
+TEST_F(KubeTargetsTest, EndpointChangeMakesBeforeBreakAcrossEtcds) {
+  ASSERT_THAT(CreateCredentials(1), IsOk());
+  ASSERT_THAT(CreateTls(), IsOk());
+  ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+  auto before = WaitForObject("a", IsReady, kSettle);
+  ASSERT_THAT(before, IsOk()) << c->Describe();
+  const int64_t old_lease = LeaseOf(*before);
+  auto on_secure = RecordOn(secure(), key() + "/");
+  auto on_own = RecordOn(etcd(), key() + "/");
+  ASSERT_NE(on_secure, nullptr);
+  ASSERT_NE(on_own, nullptr);
+
+  // To the controller's own etcd given as an explicit endpoint (no credentials, no TLS).
+  ASSERT_THAT(MergePatch("a", json{{"spec",
+                                    {{"etcd",
+                                      {{"endpoints", {etcd().endpoint()}},
+                                       {"credentialsSecretRef", nullptr},
+                                       {"tlsSecretRef", nullptr}}}}}}
+                                  .dump()),
+              IsOk());
+  auto moved = WaitForKeyOn(etcd(), key() + "/");
+  ASSERT_THAT(moved, IsOk()) << c->Describe();
+  ASSERT_TRUE(WaitFor([&] { return !DeletesOf(*on_secure, full_key()).empty(); }, kSettle))
+      << c->Describe();
+  auto after = WaitForObject(
+      "a", [&](const json& o) { return IsReady(o) && LeaseOf(o) == moved->lease; }, kSettle);
+  ASSERT_THAT(after, IsOk()) << c->Describe();
+
+  // Make before break: the key was put on the new etcd before it left the old one.
+  std::optional<std::chrono::steady_clock::time_point> put_at;
+  for (const WatchEvent& e : on_own->events()) {
+    if (e.type == WatchEvent::Type::kPut && e.key == full_key() && !put_at) {
+      put_at = e.seen_at;
+    }
+  }
+  ASSERT_TRUE(put_at.has_value());
+  EXPECT_LT(*put_at, DeletesOf(*on_secure, full_key()).front().seen_at);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto ttl = inspect_secure().TimeToLive(old_lease);
+        return ttl.ok() && ttl->ttl == -1;
+      },
+      kSettle))
+      << "the old lease on the second etcd is still there";
+  // Nothing uses the second etcd any more: its connection is closed.
+  EXPECT_THAT(c->WaitForLog("closed: no registration uses it", kSettle), IsOk());
+
+  DeleteAll({"a"});
+  EXPECT_THAT(inspect().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+  EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+}
+
+TEST_F(KubeTargetsTest, RestartAdoptsOnBothTargetsWithoutADelete) {
+  ASSERT_THAT(CreateCredentials(1), IsOk());
+  ASSERT_THAT(CreateTls(), IsOk());
+  ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
+  ASSERT_THAT(Apply(Sreg("own", ns(),
+                         absl::StrCat("    key: ", key(), "\n    value: \"10.0.0.3:1\"\n",
+                                      "    id: 2\n    ttlSeconds: ", kTtl, "\n"))),
+              IsOk());
+  auto c = StartReady();
+  ASSERT_NE(c, nullptr);
+  auto a = WaitForObject("a", IsReady, kSettle);
+  auto own = WaitForObject("own", IsReady, kSettle);
+  ASSERT_THAT(a, IsOk()) << c->Describe();
+  ASSERT_THAT(own, IsOk()) << c->Describe();
+  const int64_t lease_a = LeaseOf(*a);
+  const int64_t lease_own = LeaseOf(*own);
+  auto on_secure = RecordOn(secure(), key() + "/");
+  auto on_own = RecordOn(etcd(), key() + "/");
+  ASSERT_NE(on_secure, nullptr);
+  ASSERT_NE(on_own, nullptr);
+
+  c->Kill();  // no revoke, no goodbye: the next one adopts
+  const auto killed = std::chrono::steady_clock::now();
+  c = StartReady();
+  ASSERT_NE(c, nullptr);
+  // Both leases taken over: the one on the controller's etcd at start, the other once its
+  // Secrets are read.
+  EXPECT_THAT(c->WaitForLog(absl::StrCat("adopted lease ", lease_own), kSettle), IsOk());
+  EXPECT_THAT(c->WaitForLog(absl::StrCat("adopted lease ", lease_a), kSettle), IsOk())
+      << c->Describe();
+  // The same lease still alive more than a TTL after the kill: the new process renews it (the
+  // wait is for the TTL to pass; any expiry meanwhile fails the check).
+  auto still = WaitForKeyOn(secure(), key() + "/", [&](const StoredKv& kv) {
+    auto ttl = inspect_secure().TimeToLive(lease_a);
+    return kv.lease == lease_a && ttl.ok() && ttl->ttl > 0 &&
+           std::chrono::steady_clock::now() - killed > seconds(kTtl + 1);
+  });
+  EXPECT_THAT(still, IsOk());
+  EXPECT_THAT(Object("a"),
+              IsOkAndHolds(::testing::Truly([&](const json& o) { return LeaseOf(o) == lease_a; })));
+  EXPECT_THAT(
+      Object("own"),
+      IsOkAndHolds(::testing::Truly([&](const json& o) { return LeaseOf(o) == lease_own; })));
+  EXPECT_THAT(DeletesOf(*on_secure, full_key()), ::testing::IsEmpty());
+  EXPECT_THAT(DeletesOf(*on_own, key() + "/2"), ::testing::IsEmpty());
+  EXPECT_FALSE(c->LogContains("orphan")) << c->Describe();
+
+  DeleteAll({"a", "own"});
+  EXPECT_THAT(inspect().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+  EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+}
+
+}  // namespace
+}  // namespace registrar::testing

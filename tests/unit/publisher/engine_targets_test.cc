@@ -1,0 +1,243 @@
+// The engine with a registration on a target other than its default (spec.etcd): the target's
+// ownership records read before anything is written there, adoption and orphans per target,
+// and the target's connection closed once nothing uses it. Fake client and keeper per target
+// (fake_etcd.h); the engine runs on the test's thread and time moves only with the FakeClock.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+#include "controller/common/clock.h"
+#include "controller/publisher/engine_impl.h"
+#include "controller/publisher/records.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/unit/publisher/fake_etcd.h"
+
+namespace registrar::publisher {
+namespace {
+
+using ::registrar::publisher::testing::FakeClient;
+using ::registrar::publisher::testing::FakeKeeper;
+
+constexpr char kPrefix[] = "/etcd-registrar/owners/me/";
+
+struct Target {
+  FakeClient* client = nullptr;
+  FakeKeeper* keeper = nullptr;
+  bool destroyed = false;
+};
+
+class EngineTargetsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EngineOptions options;
+    options.owner_id = "me";
+    options.cluster = "c1";
+    options.default_target.endpoints = {"own:2379"};
+    EngineDeps deps;
+    deps.own_thread = false;
+    deps.new_client = [this](const etcd::ClientOptions& o) -> absl::StatusOr<etcd::ClientPtr> {
+      auto fake = std::make_unique<FakeClient>();
+      const std::string name = o.endpoints.at(0);
+      targets_[name] = std::make_shared<Target>();
+      targets_[name]->client = fake.get();
+      std::weak_ptr<Target> t = targets_[name];
+      fake->on_destroy = [t] {
+        if (auto target = t.lock()) {
+          target->destroyed = true;
+        }
+      };
+      making_ = targets_[name].get();
+      return etcd::ClientPtr(std::move(fake));
+    };
+    deps.new_keeper = [this](etcd::Client&, Clock&, etcd::LeaseKeeper::Listener& listener) {
+      auto fake = std::make_unique<FakeKeeper>(listener);
+      making_->keeper = fake.get();
+      return etcd::LeaseKeeperPtr(std::move(fake));
+    };
+    engine_ = std::make_unique<EngineImpl>(options, clock_, std::move(deps));
+    ASSERT_TRUE(engine_->Start().ok());
+    Run();
+    AnswerAdoption(own(), {});  // nothing on the default target
+  }
+  void TearDown() override { engine_->Stop(false); }
+
+  void Run() {
+    engine_->loop().RunUntilIdle();
+    clock_.Advance(std::chrono::seconds(1));
+    engine_->loop().RunUntilIdle();
+  }
+  Target& own() { return *targets_.at("own:2379"); }
+  Target& far() { return *targets_.at("far:2379"); }
+
+  struct Rec {
+    std::string full_key;
+    std::string name;
+    std::string uid;
+    int64_t lease;
+  };
+  void AnswerAdoption(Target& t, const std::vector<Rec>& records) {
+    ASSERT_EQ(t.client->ranges.size(), 1u);
+    EXPECT_EQ(t.client->ranges[0].req.key(), kPrefix);
+    pb::RangeResponse r;
+    for (const Rec& rec : records) {
+      auto* kv = r.add_kvs();
+      kv->set_key(kPrefix + rec.full_key);
+      kv->set_lease(rec.lease);
+      kv->set_value(EncodeRecord({.uid = rec.uid,
+                                  .namespace_ = "ns",
+                                  .name = rec.name,
+                                  .value = "v",
+                                  .ttl = 10,
+                                  .granted_ttl = 10,
+                                  .cluster = "c1"}));
+    }
+    auto call = std::move(t.client->ranges[0]);
+    t.client->ranges.clear();
+    call.done(std::move(r));
+    Run();
+  }
+
+  static Desired OnFar(const std::string& name, const std::string& uid) {
+    Desired d;
+    d.id = "ns/" + name;
+    d.namespace_ = "ns";
+    d.name = name;
+    d.uid = uid;
+    d.key = name + ".rpc";
+    d.key_id = 1;
+    d.value = "v";
+    etcd::ClientOptions target;
+    target.endpoints = {"far:2379"};  // both "far" connections reach this one etcd
+    target.username = "tenant";
+    target.password = "pw";
+    d.target = target;
+    return d;
+  }
+
+  ::registrar::testing::FakeClock clock_;
+  std::map<std::string, std::shared_ptr<Target>> targets_;
+  Target* making_ = nullptr;
+  std::unique_ptr<EngineImpl> engine_;
+};
+
+TEST_F(EngineTargetsTest, NothingIsWrittenOnATargetBeforeItsRecordsAreRead) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  ASSERT_EQ(targets_.count("far:2379"), 1u);
+  EXPECT_TRUE(far().client->grants.empty());
+  EXPECT_TRUE(far().client->txns.empty());
+  EXPECT_EQ(engine_->Get("ns/a")->cause, Cause::kRegistering);
+  AnswerAdoption(far(), {});
+  EXPECT_EQ(far().client->grants.size(), 1u);  // now it registers
+  EXPECT_TRUE(own().client->grants.empty());   // never on the default target
+}
+
+TEST_F(EngineTargetsTest, ARestartTakesTheLeaseOnTheTargetOverAndRevokesOnlyOrphans) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {{"a.rpc/1", "a", "ua", 77}, {"gone.rpc/1", "gone", "ug", 88}});
+  // Both leases kept alive at once; a's taken over without a grant or a write.
+  EXPECT_EQ(far().keeper->kept.count(77), 1u);
+  EXPECT_EQ(far().keeper->kept.count(88), 1u);
+  EXPECT_TRUE(far().client->grants.empty());
+  auto s = engine_->Get("ns/a");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->lease_id, 77);
+  EXPECT_EQ(engine_->stats().adopted, 1);
+  // ns/gone is an orphan only once the caller's listing is complete, and ns/a is not.
+  EXPECT_FALSE(far().client->WasRevoked(88));
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  EXPECT_TRUE(far().client->WasRevoked(88));
+  EXPECT_FALSE(far().client->WasRevoked(77));
+  EXPECT_EQ(far().keeper->kept.count(88), 0u);
+}
+
+TEST_F(EngineTargetsTest, ARecordOfALeaseAnotherConnectionHoldsIsLeftToIt) {
+  // Registered on far with one password...
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  ASSERT_NE(lease, 0);
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  // ...then the Secret changes: a new connection to the same etcd finds a's record there.
+  Target* first = &far();
+  auto first_owner = targets_.at("far:2379");  // keep the first one's Target alive
+  Desired rotated = OnFar("a", "ua");
+  rotated.target->password = "pw2";
+  engine_->Upsert(rotated);
+  Run();
+  Target* second = &far();
+  ASSERT_NE(first, second);
+  AnswerAdoption(*second, {{"a.rpc/1", "a", "ua", lease}});
+  // Not an orphan of the new connection: not revoked, not kept alive twice.
+  EXPECT_FALSE(second->client->WasRevoked(lease));
+  EXPECT_EQ(second->keeper->kept.count(lease), 0u);
+  // Make before break: a new lease on the new connection, then the old one revoked.
+  ASSERT_EQ(second->client->grants.size(), 1u);
+  second->client->GrantAll();
+  Run();
+  // The same key on the same etcd: the write takes it over from the old lease (a compare on
+  // that lease), it does not ask for the key to be absent (which would be a KeyConflict with
+  // ourselves).
+  ASSERT_EQ(second->client->txns.size(), 1u);
+  ASSERT_GE(second->client->txns[0].req.compare_size(), 1);
+  EXPECT_EQ(second->client->txns[0].req.compare(0).target(), pb::Compare::LEASE);
+  EXPECT_EQ(second->client->txns[0].req.compare(0).lease(), lease);
+  second->client->AnswerTxns(true);
+  Run();
+  EXPECT_TRUE(first->client->WasRevoked(lease));
+  first->client->RevokeAll();
+  Run();
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
+  EXPECT_NE(engine_->Get("ns/a")->lease_id, lease);
+}
+
+TEST_F(EngineTargetsTest, TheTargetConnectionIsClosedWhenTheLastRegistrationGoes) {
+  engine_->Upsert(OnFar("a", "ua"));
+  engine_->Upsert(OnFar("b", "ub"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  EXPECT_EQ(far().keeper->size(), 2u);  // one connection shared by both
+  EXPECT_EQ(targets_.size(), 2u);
+  engine_->Remove("ns/a");
+  Run();
+  far().client->RevokeAll();
+  Run();
+  Run();
+  EXPECT_FALSE(far().keeper->stopped);  // b still uses it
+  engine_->Remove("ns/b");
+  Run();
+  far().client->RevokeAll();
+  Run();
+  Run();
+  EXPECT_TRUE(far().keeper->stopped);
+  EXPECT_FALSE(far().destroyed);
+  // Destroyed after its grace; the default target's connection stays.
+  clock_.Advance(std::chrono::seconds(61));
+  Run();
+  EXPECT_TRUE(far().destroyed);
+  EXPECT_FALSE(own().destroyed);
+  EXPECT_FALSE(own().keeper->stopped);
+  // Wanted again: a new connection, its records read again.
+  engine_->Upsert(OnFar("c", "uc"));
+  Run();
+  EXPECT_FALSE(far().destroyed);
+  EXPECT_EQ(far().client->ranges.size(), 1u);
+}
+
+}  // namespace
+}  // namespace registrar::publisher
