@@ -1,5 +1,6 @@
 #include "controller/etcd/async_stream.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -19,6 +20,9 @@
 
 namespace registrar::etcd {
 namespace {
+
+std::atomic<int64_t> live_objects{0};
+std::atomic<int64_t> live_calls{0};
 
 absl::Status ToStatus(const char* method, const grpc::Status& status) {
   return FromGrpcCode(status.error_code(), absl::StrCat(method, ": ", status.error_message()));
@@ -44,8 +48,13 @@ class AsyncStream {
         method_(method),
         open_(open),
         on_response_(std::move(on_response)),
-        on_closed_(std::move(on_closed)) {}
-  ~AsyncStream() { Close(); }
+        on_closed_(std::move(on_closed)) {
+    live_objects.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~AsyncStream() {
+    Close();
+    live_objects.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   void Open() {
     if (!client_.auth_enabled()) {
@@ -131,6 +140,7 @@ class AsyncStream {
     endpoint_ = client_.CurrentEndpoint();
     floor_ = client_.revisions().Begin();
     stream_ = open_(client_.endpoint(endpoint_), &ctx_, &client_.cq());
+    live_calls.fetch_add(1, std::memory_order_relaxed);
     stream_->StartCall(new CqTag([this](bool ok) { OnStarted(ok); }));
   }
 
@@ -237,6 +247,7 @@ class AsyncStream {
       client_.tokens().Invalidate(token);  // "": etcd without auth enabled it meanwhile
     }
     Deliver([&] { on_closed_(end); });
+    live_calls.fetch_sub(1, std::memory_order_relaxed);
     absl::MutexLock lock(&mu_);
     done_ = true;
   }
@@ -360,6 +371,10 @@ WatchStreamPtr OpenWatchStream(ClientImpl& client, pb::WatchCreateRequest req,
 
 KeepAliveStreamPtr OpenKeepAliveStream(ClientImpl& client, KeepAliveHandler handler) {
   return std::make_unique<KeepAliveStreamImpl>(client, std::move(handler));
+}
+
+LiveStreams CountLiveStreams() {
+  return {live_objects.load(std::memory_order_relaxed), live_calls.load(std::memory_order_relaxed)};
 }
 
 }  // namespace registrar::etcd

@@ -24,4 +24,13 @@ WatchStreamPtr OpenWatchStream(ClientImpl& client, pb::WatchCreateRequest req,
 // REQUIRES: both handler functions are set.
 KeepAliveStreamPtr OpenKeepAliveStream(ClientImpl& client, KeepAliveHandler handler);
 
+// Stream objects alive in this process (opened and not yet destroyed), and of those the ones
+// whose gRPC call was started and has not finished (its tags still outstanding). For tests and
+// leak hunts: a count that only grows while streams are reopened is a leak.
+struct LiveStreams {
+  int64_t objects = 0;
+  int64_t calls = 0;
+};
+LiveStreams CountLiveStreams();
+
 }  // namespace registrar::etcd

@@ -3,24 +3,24 @@
 // The gRPC implementation of Client (client.h).
 //
 // Flow: one gRPC channel per endpoint (reconnect backoff 100 ms .. max_reconnect_backoff, HTTP/2
-// keepalive pings), reached through the generated StubInterfaces, so unit tests inject the
-// generated Mock*Stubs (Create with endpoints). Unary calls are asynchronous on one completion
-// queue polled by one client thread (the "poller"), which runs every callback; each call lives in
-// a heap object until its callback. (Not gRPC's callback API: in grpc 1.51 on Linux it runs on a
-// process-wide "nexting" queue that aborts in grpc_cq_internal_unref when channels are destroyed
-// while it works, and its generated mocks do not cover it.) Every attempt carries a deadline of
-// request_timeout from the injected Clock. A call failing with UNAVAILABLE marks its endpoint bad
-// (the next call starts on the next endpoint) and, when it is safe to repeat (Range,
-// LeaseTimeToLive, LeaseLeases, Status, Authenticate), is retried once on the next endpoint;
-// writes report kUnavailable. With a username, a TokenSource (token_source.h) authenticates once
-// per connection and the token goes out as `token` metadata on every call and stream; a call
-// rejected for its token re-authenticates once (concurrent rejections share one Authenticate) and
-// is retried once. etcd without auth needs no token (token_source.h); rejected credentials are
-// not sent again for a while unless the password file changed (read again then). Streams (Watch,
-// LeaseKeepAlive; async_stream.h) carry `hasleader: true`, run on the completion queue (no threads
-// of their own), wait for the token without blocking anyone, and a stream refused for its token
-// drops the token so the owner's reopen authenticates again. Every response header revision goes
-// through a RevisionTracker (max_revision, revision_regressions).
+// keepalive pings, gRPC's own retries off), reached through the generated StubInterfaces, so
+// unit tests inject the generated Mock*Stubs (Create with endpoints). Unary calls are
+// asynchronous on one completion queue polled by one client thread (the "poller"), which runs
+// every callback; each call lives in a heap object until its callback. (Not gRPC's callback API: in
+// grpc 1.51 on Linux it runs on a process-wide "nexting" queue that aborts in
+// grpc_cq_internal_unref when channels are destroyed while it works, and its generated mocks do not
+// cover it.) Every attempt carries a deadline of request_timeout from the injected Clock. A call
+// failing with UNAVAILABLE marks its endpoint bad (the next call starts on the next endpoint) and,
+// when it is safe to repeat (Range, LeaseTimeToLive, LeaseLeases, Status, Authenticate), is retried
+// once on the next endpoint; writes report kUnavailable. With a username, a TokenSource
+// (token_source.h) authenticates once per connection and the token goes out as `token` metadata on
+// every call and stream; a call rejected for its token re-authenticates once (concurrent rejections
+// share one Authenticate) and is retried once. etcd without auth needs no token (token_source.h);
+// rejected credentials are not sent again for a while unless the password file changed (read again
+// then). Streams (Watch, LeaseKeepAlive; async_stream.h) carry `hasleader: true`, run on the
+// completion queue (no threads of their own), wait for the token without blocking anyone, and a
+// stream refused for its token drops the token so the owner's reopen authenticates again. Every
+// response header revision goes through a RevisionTracker (max_revision, revision_regressions).
 //
 // Ownership: streams and in-flight calls refer to the client; it must outlive every stream
 // handle. The destructor waits for in-flight unary calls (bounded by request_timeout).

@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -1041,6 +1043,68 @@ TEST_F(KubeControllerTest, RotatedTokenFileIsUsedWithoutRestart) {
   EXPECT_THAT(updated, IsOk()) << c->Describe();
   ASSERT_THAT(Create("b", "10.0.0.10:8080"), IsOk());
   EXPECT_THAT(WaitReadyObject("b"), IsOk()) << c->Describe();
+}
+
+// --- etcd credentials ------------------------------------------------------------------------
+
+class KubeControllerEtcdAuthTest : public KubeControllerTest {
+ protected:
+  EtcdOptions etcd_options() const override { return {.auth = true}; }
+};
+
+// Lines of `log` containing `needle`, debug lines left out (the controller runs with debug).
+int CountLines(const std::string& log, const std::string& needle) {
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    n += absl::StrContains(line, needle) && !absl::StrContains(line, " debug ") ? 1 : 0;
+  }
+  return n;
+}
+
+// Issue 12 item 4 in Kubernetes mode (DESIGN.md §1: a person must act): a wrong etcd password
+// shows Failed/AuthFailed (Stalled) with the reason in the object's status, is retried slowly,
+// and the registration goes through without a restart once the password file is fixed.
+TEST_F(KubeControllerEtcdAuthTest, WrongPasswordIsStalledAuthFailedUntilThePasswordFileIsFixed) {
+  const std::string password_file = tmp() + "/password";
+  std::ofstream(password_file, std::ios::trunc) << "not-the-password\n";
+  ASSERT_THAT(Create("a", "10.0.0.1:1"), IsOk());
+  // Not ready (/readyz: the etcd keep-alive stream is down) until the password is fixed.
+  auto c =
+      StartController(KubeArgs({"--etcd-username", "root", "--etcd-password-file", password_file}));
+  ASSERT_NE(c, nullptr);
+  auto object = WaitForObject(
+      "a", [](const json& o) { return Condition(o, "Stalled").value("status", "") == "True"; },
+      kSettle);
+  ASSERT_THAT(object, IsOk()) << c->Describe();
+  EXPECT_EQ((*object)["status"].value("phase", ""), "Failed");
+  EXPECT_EQ(Condition(*object, "Stalled").value("reason", ""), "AuthFailed");
+  EXPECT_EQ(Condition(*object, "Ready").value("status", ""), "False");
+  const std::string message = Condition(*object, "Stalled").value("message", "");
+  EXPECT_THAT(message, HasSubstr("authentication failed for user root"));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("not-the-password")));
+
+  // Retried slowly: a few seconds on, only a handful of lines name the failure, and it holds.
+  std::this_thread::sleep_for(seconds(4));  // a window to count retries in
+  const std::string log = c->Log();
+  EXPECT_LE(CountLines(log, "authentication failed"), 4) << log;
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("not-the-password")));
+  auto still = Object("a");
+  ASSERT_THAT(still, IsOk());
+  EXPECT_EQ(Condition(*still, "Stalled").value("reason", ""), "AuthFailed");
+  EXPECT_THAT(inspect().Get(prefix()), IsOkAndHolds(::testing::IsEmpty()));
+
+  // The password file is fixed: Ready within a few seconds, same process.
+  std::ofstream(password_file, std::ios::trunc) << EtcdProcess::kRootPassword << "\n";
+  const auto fixed = std::chrono::steady_clock::now();
+  auto ready = WaitReadyObject("a");
+  ASSERT_THAT(ready, IsOk()) << c->Describe();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - fixed).count();
+  std::cout << "[measure] Ready after the password file was fixed: " << took << " s" << std::endl;
+  EXPECT_LE(took, 10.0);
+  EXPECT_EQ(Condition(*ready, "Stalled").value("status", ""), "False");
+  ASSERT_THAT(WaitForKey(prefix(), kSettle), IsOk());
+  EXPECT_TRUE(c->Running()) << c->Describe();
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ void KubeE2eTest::SetUpTestSuite() {
 
 void KubeE2eTest::SetUp() {
   ASSERT_NE(plane_, nullptr) << "the control plane did not start (see SetUpTestSuite)";
-  auto etcd = EtcdProcess::Start();
+  auto etcd = EtcdProcess::Start(etcd_options());
   ASSERT_THAT(etcd, IsOk());
   etcd_ = *std::move(etcd);
   tmp_ = std::make_unique<TempDir>("er-kube-e2e");

@@ -60,6 +60,8 @@ class KubeE2eTest : public ::testing::Test {
 
   static void SetUpTestSuite();
   void SetUp() override;
+  // The options of the test's etcd (a fixture may turn on auth or TLS).
+  virtual EtcdOptions etcd_options() const { return {}; }
 
   KubeControlPlane& plane() { return *plane_; }
   EtcdProcess& etcd() { return *etcd_; }

@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 
+#include "controller/etcd/async_stream.h"
 #include "controller/etcd/client_impl.h"
 #include "tests/fixtures/etcd_process.h"
 #include "tests/fixtures/tcp_proxy.h"
@@ -74,15 +75,20 @@ TEST(WatchStreamMemory, ClosedStreamsGiveTheirMemoryBack) {
     ASSERT_TRUE(WaitFor([&] { return c.created.load() == kStreams; }, seconds(30)));
   }
   const size_t before = HeapInUse();
+  const LiveStreams live_before = CountLiveStreams();
   for (int round = 0; round < 3; ++round) {
     Counters c;
     auto streams = OpenMany(**client, c);
     ASSERT_TRUE(WaitFor([&] { return c.created.load() == kStreams; }, seconds(30)));
+    EXPECT_EQ(CountLiveStreams().objects, live_before.objects + kStreams);
+    EXPECT_EQ(CountLiveStreams().calls, live_before.calls + kStreams);
     for (auto& s : streams) {
       s->Close();
     }
   }
   const size_t after = HeapInUse();
+  EXPECT_EQ(CountLiveStreams().objects, live_before.objects);
+  EXPECT_EQ(CountLiveStreams().calls, live_before.calls);
   const double per_stream =
       (static_cast<double>(after) - static_cast<double>(before)) / (3.0 * kStreams);
   std::cout << "[measure] heap growth per closed watch stream: " << per_stream << " B" << std::endl;
