@@ -19,11 +19,6 @@ constexpr auto kEtcdPoll = std::chrono::milliseconds(50);
 
 KubeControlPlane* KubeE2eTest::plane_ = nullptr;
 
-std::string SourcePath(const std::string& relative) {
-  const char* dir = std::getenv("ER_SOURCE_DIR");
-  return absl::StrCat(dir == nullptr ? "." : dir, "/", relative);
-}
-
 std::string Sreg(const std::string& name, const std::string& ns, const std::string& spec,
                  const std::string& metadata) {
   return absl::StrCat("apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\n",

@@ -31,15 +31,13 @@
 #include "tests/fixtures/etcd_process.h"
 #include "tests/fixtures/etcd_watch_recorder.h"
 #include "tests/fixtures/kube_control_plane.h"
+#include "tests/testing/source_path.h"
 #include "tests/testing/temp_dir.h"
 
 namespace registrar::testing {
 
 inline constexpr char kFinalizer[] = "registrar.dev/revoke";
 inline constexpr char kDefaultOwnerPrefixE2e[] = "/etcd-registrar/owners/";
-
-// ${ER_SOURCE_DIR}/<relative>.
-std::string SourcePath(const std::string& relative);
 
 // A ServiceRegistration manifest. `spec` is YAML for the spec's fields, indented by the caller
 // with four spaces per line (e.g. "    key: a.rpc\n    value: 10.0.0.1:1\n"); `metadata` likewise

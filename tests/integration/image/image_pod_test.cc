@@ -1,7 +1,7 @@
 // The container image (Dockerfile, `make image`) run as Kubernetes would run its pod: podman with
 // the image's own non-root user, a read-only root filesystem without podman's extra tmpfs mounts,
 // no capabilities, host network (a pod's network namespace here is the host's loopback), the token
-// of a ServiceAccount bound by deploy/rbac (TokenRequest), the CA and namespace files mounted at
+// of the Helm chart's ServiceAccount, bound by its ClusterRole (TokenRequest), the CA and namespace files mounted at
 // /var/run/secrets/kubernetes.io/serviceaccount and KUBERNETES_SERVICE_HOST/PORT pointing at the
 // real kube-apiserver of the shared control plane. A ServiceRegistration applied with kubectl
 // must become Ready and land in a real etcd; `podman stop` (SIGTERM) must end the container
@@ -27,6 +27,7 @@
 #include "controller/common/status.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/controller/kube_e2e_harness.h"
+#include "tests/integration/packaging/packaging_harness.h"
 #include "tests/testing/ports.h"
 #include "tests/testing/raw_http.h"
 #include "tests/testing/status_matchers.h"
@@ -145,9 +146,20 @@ class ImagePodTest : public KubeE2eTest {
 
 TEST_F(ImagePodTest, RunsAsAPodRegistersAndSigtermDoesNotRevoke) {
   ASSERT_FALSE(Image().empty());
-  auto rbac = ApplyRbac(plane(), RbacVariant::kCluster, ns(), tmp() + "/rbac");
-  ASSERT_THAT(rbac, IsOk());
-  auto pod = plane().WritePodIdentity(ns(), rbac->service_account);
+  // The chart's own ServiceAccount, ClusterRole and binding, as `helm install` creates them
+  // (release named after the namespace: cluster-scoped names stay unique).
+  auto rendered = RenderChart(ns(), ns(), {"--set", "etcd.endpoints={" + etcd().endpoint() + "}"});
+  ASSERT_THAT(rendered, IsOk());
+  nlohmann::json identity = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", nlohmann::json::array()}};
+  for (const char* kind : {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"}) {
+    std::vector<nlohmann::json> objects = OfKind(*rendered, kind);
+    ASSERT_EQ(objects.size(), 1u) << kind;
+    identity["items"].push_back(objects[0]);
+  }
+  const std::string service_account = identity["items"][0]["metadata"].value("name", "");
+  ASSERT_FALSE(service_account.empty());
+  ASSERT_THAT(Apply(identity.dump()), IsOk());
+  auto pod = plane().WritePodIdentity(ns(), service_account);
   ASSERT_THAT(pod, IsOk());
   // As the kubelet writes a projected token volume: world-readable files (defaultMode 0644).
   ASSERT_EQ(chmod(pod->dir.c_str(), 0755), 0);

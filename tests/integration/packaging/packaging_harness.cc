@@ -36,9 +36,6 @@ absl::StatusOr<std::vector<nlohmann::json>> RenderWith(const std::string& binary
 
 }  // namespace
 
-std::string SourcePath(const std::string& relative) {
-  return EnvOr("ER_SOURCE_DIR", ".") + "/" + relative;
-}
 std::string RegistrarPath() { return EnvOr("ER_BINARY_DIR", ".") + "/etcd-registrar"; }
 std::string HelmPath() { return SourcePath(".tools/kubectl-v34/helm"); }
 std::string Kubectl134Path() { return SourcePath(".tools/kubectl-v34/kubectl"); }

@@ -19,10 +19,10 @@
 
 #include "nlohmann/json.hpp"
 #include "tests/fixtures/kube_control_plane.h"
+#include "tests/testing/source_path.h"
 
 namespace registrar::testing {
 
-std::string SourcePath(const std::string& relative);  // ${ER_SOURCE_DIR}/relative
 std::string RegistrarPath();                          // ${ER_BINARY_DIR}/etcd-registrar
 std::string HelmPath();                               // .tools/kubectl-v34/helm
 std::string Kubectl134Path();                         // .tools/kubectl-v34/kubectl
