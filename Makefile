@@ -59,7 +59,7 @@ build: configure
 # build (a report from any process fails it).
 test: build clang-build
 	@./scripts/install-tools.sh
-	@./scripts/install-image-tools.sh
+	@./scripts/install-deps.sh --image
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 	@$(MAKE) --no-print-directory sanitize-run
@@ -133,7 +133,7 @@ unit: build
 
 integration: build
 	@./scripts/install-tools.sh
-	@./scripts/install-image-tools.sh
+	@./scripts/install-deps.sh --image
 	@./scripts/build-compat.sh
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L integration
 

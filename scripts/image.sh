@@ -11,7 +11,7 @@
 # bookworm from the Debian mirrors apt uses on this machine (apt-get indextargets), without man
 # pages, docs and locales (as Docker's bookworm-slim), imported into podman's storage as
 # debian:bookworm-slim. buildah bud then builds the Dockerfile with --pull=never and chroot
-# isolation (no nested user namespace or runtime needed for RUN). Tools: install-image-tools.sh.
+# isolation (no nested user namespace or runtime needed for RUN). Tools: install-deps.sh --image.
 # Settings: packaging/containers.conf through CONTAINERS_CONF. Times go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,7 +68,7 @@ build_image() {
 }
 
 case "${1:-build}" in
-  base | build) ./scripts/install-image-tools.sh ;;
+  base | build) ./scripts/install-deps.sh --image ;;
 esac
 case "${1:-build}" in
   base) make_base ;;

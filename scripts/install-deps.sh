@@ -4,6 +4,10 @@
 # clang's runtime libraries for the sanitizer build and `make fuzz` (libFuzzer, ASan, UBSan), and
 # heaptrack and gdb for bench/shrink.sh (allocations of a shrinking folder, malloc_trim), and lua5.1
 # for the Argo CD health check test (tests/integration/packaging).
+# `--image`: the tools that build and run the container image instead (`make image`, the image
+# test, docs/image.md): buildah 1.28 and podman 4.3 (OCI builds and runs, rootful here), runc as
+# the OCI runtime (packaging/containers.conf selects it), mmdebstrap for the locally made base
+# image (no registry is reachable), uidmap/fuse-overlayfs/slirp4netns for a rootless user.
 # Idempotent: packages already present are skipped; apt runs only when something is missing.
 set -euo pipefail
 
@@ -23,9 +27,12 @@ packages=(
   lua5.1
 )
 
-if [ "${1:-}" = --build ]; then
-  packages=("${build_packages[@]}")
-fi
+image_packages=(buildah podman runc conmon mmdebstrap uidmap fuse-overlayfs slirp4netns)
+
+case "${1:-}" in
+  --build) packages=("${build_packages[@]}") ;;
+  --image) packages=("${image_packages[@]}") ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

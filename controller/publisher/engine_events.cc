@@ -109,18 +109,22 @@ void EngineImpl::Claim(Reg& reg) {
   if (!a) {
     return;
   }
-  reg.conn = default_conn_;
-  reg.lease = a->lease;
-  reg.granted_ttl = a->ttl();
-  reg.requested_ttl = a->record.ttl;
-  reg.full_key = a->full_key;
-  reg.written_value = a->record.value;
-  reg.written_record = EncodeRecord(a->record);
-  reg.key_present = true;
   board_.Unclaim(a->full_key);
-  default_conn_->lease_owner[a->lease] = d.id;
-  default_conn_->key_owner[a->full_key] = d.id;
+  TakeAdopted(reg, default_conn_, *a);
   spdlog::info("{}: adopted lease {} for {}", d.id, a->lease, a->full_key);
+}
+
+void EngineImpl::TakeAdopted(Reg& reg, Connection* conn, const AdoptedLease& a) {
+  reg.conn = conn;
+  reg.lease = a.lease;
+  reg.granted_ttl = a.ttl();
+  reg.requested_ttl = a.record.ttl;
+  reg.full_key = a.full_key;
+  reg.written_value = a.record.value;
+  reg.written_record = EncodeRecord(a.record);
+  reg.key_present = true;
+  conn->lease_owner[a.lease] = reg.desired.id;
+  conn->key_owner[a.full_key] = reg.desired.id;
   board_.Count(&EngineStats::adopted);
 }
 

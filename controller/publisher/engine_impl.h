@@ -127,6 +127,8 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void ShowAdoptionFailure(Reg& reg);
   void FinishAdoption();
   void Claim(Reg& reg);
+  // `reg` takes over the adopted lease `a` on `conn`: its key, value and record as etcd holds them.
+  void TakeAdopted(Reg& reg, Connection* conn, const AdoptedLease& a);
   void RevokeOrphans();
   void HandedOver(const std::string& id);
 

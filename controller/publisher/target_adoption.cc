@@ -137,19 +137,9 @@ void EngineImpl::ClaimOnTarget(Reg& reg) {
   if (!a) {
     return;
   }
-  reg.conn = conn;
-  reg.lease = a->lease;
-  reg.granted_ttl = a->ttl();
-  reg.requested_ttl = a->record.ttl;
-  reg.full_key = a->full_key;
-  reg.written_value = a->record.value;
-  reg.written_record = EncodeRecord(a->record);
-  reg.key_present = true;
-  conn->lease_owner[a->lease] = d.id;
-  conn->key_owner[a->full_key] = d.id;
+  TakeAdopted(reg, conn, *a);
   spdlog::info("{}: adopted lease {} for {} on etcd {}", d.id, a->lease, a->full_key,
                conn->client->target());
-  board_.Count(&EngineStats::adopted);
 }
 
 void EngineImpl::CompleteTargets(const std::vector<std::string>& known_ids) {
