@@ -15,6 +15,7 @@
 #include "controller/common/thread_name.h"
 #include "controller/etcd/async_stream.h"
 #include "controller/etcd/credentials.h"
+#include "controller/etcd/event_engine.h"
 
 namespace registrar::etcd {
 namespace {
@@ -80,6 +81,8 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
       return absl::InvalidArgumentError("etcd endpoint is empty");
     }
   }
+  // Before gRPC initializes (the credentials do): its EventEngine is ours (event_engine.h).
+  InstallEventEngine();
   RouteGrpcLogging();
   ASSIGN_OR_RETURN(auto credentials, MakeChannelCredentials(options));
   grpc::ChannelArguments args;
