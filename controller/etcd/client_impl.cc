@@ -15,6 +15,7 @@
 #include "controller/common/thread_name.h"
 #include "controller/etcd/async_stream.h"
 #include "controller/etcd/credentials.h"
+#include "controller/etcd/event_engine.h"
 
 namespace registrar::etcd {
 namespace {
@@ -80,6 +81,8 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
       return absl::InvalidArgumentError("etcd endpoint is empty");
     }
   }
+  // Before gRPC initializes (the credentials do): its EventEngine is ours (event_engine.h).
+  InstallEventEngine();
   RouteGrpcLogging();
   ASSIGN_OR_RETURN(auto credentials, MakeChannelCredentials(options));
   grpc::ChannelArguments args;
@@ -95,6 +98,10 @@ absl::StatusOr<std::unique_ptr<ClientImpl>> ClientImpl::Create(const ClientOptio
   // (> the keep-alive) with 10-25 MiB more heap that was never given back, in the call arenas of
   // the watches reopened meanwhile (the fault soak, docs/testing.md; gone without the filter).
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // No BDP probing: gRPC pings after reads to size the HTTP/2 window for bulk transfers and arms
+  // a timer for the next probe; our messages are small, and on an idle connection those pings and
+  // timers were most of the process's wake-ups (docs/architecture.md, "Threads").
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetMaxReceiveMessageSize(-1);
   std::vector<Endpoint> endpoints;
   for (const std::string& address : options.endpoints) {

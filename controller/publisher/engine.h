@@ -142,8 +142,8 @@ struct EngineStats {
   // Leases whose revoke failed and is retried until etcd answers (the revoke debts of every
   // connection): a gauge.
   int64_t pending_revokes = 0;
-  // The default target answered the last probe (Maintenance.Status every 2 s) and its keep-alive
-  // stream is not known to be down.
+  // The default target answered the last probe (Maintenance.Status every 2 s; no call while its
+  // keep-alive stream holds leases and answers) and its keep-alive stream is not known to be down.
   bool etcd_reachable = false;
   // Adoption finished: the ownership records were read (with etcd unreachable at start this
   // waits for etcd), or there are none to read (ownership records off). Unclaimed() answers from

@@ -294,8 +294,20 @@ void EngineImpl::RetryAuthFailed() {
 }
 
 // Readiness: a Maintenance.Status call on the default target every couple of seconds, so
-// "etcd reachable" is known even when no lease is held yet.
+// "etcd reachable" is known even when no lease is held yet. While the default target's keep-alive
+// stream holds leases and answers, its answers prove etcd reachable and carry the revisions
+// (CheckRegression) as well as a Status call would, and the keeper marks the stream down when it
+// goes silent or breaks (OnConnectivity, which also clears "reachable"): the probe then only does
+// its bookkeeping, with no call, and calls again at its next tick once the stream is down (an idle
+// controller's etcd traffic is its renewals; docs/architecture.md, "Threads").
 void EngineImpl::Probe() {
+  if (default_conn_->healthy && default_conn_->keeper->size() > 0 &&
+      board_.stats().etcd_reachable) {
+    CheckRegression(default_conn_);
+    CloseUnusedTargets();
+    loop_.PostAfter(kProbeInterval, [this] { Probe(); });
+    return;
+  }
   default_conn_->client->Status({}, [this](absl::StatusOr<pb::StatusResponse> r) {
     loop_.Post([this, ok = r.ok(), message = r.ok() ? "" : std::string(r.status().message())] {
       if (board_.SetReachable(ok)) {

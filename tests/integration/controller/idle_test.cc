@@ -1,14 +1,20 @@
 // An idle controller sleeps (issue 13): etcd-registrar --manifests on examples-like manifests
-// (three registrations live with TTL 10 s, one paused), once everything is live, wakes at most
-// kMaxWakeupsPerSecond times a second in all its threads and runs at most kMaxThreads threads.
+// (three registrations live with TTL 10 s, one paused), once every live lease has been renewed
+// once, wakes at most kMaxWakeupsPerSecond times a second in all its threads and runs at most
+// kMaxThreads threads.
 // The wake-ups are read from /proc/<pid>/task/*/status over a window.
 //
-// The bounds are what the process holds today with a margin (docs/architecture.md, "Threads":
-// 18-19 threads, 10-13 wake-ups a second measured on 2 busy cores), not yet issue 13's targets
-// (16 threads, 5 wake-ups): gRPC's own timer threads take ~6 of them and the completion-queue
-// thread ~2.5 (keep-alive messages and answers, the 2 s probe), our own threads ~2 (engine,
-// keeper, main); gRPC starts a third EventEngine thread when it sees fit.
-// Before the one timer implementation the process woke ~35 times a second (the engine alone 21).
+// The bounds (docs/architecture.md, "Threads"): threads at issue 13's 16 (15 measured, 16 while
+// gRPC's timer manager runs a second thread; gRPC's EventEngine is our one-thread engine, so the
+// count no longer grows with the machine's cores); wake-ups at 8, a margin over the 3.1-5.3 this
+// test measured on 2 busy cores (bench/idle.sh, 20 s later in the steady state: 2.85-4.2, under
+// issue 13's 5). What varies is gRPC 1.51's iomgr timer thread (0.8-3 a second): its timer list
+// is split in shards, and a shard holding a pending timer (the HTTP/2 keepalive ping timer is
+// always pending) looks again about once a second; strace shows one such wake-up a second per
+// shard in use, so the rate depends on how many shards gRPC's timers fell into. Our own threads
+// wake ~1.5 times a second (the engine's 2 s probe tick and the renewal answers, the keeper's
+// renewal rounds every TTL/3, main's 10 s housekeeping).
+// Before issue 13 the process woke ~35 times a second (the engine alone 21) with 18 threads.
 //
 // What is counted: voluntary context switches, i.e. a thread that blocked (waited on a condition,
 // a timer, a socket) and was woken again: exactly the wake-ups of a process that should sleep.
@@ -35,8 +41,8 @@
 namespace registrar::testing {
 namespace {
 
-constexpr double kMaxWakeupsPerSecond = 20;
-constexpr size_t kMaxThreads = 20;
+constexpr double kMaxWakeupsPerSecond = 8;
+constexpr size_t kMaxThreads = 16;
 constexpr auto kWindow = std::chrono::seconds(10);
 
 struct ThreadSample {
@@ -123,6 +129,25 @@ TEST_F(IdleTest, AnIdleControllerSleeps) {
   ASSERT_THAT(WaitForRegistration("default", "user-rpc", "Registered", std::chrono::seconds(20)),
               IsOk());
   ASSERT_THAT(WaitForRegistration("default", "payment-rpc", "Paused", std::chrono::seconds(20)),
+              IsOk());
+  // Past start-up: every live lease has had a renewal answered (TTL/3 after its grant), so the
+  // window sees the steady state (the engine's Status probe has stopped calling: the keep-alive
+  // stream holds answered leases), not the start-up's calls and their gRPC timers.
+  ASSERT_THAT(WaitUntil(
+                  [&](std::string* why) {
+                    auto doc = Registrations();
+                    if (!doc.ok()) {
+                      return false;
+                    }
+                    *why = doc->dump();
+                    for (const nlohmann::json& r : (*doc)["registrations"]) {
+                      if (r.value("phase", "") == "Registered" && !r["lastRenewal"].is_string()) {
+                        return false;
+                      }
+                    }
+                    return true;
+                  },
+                  std::chrono::seconds(20)),
               IsOk());
 
   const pid_t pid = controller->pid();
