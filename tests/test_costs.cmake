@@ -8,7 +8,7 @@
 # the er_cc_test NAME, so the _etcd34/35/36 copies of a suite share one figure (they differ by
 # less than 10 %). Tests under about 5 s are left out (cost 0: they fill the gaps).
 # Refresh: awk '{print $1, int($3)}' build/Testing/Temporary/CTestCostData.txt after a run.
-set(ER_TEST_COST_soak_short 100)
+set(ER_TEST_COST_soak_short 80)
 set(ER_TEST_COST_publish_test 97)
 set(ER_TEST_COST_controller_kube_controller_test 82)
 set(ER_TEST_COST_image_build 60)  # 20 s when only the label layer changes, 5 min when it rebuilds
