@@ -70,7 +70,8 @@ test:
 	@$(STAGE) clang-build $(MAKE) --no-print-directory clang-build
 	@$(STAGE) tools sh -c './scripts/install-tools.sh && ./scripts/install-deps.sh --image && \
 	  ./scripts/build-compat.sh'
-	@$(STAGE) ctest sh -c 'cd $(BUILD_DIR) && ctest --output-on-failure -j $(CTEST_JOBS) $(CTEST_FLAGS)'
+	@$(STAGE) ctest sh -c 'cd $(BUILD_DIR) && \
+	  ctest --output-on-failure -j $(CTEST_JOBS) $(CTEST_FLAGS)'
 	@$(STAGE) sanitize-run $(MAKE) --no-print-directory sanitize-run
 	@./scripts/stage.sh --summary $(TEST_STAGES)
 
@@ -112,8 +113,8 @@ sanitize-run:
 	@./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) --clear
 	@(cd $(CLANG_BUILD_DIR) && export GTEST_FILTER='$(SANITIZE_GTEST_FILTER)' && \
 	  ctest --output-on-failure -j $(JOBS) -L '$(SANITIZE_LABELS)' $(CTEST_FLAGS); rc=$$?; \
-	  if [ -n '$(SANITIZE_TESTS)' ]; then ctest --output-on-failure -j $(CTEST_JOBS) -L integration \
-	    -R '$(SANITIZE_TESTS)' $(CTEST_FLAGS) || rc=1; fi; exit $$rc); rc=$$?; \
+	  if [ -n '$(SANITIZE_TESTS)' ]; then ctest --output-on-failure -j $(CTEST_JOBS) \
+	    -L integration -R '$(SANITIZE_TESTS)' $(CTEST_FLAGS) || rc=1; fi; exit $$rc); rc=$$?; \
 	  ./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) && exit $$rc
 
 # clang-tidy on the files changed vs main (scripts/tidy.sh --all: the whole tree).

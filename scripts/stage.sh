@@ -25,8 +25,8 @@ echo "== stage $name: started $(date -u +%T) UTC"
 "$@"
 rc=$?
 ms=$(($(date +%s%3N) - start))
-line=$(printf '%-13s %4d.%d s  started %s UTC, exit %d' "$name" $((ms / 1000)) $((ms % 1000 / 100)) \
-  "$(date -u -d "@$((start / 1000))" +%T)" "$rc")
+line=$(printf '%-13s %4d.%d s  started %s UTC, exit %d' "$name" $((ms / 1000)) \
+  $((ms % 1000 / 100)) "$(date -u -d "@$((start / 1000))" +%T)" "$rc")
 echo "== stage $line"
 mkdir -p "$(dirname "$log")"
 echo "$line" >> "$log"

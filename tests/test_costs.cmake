@@ -3,8 +3,9 @@
 # costliest first. Without costs a fresh build dir (CI: a fresh clone every run, no
 # Testing/Temporary/CTestCostData.txt) starts the tests in declaration order, and a long test
 # declared late (soak_short is the last one) runs alone on one core at the end. Once a build dir
-# has its own cost data, ctest still prefers these (an explicit COST wins), so keep them roughly
-# right: from a warm `ctest -j2` (3 December 2026, CI's run and main's build/), rounded; keyed by
+# has its own cost data, ctest still prefers these (a non-zero COST wins: ctest's ReadCostData
+# only fills in a cost of 0), so keep them roughly right: main's build/ cost data of 3 December
+# 2026 (warm `ctest -j2` runs; soak_short after this branch's TTL change), rounded; keyed by
 # the er_cc_test NAME, so the _etcd34/35/36 copies of a suite share one figure (they differ by
 # less than 10 %). Tests under about 5 s are left out (cost 0: they fill the gaps).
 # Refresh: awk '{print $1, int($3)}' build/Testing/Temporary/CTestCostData.txt after a run.
