@@ -3,6 +3,10 @@ BUILD_DIR ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 CTEST_FLAGS ?=
+# ctest's slots in `make test`: two per core. Most integration tests wait (on etcd, TTLs,
+# restarts) and use a few % of a core; the CPU-heavy ones (a kube-apiserver) take two slots
+# (PROCESSORS, tests/test_costs.cmake). docs/testing.md, "CI budget".
+CTEST_JOBS ?= $(shell echo $$((2 * $(JOBS))))
 # The clang build (build-clang): clang++ 14 with -Wthread-safety (errors like every warning of
 # ours), ASan with leak checking + UBSan on every target (ER_SANITIZE), libFuzzer coverage so the
 # fuzz targets link in the same dir (ER_FUZZ), -O1 with line tables only (compiles faster than
@@ -56,13 +60,20 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # Every test on the g++ build, then the unit, fuzz-smoke and integration suites on the sanitizer
-# build (a report from any process fails it).
-test: build clang-build
-	@./scripts/install-tools.sh
-	@./scripts/install-deps.sh --image
-	@./scripts/build-compat.sh
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
-	@$(MAKE) --no-print-directory sanitize-run
+# build (a report from any process fails it). Each stage prints its wall time when it ends and
+# the list comes at the end (scripts/stage.sh; the CI budget, docs/testing.md).
+TEST_STAGES = $(BUILD_DIR)/test-stages.txt
+STAGE = ./scripts/stage.sh $(TEST_STAGES)
+test:
+	@./scripts/stage.sh --start $(TEST_STAGES)
+	@$(STAGE) build $(MAKE) --no-print-directory build
+	@$(STAGE) clang-build $(MAKE) --no-print-directory clang-build
+	@$(STAGE) tools sh -c './scripts/install-tools.sh && ./scripts/install-deps.sh --image && \
+	  ./scripts/build-compat.sh'
+	@$(STAGE) ctest sh -c 'cd $(BUILD_DIR) && \
+	  ctest --output-on-failure -j $(CTEST_JOBS) $(CTEST_FLAGS)'
+	@$(STAGE) sanitize-run $(MAKE) --no-print-directory sanitize-run
+	@./scripts/stage.sh --summary $(TEST_STAGES)
 
 # Every etcd suite on every etcd version (ER_ETCD_FULL_MATRIX; `make test` runs the suites
 # where the versions differ on all three and the rest on 3.6). Not part of test: about 12 min.
@@ -89,8 +100,9 @@ thread-safety: clang-build
 	  ctest --output-on-failure -j $(JOBS) -L unit); rc=$$?; \
 	  ./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) && exit $$rc
 
-# The sanitizer build's suites (SANITIZE_LABELS, then the integration suites SANITIZE_TESTS),
-# then its reports (scripts/sanitizer-reports.sh). `make sanitize-run SANITIZE_TESTS=.`: every
+# The sanitizer build's suites (SANITIZE_LABELS at -j JOBS: they keep the cores busy; then the
+# integration suites SANITIZE_TESTS at -j CTEST_JOBS: they wait), then its reports
+# (scripts/sanitizer-reports.sh). `make sanitize-run SANITIZE_TESTS=.`: every
 # integration suite.
 sanitize: clang-build
 	@./scripts/install-tools.sh
@@ -101,8 +113,8 @@ sanitize-run:
 	@./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) --clear
 	@(cd $(CLANG_BUILD_DIR) && export GTEST_FILTER='$(SANITIZE_GTEST_FILTER)' && \
 	  ctest --output-on-failure -j $(JOBS) -L '$(SANITIZE_LABELS)' $(CTEST_FLAGS); rc=$$?; \
-	  if [ -n '$(SANITIZE_TESTS)' ]; then ctest --output-on-failure -j $(JOBS) -L integration \
-	    -R '$(SANITIZE_TESTS)' $(CTEST_FLAGS) || rc=1; fi; exit $$rc); rc=$$?; \
+	  if [ -n '$(SANITIZE_TESTS)' ]; then ctest --output-on-failure -j $(CTEST_JOBS) \
+	    -L integration -R '$(SANITIZE_TESTS)' $(CTEST_FLAGS) || rc=1; fi; exit $$rc); rc=$$?; \
 	  ./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) && exit $$rc
 
 # clang-tidy on the files changed vs main (scripts/tidy.sh --all: the whole tree).

@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
+#include "tests/soak/default_source_dir.h"
 #include "tests/soak/fault_schedule.h"
 #include "tests/soak/soak_checker.h"
 #include "tests/soak/soak_world.h"
@@ -107,7 +108,7 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
   }
   if (!f.etcd_version.empty() && f.etcd_version != "3.4") {
     const char* source = std::getenv("ER_SOURCE_DIR");
-    const std::string tools = absl::StrCat(source != nullptr ? source : ER_DEFAULT_SOURCE_DIR,
+    const std::string tools = absl::StrCat(source != nullptr ? source : kDefaultSourceDir,
                                            "/.tools/etcd-", f.etcd_version);
     f.etcd_binary = tools + "/etcd";
     f.etcdctl_binary = tools + "/etcdctl";
