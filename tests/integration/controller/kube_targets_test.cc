@@ -7,16 +7,19 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "tests/fixtures/tcp_proxy.h"
 #include "tests/integration/controller/kube_e2e_harness.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/wait.h"
@@ -132,8 +135,16 @@ class KubeTargetsTest : public KubeE2eTest {
                         "      tlsSecretRef: {name: tls}\n");
   }
 
-  std::unique_ptr<ControllerProcess> StartReady() {
-    auto c = StartController(KubeArgs({"--policy", policy_file_, "--resync-period", "2"}));
+  // The controller's arguments, with `kubeconfig` instead of the admin's when given.
+  std::vector<std::string> Args(const std::string& kubeconfig = "") const {
+    std::vector<std::string> args = KubeArgs({"--policy", policy_file_, "--resync-period", "2"});
+    if (!kubeconfig.empty()) {
+      args[1] = kubeconfig;
+    }
+    return args;
+  }
+  std::unique_ptr<ControllerProcess> StartReady(const std::string& kubeconfig = "") {
+    auto c = StartController(Args(kubeconfig));
     if (c == nullptr) {
       return nullptr;
     }
@@ -535,6 +546,100 @@ TEST_F(KubeTargetsTest, RestartAdoptsOnBothTargetsWithoutADelete) {
   EXPECT_THAT(DeletesOf(*on_secure, full_key()), ::testing::IsEmpty());
   EXPECT_THAT(DeletesOf(*on_own, key() + "/2"), ::testing::IsEmpty());
   EXPECT_FALSE(c->LogContains("orphan")) << c->Describe();
+
+  DeleteAll({"a", "own"});
+  EXPECT_THAT(inspect().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+  EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+}
+
+// A restart while the Kubernetes API is down (docs/operations.md, "Restart while the API is
+// down", measured here): the API behind a TCP proxy that is cut while the controller is killed
+// and restarted. The registration on the controller's own etcd is adopted at start and renewed
+// without the API: same lease, no DELETE. The one on the second etcd needs its Secrets, so its
+// lease is not renewed: it expires about a TTL after the last renewal before the kill (a DELETE
+// on the watched key), and is registered anew (a new lease) once the API answers again.
+TEST_F(KubeTargetsTest, RestartWhileTheApiIsDownKeepsTheDefaultTargetAndReRegistersTheOther) {
+  auto proxy = TcpProxy::Start(absl::StrCat("127.0.0.1:", plane().port()));
+  ASSERT_THAT(proxy, IsOk());
+  std::string kubeconfig = ReadText(plane().admin_kubeconfig());
+  const std::string server = absl::StrCat("server: https://127.0.0.1:", plane().port());
+  ASSERT_TRUE(absl::StrContains(kubeconfig, server)) << kubeconfig;
+  absl::StrReplaceAll({{server, "server: https://" + (*proxy)->endpoint()}}, &kubeconfig);
+  const std::string proxied = tmp() + "/proxied.kubeconfig";
+  std::ofstream(proxied) << kubeconfig;
+
+  ASSERT_THAT(CreateCredentials(1), IsOk());
+  ASSERT_THAT(CreateTls(), IsOk());
+  ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
+  ASSERT_THAT(Apply(Sreg("own", ns(),
+                         absl::StrCat("    key: ", key(), "\n    value: \"10.0.0.3:1\"\n",
+                                      "    id: 2\n    ttlSeconds: ", kTtl, "\n"))),
+              IsOk());
+  auto c = StartReady(proxied);
+  ASSERT_NE(c, nullptr);
+  auto a = WaitForObject("a", IsReady, kSettle);
+  auto own = WaitForObject("own", IsReady, kSettle);
+  ASSERT_THAT(a, IsOk()) << c->Describe();
+  ASSERT_THAT(own, IsOk()) << c->Describe();
+  const int64_t lease_a = LeaseOf(*a);
+  const int64_t lease_own = LeaseOf(*own);
+  auto on_secure = RecordOn(secure(), key() + "/");
+  auto on_own = RecordOn(etcd(), key() + "/");
+  ASSERT_NE(on_secure, nullptr);
+  ASSERT_NE(on_own, nullptr);
+
+  c->Kill();
+  const auto killed = std::chrono::steady_clock::now();
+  (*proxy)->Cut();  // the API answers nothing, new connections hang
+  auto restarted = StartController(Args(proxied));
+  ASSERT_NE(restarted, nullptr);
+  // The default target's record is adopted at start, without the API.
+  EXPECT_THAT(restarted->WaitForLog(absl::StrCat("adoption: 1 ownership record(s) of owner ",
+                                                 owner_id(), " kept alive"),
+                                    kSettle),
+              IsOk())
+      << restarted->Describe();
+
+  // The second target's key goes when its lease expires, the API still down.
+  ASSERT_TRUE(WaitFor([&] { return !DeletesOf(*on_secure, full_key()).empty(); }, kSettle))
+      << restarted->Describe();
+  const auto expired = DeletesOf(*on_secure, full_key()).front().seen_at;
+  const double expired_after = std::chrono::duration<double>(expired - killed).count();
+  EXPECT_LE(expired_after, kTtl + 2.0) << "expired later than a TTL after the kill";
+  auto ttl_a = inspect_secure().TimeToLive(lease_a);
+  ASSERT_THAT(ttl_a, IsOk());
+  EXPECT_EQ(ttl_a->ttl, -1) << "lease " << lease_a << " on the second etcd";
+  // The default target's lease, adopted, outlives a TTL after the kill.
+  auto kept = WaitForKey(key() + "/2", kSettle, [&](const StoredKv& kv) {
+    auto ttl = inspect().TimeToLive(lease_own);
+    return kv.lease == lease_own && ttl.ok() && ttl->ttl > 0 &&
+           std::chrono::steady_clock::now() - killed > seconds(kTtl + 1);
+  });
+  EXPECT_THAT(kept, IsOk()) << restarted->Describe();
+  EXPECT_FALSE(restarted->Ready()) << "ready before the first list";
+
+  (*proxy)->Restore();
+  const auto restored = std::chrono::steady_clock::now();
+  auto again = WaitForObject(
+      "a", [&](const json& o) { return IsReady(o) && LeaseOf(o) != lease_a; }, kSettle);
+  ASSERT_THAT(again, IsOk()) << restarted->Describe();
+  auto kv = WaitForKeyOn(secure(), key() + "/",
+                         [&](const StoredKv& s) { return s.lease == LeaseOf(*again); });
+  ASSERT_THAT(kv, IsOk());
+  const double back_after =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - restored).count();
+  EXPECT_EQ(kv->key, full_key());
+  // The registration on the default target takes its adopted lease over once listed.
+  EXPECT_THAT(restarted->WaitForLog(absl::StrCat("adopted lease ", lease_own), kSettle), IsOk());
+  EXPECT_THAT(
+      Object("own"),
+      IsOkAndHolds(::testing::Truly([&](const json& o) { return LeaseOf(o) == lease_own; })));
+  EXPECT_THAT(DeletesOf(*on_own, key() + "/2"), ::testing::IsEmpty());
+  std::cerr << "measured: second target's key deleted " << expired_after
+            << " s after the kill (TTL " << kTtl << " s); Ready on a new lease " << back_after
+            << " s after the API came back\n";
+  RecordProperty("expired_after_kill_ms", static_cast<int>(expired_after * 1000));
+  RecordProperty("ready_after_api_back_ms", static_cast<int>(back_after * 1000));
 
   DeleteAll({"a", "own"});
   EXPECT_THAT(inspect().Leases(), IsOkAndHolds(::testing::IsEmpty()));
