@@ -325,14 +325,17 @@ TEST_F(KubeTargetsTest, RotatedCredentialsReauthenticateWithoutAGap) {
 
 // The same etcd user gets a new password, first in etcd (`etcdctl user passwd`), then in the
 // Secret: the order docs/operations.md gives, since nobody can make both passwords valid at once.
-// etcd drops the user's tokens at once, so between the two steps the controller holds a dead
-// token: its keep-alive stream (opened before) still renews the lease, for longer than a TTL
-// here. Once the Secret has the new password the registration moves to a connection with it
-// (make before break: a new lease holds the key, then the old one is let go; the old connection
-// cannot revoke it, so it ends within a TTL, holding nothing). No DELETE of the key, Ready on the
-// new lease, no password anywhere. (The other order, Secret first: AuthFailed until etcd has the
-// new password, then Ready after etcd's rejection hold-down of 30 s, no DELETE either; measured
-// by hand, too slow for the CI budget: see docs/operations.md.)
+// etcd drops the user's tokens at once. On etcd 3.4 the keep-alive stream opened before goes on
+// renewing the lease, so between the two steps (for longer than a TTL here) the key stays; once
+// the Secret has the new password the registration moves to a connection with it (make before
+// break: a new lease holds the key, then the old one is let go; the old connection cannot revoke
+// it, so it ends within a TTL, holding nothing). No DELETE of the key, Ready on the new lease, no
+// password anywhere. etcd 3.5 and 3.6 close that stream, so there the key expires between the
+// steps (one DELETE) and must come back once the Secret is read; with ER_ETCD_VERSION=3.5 or 3.6
+// this test fails today: the registration stays AuthFailed after the Secret change (a bug,
+// reported, not fixed here). The other order (Secret first: AuthFailed until etcd has the new
+// password, then Ready after etcd's rejection hold-down of 30 s on 3.4) was measured by hand,
+// too slow for the CI budget: see docs/operations.md.
 TEST_F(KubeTargetsTest, PasswordOfTheSameUserRotatedInEtcdThenInTheSecretWithoutAGap) {
   ASSERT_THAT(CreateCredentials(1), IsOk());
   ASSERT_THAT(CreateTls(), IsOk());
@@ -348,14 +351,28 @@ TEST_F(KubeTargetsTest, PasswordOfTheSameUserRotatedInEtcdThenInTheSecretWithout
 
   ASSERT_THAT(secure().SetPassword(user(1), rotated), IsOk());
   const auto changed_in_etcd = std::chrono::steady_clock::now();
-  // Between the steps, for longer than a TTL: the key stays on the old lease, renewed.
-  auto kept = WaitForKeyOn(secure(), key() + "/", [&](const StoredKv& kv) {
-    auto ttl = inspect_secure().TimeToLive(old_lease);
-    return kv.lease == old_lease && ttl.ok() && ttl->ttl > 0 &&
-           std::chrono::steady_clock::now() - changed_in_etcd > seconds(kTtl + 1);
-  });
-  ASSERT_THAT(kept, IsOk()) << c->Describe();
-  EXPECT_THAT(Object("a"), IsOkAndHolds(::testing::Truly(IsReady)));
+  // etcd 3.4 leaves a keep-alive stream opened before the change alone: between the steps, for
+  // longer than a TTL, the key stays on the old lease, renewed. etcd 3.5 and 3.6 close it, and
+  // the old password cannot open another: the lease is not renewed and the key expires (a gap
+  // until the Secret is read; docs/operations.md says so and advises a second user there).
+  const bool stream_survives = secure().version() == "3.4";
+  if (stream_survives) {
+    auto kept = WaitForKeyOn(secure(), key() + "/", [&](const StoredKv& kv) {
+      auto ttl = inspect_secure().TimeToLive(old_lease);
+      return kv.lease == old_lease && ttl.ok() && ttl->ttl > 0 &&
+             std::chrono::steady_clock::now() - changed_in_etcd > seconds(kTtl + 1);
+    });
+    ASSERT_THAT(kept, IsOk()) << c->Describe();
+    EXPECT_THAT(Object("a"), IsOkAndHolds(::testing::Truly(IsReady)));
+  } else {
+    ASSERT_TRUE(WaitFor([&] { return !DeletesOf(*recorder, full_key()).empty(); }, kSettle))
+        << c->Describe();
+    std::cerr << "etcd " << secure().version() << ": key deleted "
+              << std::chrono::duration<double>(DeletesOf(*recorder, full_key()).front().seen_at -
+                                               changed_in_etcd)
+                     .count()
+              << " s after the password change\n";
+  }
 
   ASSERT_THAT(PatchCredentials(user(1), rotated), IsOk());
   auto after = WaitForObject(
@@ -379,7 +396,7 @@ TEST_F(KubeTargetsTest, PasswordOfTheSameUserRotatedInEtcdThenInTheSecretWithout
       },
       kSettle))
       << "the old lease is still there";
-  EXPECT_THAT(DeletesOf(*recorder, full_key()), ::testing::IsEmpty());
+  EXPECT_THAT(DeletesOf(*recorder, full_key()), ::testing::SizeIs(stream_survives ? 0 : 1));
 
   DeleteAll({"a"});
   EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
