@@ -331,11 +331,12 @@ TEST_F(KubeTargetsTest, RotatedCredentialsReauthenticateWithoutAGap) {
 // break: a new lease holds the key, then the old one is let go; the old connection cannot revoke
 // it, so it ends within a TTL, holding nothing). No DELETE of the key, Ready on the new lease, no
 // password anywhere. etcd 3.5 and 3.6 close that stream, so there the key expires between the
-// steps (one DELETE) and must come back once the Secret is read; with ER_ETCD_VERSION=3.5 or 3.6
-// this test fails today: the registration stays AuthFailed after the Secret change (a bug,
-// reported, not fixed here). The other order (Secret first: AuthFailed until etcd has the new
-// password, then Ready after etcd's rejection hold-down of 30 s on 3.4) was measured by hand,
-// too slow for the CI budget: see docs/operations.md.
+// steps (one DELETE) and comes back on a new lease once the Secret is read (run with
+// ER_ETCD_VERSION=3.5 or 3.6; it failed there before the fix of a hot loop writing the key with a
+// compare on the expired lease: publisher_engine_targets_test AKeyGoneWithTheReplacedLease...).
+// The other order (Secret first: AuthFailed until etcd has the new password, then Ready after the
+// controller's 30 s hold-down for rejected credentials) was measured by hand, too slow for the CI
+// budget: see docs/operations.md.
 TEST_F(KubeTargetsTest, PasswordOfTheSameUserRotatedInEtcdThenInTheSecretWithoutAGap) {
   ASSERT_THAT(CreateCredentials(1), IsOk());
   ASSERT_THAT(CreateTls(), IsOk());
