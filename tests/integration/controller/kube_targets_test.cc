@@ -337,7 +337,7 @@ TEST_F(KubeTargetsTest, RotatedCredentialsReauthenticateWithoutAGap) {
 // The other order (Secret first: AuthFailed until etcd has the new password, then Ready after the
 // controller's 30 s hold-down for rejected credentials) was measured by hand, too slow for the CI
 // budget: see docs/operations.md.
-TEST_F(KubeTargetsTest, PasswordOfTheSameUserRotatedInEtcdThenInTheSecretWithoutAGap) {
+TEST_F(KubeTargetsTest, SameUsersPasswordChangedInEtcdThenInTheSecretMovesToANewLease) {
   ASSERT_THAT(CreateCredentials(1), IsOk());
   ASSERT_THAT(CreateTls(), IsOk());
   ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
