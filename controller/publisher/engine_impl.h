@@ -53,6 +53,9 @@ struct OldLease {
   Connection* conn = nullptr;
   int64_t lease = 0;
   std::string full_key;
+  // False once a write found full_key gone (the lease expired meanwhile): the new lease's write
+  // must then expect no key, not this lease as its holder.
+  bool holds_key = true;
 };
 
 struct Reg {

@@ -152,7 +152,8 @@ void EngineImpl::PutKey(Reg& reg, const std::string& want_full) {
   // replaced (a TTL change keeps key/<id>), or none (the key must not exist).
   if (reg.key_present && reg.full_key == want_full) {
     w.holder = reg.lease;
-  } else if (reg.old && SameEtcd(reg.old->conn, conn) && reg.old->full_key == want_full) {
+  } else if (reg.old && reg.old->holds_key && SameEtcd(reg.old->conn, conn) &&
+             reg.old->full_key == want_full) {
     // (The same etcd through another connection, too: new credentials from a rotated Secret.)
     w.holder = reg.old->lease;
   }
@@ -200,7 +201,14 @@ void EngineImpl::KeyTxnFailed(Reg& reg, const KeyWrite& w, const pb::TxnResponse
   FailedKeyTxn failed = ReadFailedKeyTxn(response, w.lease);
   switch (failed.kind) {
     case FailedKeyTxn::Kind::kGone:
-      RetryLater(reg, std::chrono::milliseconds(0));  // it went away meanwhile
+      // It went away meanwhile. When the lease being replaced was thought to hold it, that lease
+      // has expired (e.g. its connection's password was changed in etcd, so nothing renewed
+      // it): the next write expects no key. Without this the same Txn went out again at once,
+      // a hot loop, forever.
+      if (reg.old && w.holder != 0 && w.holder == reg.old->lease) {
+        reg.old->holds_key = false;
+      }
+      RetryLater(reg, std::chrono::milliseconds(0));
       return;
     case FailedKeyTxn::Kind::kOurs:
       // Ours already (a re-put raced with our own write): take it as written.

@@ -202,6 +202,54 @@ TEST_F(EngineTargetsTest, ARecordOfALeaseAnotherConnectionHoldsIsLeftToIt) {
   EXPECT_NE(engine_->Get("ns/a")->lease_id, lease);
 }
 
+// As above, but the old lease expired before the new connection wrote (the same user's password
+// was changed in etcd, which on 3.5/3.6 closes the old keep-alive stream: nothing could renew
+// it), and its key went with it: the compare on the old lease fails with no key there. The next
+// write asks for the key to be absent instead of comparing on the old lease again (before: the
+// same Txn again at once, about one per millisecond, forever; the registration never came back).
+TEST_F(EngineTargetsTest, AKeyGoneWithTheReplacedLeaseIsWrittenAnew) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  ASSERT_NE(lease, 0);
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  Target* first = &far();
+  auto first_owner = targets_.at("far:2379");
+  Desired rotated = OnFar("a", "ua");
+  rotated.target->password = "pw2";
+  engine_->Upsert(rotated);
+  Run();
+  Target* second = &far();
+  ASSERT_NE(first, second);
+  AnswerAdoption(*second, {});  // the record went with the expired lease
+  second->client->GrantAll();
+  Run();
+  ASSERT_EQ(second->client->txns.size(), 1u);
+  ASSERT_GE(second->client->txns[0].req.compare_size(), 1);
+  EXPECT_EQ(second->client->txns[0].req.compare(0).lease(), lease);
+  second->client->AnswerTxns(false);  // no key there: the compare failed
+  Run();
+  ASSERT_EQ(second->client->txns.size(), 1u);
+  for (const pb::Compare& c : second->client->txns[0].req.compare()) {
+    EXPECT_FALSE(c.target() == pb::Compare::LEASE && c.lease() == lease)
+        << "compares on the expired lease again";
+  }
+  second->client->AnswerTxns(true);
+  Run();
+  EXPECT_TRUE(second->client->txns.empty());
+  EXPECT_TRUE(first->client->WasRevoked(lease));
+  first->client->RevokeAll();
+  Run();
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
+  EXPECT_NE(engine_->Get("ns/a")->lease_id, lease);
+}
+
 TEST_F(EngineTargetsTest, TheTargetConnectionIsClosedWhenTheLastRegistrationGoes) {
   engine_->Upsert(OnFar("a", "ua"));
   engine_->Upsert(OnFar("b", "ub"));
