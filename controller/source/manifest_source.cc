@@ -65,7 +65,9 @@ absl::StatusOr<std::string> ReadLimited(const std::string& path, int64_t limit) 
   return text;
 }
 
-// Documents read between two publications during the first scan.
+// Documents read before the first publication during the first scan; each later one waits for
+// twice as many as the one before (500, 1 000, 2 000, ...), so the publications, each of which
+// goes over everything read so far, cost O(n) in all instead of O(n^2 / 500).
 constexpr size_t kFirstLoadBatch = 500;
 
 std::string TooLarge(int64_t size, int64_t limit) {
@@ -228,6 +230,7 @@ std::vector<std::string> ManifestSource::Step() {
     // kFirstLoadBatch documents, so registering starts while later files are still parsed.
     const bool first_load = !synced_.load();
     size_t unpublished = 0;
+    size_t batch = kFirstLoadBatch;
     for (const auto& [path, found] : scan.files) {
       Apply(path, found);
       if (!first_load) {
@@ -236,8 +239,9 @@ std::vector<std::string> ManifestSource::Step() {
       if (auto it = files_.find(path); it != files_.end()) {
         unpublished += it->second.documents.size();
       }
-      if (unpublished >= kFirstLoadBatch) {
+      if (unpublished >= batch) {
         unpublished = 0;
+        batch *= 2;
         std::vector<std::string> partial = Publish(now);
         if (handler_ && !partial.empty()) {
           handler_(partial);  // under mu_: the handler never calls back into this source

@@ -31,7 +31,8 @@
 //   reported under their file.
 // - synced() turns true after the first scan that read the whole folder. A scan that could not read
 //   the folder or a subfolder removes nothing. Until then, what has been read is published (and
-//   the handler called) every 500 documents, in sorted path order, so registering starts while
+//   the handler called) after 500 documents, then after 1 000 more, 2 000 more, ... (each
+//   publication goes over all read so far), in sorted path order, so registering starts while
 //   later files are still parsed (a folder of 10 000 takes seconds to read on a busy machine).
 // - Objects in store() get metadata.uid "manifest:<namespace>/<name>" and metadata.generation 1,
 //   incremented whenever the declared object changes; an unchanged object keeps its pointer.
