@@ -65,9 +65,7 @@ absl::StatusOr<std::string> ReadLimited(const std::string& path, int64_t limit) 
   return text;
 }
 
-// Documents read before the first publication during the first scan; each later one waits for
-// twice as many as the one before (500, 1 000, 2 000, ...), so the publications, each of which
-// goes over everything read so far, cost O(n) in all instead of O(n^2 / 500).
+// Documents read between two publications during the first scan.
 constexpr size_t kFirstLoadBatch = 500;
 
 std::string TooLarge(int64_t size, int64_t limit) {
@@ -226,23 +224,25 @@ std::vector<std::string> ManifestSource::Step() {
     }
     dir_errors_ = std::move(scan.dir_errors);
 
-    // Until the first complete scan, what has been read so far is published every
-    // kFirstLoadBatch documents, so registering starts while later files are still parsed.
+    // Until the first complete scan, what has been read since the last publication is added to
+    // the store every kFirstLoadBatch documents (PublishNew), so registering starts while later
+    // files are still parsed.
     const bool first_load = !synced_.load();
     size_t unpublished = 0;
-    size_t batch = kFirstLoadBatch;
+    std::vector<std::string> fresh;  // paths read since the last early publication
     for (const auto& [path, found] : scan.files) {
       Apply(path, found);
       if (!first_load) {
         continue;
       }
+      fresh.push_back(path);
       if (auto it = files_.find(path); it != files_.end()) {
         unpublished += it->second.documents.size();
       }
-      if (unpublished >= batch) {
+      if (unpublished >= kFirstLoadBatch) {
         unpublished = 0;
-        batch *= 2;
-        std::vector<std::string> partial = Publish(now);
+        std::vector<std::string> partial = PublishNew(fresh);
+        fresh.clear();
         if (handler_ && !partial.empty()) {
           handler_(partial);  // under mu_: the handler never calls back into this source
         }
@@ -405,6 +405,25 @@ void ManifestSource::Read(const std::string& path, FileState& state) {
                                .index = document.index,
                                .line = document.line});
   }
+}
+
+std::vector<std::string> ManifestSource::PublishNew(const std::vector<std::string>& paths) {
+  std::vector<std::string> added;
+  for (const std::string& path : paths) {
+    auto it = files_.find(path);
+    if (it == files_.end()) {
+      continue;
+    }
+    for (const Declared& document : it->second.documents) {
+      std::string identity = document.object->Identity();
+      if (store_.Get(identity) == nullptr) {  // else declared before, or changed: for Publish
+        store_.Set(identity, document.object);
+        added.push_back(std::move(identity));
+      }
+    }
+  }
+  std::sort(added.begin(), added.end());
+  return added;
 }
 
 std::vector<std::string> ManifestSource::Publish(TimePoint now) {
