@@ -66,6 +66,32 @@ json ResolvePlainScalar(const std::string& s) {
   return s;
 }
 
+// `scalar` with the bytes 0x85 and 0xA0 that continue no UTF-8 sequence written as UTF-8 (C2 85,
+// C2 A0): yaml-cpp 0.7 writes the escapes \N (U+0085) and \_ (U+00A0) as those single bytes, and
+// nlohmann::json refuses to dump a string that is not UTF-8. Nothing else can be out of place
+// (the text is UTF-8; yaml-cpp writes every other escape as UTF-8); it would become U+FFFD.
+std::string Utf8(std::string_view scalar) {
+  std::string out;
+  out.reserve(scalar.size() + 8);
+  while (!scalar.empty()) {
+    const size_t bad = InvalidUtf8Offset(scalar);
+    if (bad == std::string_view::npos) {
+      out.append(scalar);
+      break;
+    }
+    out.append(scalar.substr(0, bad));
+    const auto byte = static_cast<unsigned char>(scalar[bad]);
+    if (byte == 0x85 || byte == 0xa0) {
+      out.push_back('\xc2');
+      out.push_back(static_cast<char>(byte));
+    } else {
+      out.append("\xef\xbf\xbd");
+    }
+    scalar.remove_prefix(bad + 1);
+  }
+  return out;
+}
+
 int LineOf(const YAML::Mark& mark) { return mark.is_null() ? 0 : mark.line + 1; }
 
 std::string At(const YAML::Mark& mark) {
@@ -192,13 +218,18 @@ class JsonBuilder : public YAML::EventHandler {
     }
   }
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
+                const std::string& scalar) override {
     Other();
     if (!error_.ok()) {
       return;
     }
     // The text is UTF-8 (checked first), and yaml-cpp refuses an escape that is not a Unicode
-    // scalar value ("\uD800": "invalid unicode"), so every scalar is UTF-8 too.
+    // scalar value ("\uD800": "invalid unicode"), but writes \N and \_ as single bytes.
+    std::string repaired;
+    if (scalar.find_first_of("\x85\xa0") != std::string::npos) {
+      repaired = Utf8(scalar);
+    }
+    const std::string& value = repaired.empty() ? scalar : repaired;
     const bool text = tag == "!" || tag == "tag:yaml.org,2002:str";
     if (anchor != 0) {
       Anchor(anchor) = {.complete = true,

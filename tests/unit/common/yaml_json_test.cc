@@ -101,6 +101,19 @@ TEST(LoadYamlDocuments, ResolvesScalarsByTheYaml12CoreSchema) {
   }
 }
 
+TEST(LoadYamlDocuments, EscapesGiveUtf8) {
+  // yaml-cpp 0.7 writes \N and \_ as the bytes 0x85 and 0xA0, which are not UTF-8: the strings
+  // could not be dumped as JSON (nlohmann throws type_error 316; seen failing before the fix).
+  absl::StatusOr<std::vector<YamlDocument>> docs =
+      LoadYamlDocuments("v: \"a\\N b\\_c \\x41 \\u00e9\"\n\"k\\N\": [\"\\_\"]\n");
+  ASSERT_THAT(docs, IsOk());
+  ASSERT_EQ(docs->size(), 1u);
+  const json& doc = (*docs)[0].object;
+  EXPECT_EQ(doc.at("v"), "a\u0085 b\u00a0c A \u00e9");
+  EXPECT_EQ(doc.at("k\u0085"), json::array({"\u00a0"}));
+  EXPECT_NO_THROW((void)doc.dump());
+}
+
 TEST(LoadYamlDocuments, HugePlainScalarsStayStrings) {
   const std::string digits(10 * 1024 * 1024, '7');
   EXPECT_EQ(Scalar(digits), digits);
