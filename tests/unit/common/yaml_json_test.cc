@@ -341,10 +341,10 @@ TEST(LoadYamlDocuments, AliasesGiveTheAnchoredValueWithItsLines) {
   // Built from parser events since issue 13, these are what the YAML::Node tree gave.
   absl::StatusOr<std::vector<YamlDocument>> docs = LoadYamlDocuments(
       "base: &b {ttl: 10, zone: [a, b]}\n"  // 1
-      "one: *b\n"                          // 2
-      "k: &k name\n"                       // 3
-      "*k : 2\n"                           // 4: an alias of a scalar is a key
-      "list: [*b, &s 7, *s]\n");           // 5
+      "one: *b\n"                           // 2
+      "k: &k name\n"                        // 3
+      "*k : 2\n"                            // 4: an alias of a scalar is a key
+      "list: [*b, &s 7, *s]\n");            // 5
   ASSERT_THAT(docs, IsOk());
   ASSERT_EQ(docs->size(), 1u);
   const YamlDocument& doc = (*docs)[0];
