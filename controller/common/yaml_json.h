@@ -4,14 +4,13 @@
 // field. Manifest files, the `--config` file and the `--policy` file all go through it, so a
 // scalar means the same thing in all three.
 //
-// Flow: LoadYamlDocuments(text) checks the text is UTF-8 (InvalidUtf8Offset), runs yaml-cpp's
-// event parser once keeping nothing, to refuse text on which yaml-cpp 0.7 would stop making
-// progress (a ',' outside [...] or {...}, or a '?' after a top-level scalar: LoadAll would add
-// empty documents forever), parses it
-// with yaml-cpp, and converts each non-empty document to JSON, recording in a LineMap the 1-based
-// line of every mapping key and sequence item under its field path. Callers read the JSON
-// (registration decode.h, config/) and name errors by field path; the LineMap turns a path into
-// a line.
+// Flow: LoadYamlDocuments(text) checks the text is UTF-8 (InvalidUtf8Offset), then parses it once
+// with yaml-cpp's event parser (yaml_json_builder.h): each non-empty document is built as JSON
+// straight from the events, recording in a LineMap the 1-based line of every mapping key and
+// sequence item under its field path, and the same pass refuses text on which yaml-cpp 0.7 would
+// stop making progress (a ',' outside [...] or {...}, or a '?' after a top-level scalar: LoadAll
+// would add empty documents forever). Callers read the JSON (registration decode.h, config/) and
+// name errors by field path; the LineMap turns a path into a line.
 //
 // Scalars follow the YAML 1.2 core schema, as JSON would type them:
 //   - quoted ('x', "x") or tagged !!str / !: always a string;
@@ -26,10 +25,11 @@
 // Field paths: JsonPathChild("spec", "key") = "spec.key", JsonPathIndex("a", 1) = "a[1]"; the
 // document itself is "". Kubernetes names fields the same way in its errors.
 //
-// Cost: one pass over the text for UTF-8, two yaml-cpp parses (events, then the tree), one pass
-// over the tree; a plain scalar up to 256 bytes is tried against a few RE2 patterns.
+// Cost: one pass over the text for UTF-8 and one yaml-cpp parse (no YAML::Node tree); a plain
+// scalar up to 256 bytes that starts like a number, boolean or null is tried against a few RE2
+// patterns.
 // Thread-safety: pure functions. Ownership: everything is returned by value; yaml-cpp and
-// nlohmann exceptions never leave yaml_json.cc.
+// nlohmann exceptions never leave yaml_json*.cc.
 #pragma once
 
 #include <cstddef>

@@ -224,21 +224,25 @@ std::vector<std::string> ManifestSource::Step() {
     }
     dir_errors_ = std::move(scan.dir_errors);
 
-    // Until the first complete scan, what has been read so far is published every
-    // kFirstLoadBatch documents, so registering starts while later files are still parsed.
+    // Until the first complete scan, what has been read since the last publication is added to
+    // the store every kFirstLoadBatch documents (PublishNew), so registering starts while later
+    // files are still parsed.
     const bool first_load = !synced_.load();
     size_t unpublished = 0;
+    std::vector<std::string> fresh;  // paths read since the last early publication
     for (const auto& [path, found] : scan.files) {
       Apply(path, found);
       if (!first_load) {
         continue;
       }
+      fresh.push_back(path);
       if (auto it = files_.find(path); it != files_.end()) {
         unpublished += it->second.documents.size();
       }
       if (unpublished >= kFirstLoadBatch) {
         unpublished = 0;
-        std::vector<std::string> partial = Publish(now);
+        std::vector<std::string> partial = PublishNew(fresh);
+        fresh.clear();
         if (handler_ && !partial.empty()) {
           handler_(partial);  // under mu_: the handler never calls back into this source
         }
@@ -401,6 +405,25 @@ void ManifestSource::Read(const std::string& path, FileState& state) {
                                .index = document.index,
                                .line = document.line});
   }
+}
+
+std::vector<std::string> ManifestSource::PublishNew(const std::vector<std::string>& paths) {
+  std::vector<std::string> added;
+  for (const std::string& path : paths) {
+    auto it = files_.find(path);
+    if (it == files_.end()) {
+      continue;
+    }
+    for (const Declared& document : it->second.documents) {
+      std::string identity = document.object->Identity();
+      if (store_.Get(identity) == nullptr) {  // else declared before, or changed: for Publish
+        store_.Set(identity, document.object);
+        added.push_back(std::move(identity));
+      }
+    }
+  }
+  std::sort(added.begin(), added.end());
+  return added;
 }
 
 std::vector<std::string> ManifestSource::Publish(TimePoint now) {

@@ -256,6 +256,30 @@ TEST_P(ManifestSourceTest, DuplicatesFirstInPathAndDocumentOrderWins) {
   EXPECT_THAT(source_->errors(), IsEmpty());
 }
 
+TEST_P(ManifestSourceTest, FirstScanEarlyPublicationsKeepTheFirstDeclaration) {
+  // 500 documents per early publication (PublishNew adds only identities the store lacks): the
+  // duplicates in b.yaml and c.yaml come in the second batch, and x stays a.yaml's.
+  auto many = [](const std::string& prefix, int n) {
+    std::string text;
+    for (int i = 0; i < n; ++i) {
+      text += "---\n" + Manifest(prefix + std::to_string(i), "10.0.0.1:80");
+    }
+    return text;
+  };
+  WriteFile(dir_ / "a.yaml", Manifest("x", "from-a:1") + many("a", 499));
+  WriteFile(dir_ / "b.yaml", Manifest("x", "from-b:1") + "---\n" + Manifest("y", "from-b:2"));
+  WriteFile(dir_ / "c.yaml", many("c", 499) + "---\n" + Manifest("x", "from-c:1"));
+  Make();
+  EXPECT_EQ(Run().size(), 1000u);
+  EXPECT_TRUE(source_->synced());
+  EXPECT_EQ(source_->store().size(), 1000u);
+  EXPECT_EQ(Value("default/x"), "from-a:1");
+  EXPECT_EQ(Value("default/y"), "from-b:2");
+  auto errors = source_->errors();
+  EXPECT_THAT(errors[dir_ / "b.yaml"], HasSubstr("default/x is already declared by"));
+  EXPECT_THAT(errors[dir_ / "c.yaml"], HasSubstr("default/x is already declared by"));
+}
+
 struct BadFile {
   std::string name;
   std::string content;
