@@ -143,7 +143,8 @@ struct EngineStats {
   // connection): a gauge.
   int64_t pending_revokes = 0;
   // The default target answered the last probe (Maintenance.Status every 2 s; no call while its
-  // keep-alive stream holds leases and answers) and its keep-alive stream is not known to be down.
+  // keep-alive stream holds leases and answers, and a stream going down restarts the probe) and its
+  // keep-alive stream is not known to be down.
   bool etcd_reachable = false;
   // Adoption finished: the ownership records were read (with etcd unreachable at start this
   // waits for etcd), or there are none to read (ownership records off). Unclaimed() answers from

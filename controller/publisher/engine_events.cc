@@ -14,6 +14,11 @@ namespace registrar::publisher {
 namespace {
 
 constexpr std::chrono::seconds kProbeInterval{2};
+// The probe's tick while the default target's keep-alive stream answers and no other target is
+// connected: the tick then has nothing to do (the renewal answers prove etcd reachable and carry
+// the revisions). It bounds how long "reachable" can stay stale when the last lease has just gone
+// (no renewals left to notice a silent etcd); the keeper's "stream down" restarts the probe at once.
+constexpr std::chrono::seconds kQuietProbeInterval{10};
 
 }  // namespace
 
@@ -221,6 +226,7 @@ void EngineImpl::OnConnectivity(Connection* conn, bool up) {
   conn->down = !up;
   if (conn == default_conn_ && !up) {
     board_.SetReachable(false);
+    RestartProbe();  // a Status call now and every 2 s, not at the quiet tick
   }
   spdlog::info("etcd {} keep-alive stream {}", conn->client->target(), up ? "up" : "down");
   if (up) {
@@ -296,20 +302,28 @@ void EngineImpl::RetryAuthFailed() {
 // Readiness: a Maintenance.Status call on the default target every couple of seconds, so
 // "etcd reachable" is known even when no lease is held yet. While the default target's keep-alive
 // stream holds leases and answers, its answers prove etcd reachable and carry the revisions
-// (CheckRegression) as well as a Status call would, and the keeper marks the stream down when it
-// goes silent or breaks (OnConnectivity, which also clears "reachable"): the probe then only does
-// its bookkeeping, with no call, and calls again at its next tick once the stream is down (an idle
-// controller's etcd traffic is its renewals; docs/architecture.md, "Threads").
-void EngineImpl::Probe() {
+// (OnAnswered -> CheckRegression) as well as a Status call would, and the keeper marks the stream
+// down when it goes silent or breaks (OnConnectivity, which clears "reachable" and restarts the
+// probe at once): the probe then makes no call, and ticks only for its bookkeeping (closing
+// unused target connections) every 2 s while other targets are connected, else every 10 s (an idle
+// controller's etcd traffic is its renewals and its engine sleeps; docs/architecture.md, "Threads").
+// `epoch` is the probe chain's: RestartProbe starts a new chain and the old one ends at its tick.
+void EngineImpl::Probe(uint64_t epoch) {
+  if (epoch != probe_epoch_) {
+    return;
+  }
   if (default_conn_->healthy && default_conn_->keeper->size() > 0 &&
       board_.stats().etcd_reachable) {
     CheckRegression(default_conn_);
     CloseUnusedTargets();
-    loop_.PostAfter(kProbeInterval, [this] { Probe(); });
+    const bool targets = pool_.all().size() > 1;
+    loop_.PostAfter(targets ? Clock::Duration(kProbeInterval) : kQuietProbeInterval,
+                    [this, epoch] { Probe(epoch); });
     return;
   }
-  default_conn_->client->Status({}, [this](absl::StatusOr<pb::StatusResponse> r) {
-    loop_.Post([this, ok = r.ok(), message = r.ok() ? "" : std::string(r.status().message())] {
+  default_conn_->client->Status({}, [this, epoch](absl::StatusOr<pb::StatusResponse> r) {
+    loop_.Post([this, epoch, ok = r.ok(),
+                message = r.ok() ? "" : std::string(r.status().message())] {
       if (board_.SetReachable(ok)) {
         if (ok) {
           spdlog::info("etcd {} reachable", default_conn_->client->target());
@@ -321,9 +335,14 @@ void EngineImpl::Probe() {
       }
       CheckRegression(default_conn_);
       CloseUnusedTargets();
-      loop_.PostAfter(kProbeInterval, [this] { Probe(); });
+      loop_.PostAfter(kProbeInterval, [this, epoch] { Probe(epoch); });
     });
   });
+}
+
+void EngineImpl::RestartProbe() {
+  const uint64_t epoch = ++probe_epoch_;
+  loop_.Post([this, epoch] { Probe(epoch); });
 }
 
 }  // namespace registrar::publisher

@@ -109,7 +109,7 @@ absl::Status EngineImpl::Start() {
   if (own_thread_) {
     loop_.Start();
   }
-  loop_.Post([this] { Probe(); });
+  RestartProbe();
   loop_.Post([this] {
     if (options_.ownership_records) {
       Adopt();

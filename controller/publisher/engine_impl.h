@@ -121,7 +121,8 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void OnRevoked(Connection* conn, const PendingRevoke& revoke, bool from_debt) override;
 
   void CheckRegression(Connection* conn);
-  void Probe();
+  void Probe(uint64_t epoch);
+  void RestartProbe();
   void RetryAuthFailed();
   void Adopt();
   // Adoption failed with `status`: logged when the reason is new; with rejected credentials or
@@ -152,7 +153,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void RevokeTargetOrphans();
   // Closes the connections to targets other than the default one that nothing uses any more
   // (no registration wants them, no lease, write or revoke of ours left on them). Runs with the
-  // readiness probe, every couple of seconds.
+  // readiness probe, every couple of seconds while other targets are connected.
   void CloseUnusedTargets();
 
   // engine_impl.cc: decide and dispatch.
@@ -207,11 +208,11 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   std::map<std::string, Reg> regs_;
   Connection* default_conn_ = nullptr;
   uint64_t next_epoch_ = 1;
-  absl::Status adopt_failure_;
+  uint64_t probe_epoch_ = 0;  // the readiness probe's current chain (RestartProbe)
+  absl::Status adopt_failure_;  // why the last adoption attempt failed (OK: none failed)
   // MarkComplete's known ids (nullopt until then): target adoptions read later judge by them.
   std::optional<std::vector<std::string>> known_ids_;
-  bool draining_ = false;  // Stop(revoke=true): no new operation starts  // why the last adoption
-                           // attempt failed (OK: none failed)
+  bool draining_ = false;  // Stop(revoke=true): no new operation starts
   // The owner's thread only: Start() and Stop() are called by the owner, never concurrently.
   bool started_ = false;
   bool stopped_ = false;

@@ -94,6 +94,53 @@ TEST_F(HttpTest, ReadyzWaitsForEtcdWhileHealthzDoesNot) {
   EXPECT_THAT(WaitForKey("user.rpc/", kSoon), IsOk());
 }
 
+// While the keep-alive stream holds a lease and answers, the engine makes no Status call and its
+// probe ticks rarely (engine_events.cc, kQuietProbeInterval); a broken stream must still turn
+// /readyz to 503 at once and back to 200 within a couple of probe intervals (2 s) once etcd answers
+// again, not at the quiet tick.
+TEST_F(HttpTest, ReadyzFollowsABrokenAndRestoredKeepAliveStream) {
+  auto proxy = TcpProxy::Start(etcd().endpoint());
+  ASSERT_THAT(proxy, IsOk());
+  Write("user.yaml", Manifest({.name = "user-rpc", .key = "user.rpc", .value = "10.0.0.12:8081"}));
+  std::vector<std::string> args = ControllerArgs();
+  args[3] = (*proxy)->endpoint();  // --etcd-endpoints
+  auto controller = StartRegistrar(args);
+  ASSERT_NE(controller, nullptr);
+  ASSERT_THAT(WaitForRegistration("default", "user-rpc", "Registered", kSoon), IsOk())
+      << controller->Describe();
+  ASSERT_THAT(WaitUntil([&](std::string*) { return Get("/readyz").status == 200; }, kSoon),
+              IsOk());
+  // Past a probe tick with the lease held, so the probe is on its quiet chain.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_EQ(Get("/readyz").status, 200);
+
+  (*proxy)->Cut();
+  (*proxy)->DropAll();  // the stream breaks; reconnects go nowhere
+  ASSERT_THAT(WaitUntil(
+                  [&](std::string* why) {
+                    HttpReply reply = Get("/readyz");
+                    *why = absl::StrCat(reply.status, " ", reply.body);
+                    return reply.status == 503;
+                  },
+                  std::chrono::seconds(3)),
+              IsOk())
+      << controller->Describe();
+
+  const TimePoint restored = Now();
+  (*proxy)->Restore();
+  ASSERT_THAT(WaitUntil(
+                  [&](std::string* why) {
+                    HttpReply reply = Get("/readyz");
+                    *why = absl::StrCat(reply.status, " ", reply.body);
+                    return reply.status == 200;
+                  },
+                  std::chrono::seconds(6)),
+              IsOk())
+      << controller->Describe();
+  ReportMeasurement("etcd answers again -> /readyz 200", SecondsSince(restored));
+  EXPECT_THAT(WaitForKey("user.rpc/", kSoon), IsOk());
+}
+
 TEST_F(HttpTest, MetricsAndRegistrationsMatchEtcd) {
   Write("a.yaml", Manifest({.name = "a", .key = "a.rpc", .value = "10.0.0.1:1"}));
   Write("b.yaml",
