@@ -7,10 +7,11 @@
 // for the engine holding 10 000 registrations on its default target (bench/README.md, issue 13).
 //
 // Flow: used like std::optional<T> — `if (box)`, `*box`, `box->`, `box.value_or(v)`, `box = v`,
-// `box = std::nullopt`, `box.emplace(...)`, `box.reset()`; it converts from and to std::optional<T>.
-// A value semantic, not a pointer one: copies copy the value (a new allocation), and == compares
-// values (two empty boxes are equal, as std::optional's). A moved-from box is empty.
-// Cost: setting it allocates once; an empty box allocates nothing; copying a set box allocates.
+// `box = std::nullopt`, `box.emplace(...)`, `box.reset()`; it converts from and to
+// std::optional<T>. A value semantic, not a pointer one: copies copy the value (a new allocation),
+// and == compares values (two empty boxes are equal, as std::optional's). A moved-from box is
+// empty. Cost: setting it allocates once; an empty box allocates nothing; copying a set box
+// allocates.
 //
 // Thread-safety: thread-compatible (as std::optional). Ownership: the box owns its value.
 #pragma once
@@ -28,9 +29,9 @@ class OptionalBox {
 
   OptionalBox() = default;
   OptionalBox(std::nullopt_t) {}  // NOLINT(google-explicit-constructor): as std::optional
-  OptionalBox(const T& value) : value_(std::make_unique<T>(value)) {}  // NOLINT
+  OptionalBox(const T& value) : value_(std::make_unique<T>(value)) {}        // NOLINT
   OptionalBox(T&& value) : value_(std::make_unique<T>(std::move(value))) {}  // NOLINT
-  OptionalBox(const std::optional<T>& value) {  // NOLINT
+  OptionalBox(const std::optional<T>& value) {                               // NOLINT
     if (value) {
       value_ = std::make_unique<T>(*value);
     }
@@ -90,9 +91,7 @@ class OptionalBox {
   void reset() { value_.reset(); }
 
   // A copy as std::optional (for an API that takes one).
-  std::optional<T> ToOptional() const {
-    return value_ ? std::optional<T>(*value_) : std::nullopt;
-  }
+  std::optional<T> ToOptional() const { return value_ ? std::optional<T>(*value_) : std::nullopt; }
 
   friend bool operator==(const OptionalBox& a, const OptionalBox& b) {
     if (a.has_value() != b.has_value()) {

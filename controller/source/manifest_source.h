@@ -9,8 +9,10 @@
 // symlinks are followed (so a ConfigMap's `name.yaml -> ..data/name.yaml` is read once, through its
 // visible name). Only files whose (device, inode, size, mtime, ctime) changed, or that inotify
 // names as written, are read again, so a file is parsed once per change and its error is logged once
-// per change. (When polling, a rewrite of the same size within one filesystem timestamp tick, a few
-// milliseconds, goes unnoticed until the next change: the limit of every mtime-based poller.)
+// per change; and the store is rebuilt from the files' documents only when some changed, a file
+// went or a removal waits (a rescan that finds nothing new costs its stat() calls only). (When
+// polling, a rewrite of the same size within one filesystem timestamp tick, a few milliseconds,
+// goes unnoticed until the next change: the limit of every mtime-based poller.)
 //
 // Timing: an inotify event schedules a rescan after `debounce` of quiet (at most 3 x debounce after
 // the first event), so an editor's write-temp-then-rename save or a ConfigMap `..data` swap is one
