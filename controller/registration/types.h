@@ -5,7 +5,9 @@
 // The CRD in crds/ is the schema's single source of truth; decode.h turns YAML/JSON into these
 // types, encode.h turns them back into JSON, validation.h applies the same rules as the CRD
 // schema, and conditions.h names the status vocabulary (phases, condition types, reasons).
-// Plain values: thread-compatible, no ownership.
+// Plain values: thread-compatible, no ownership. The large optional members that are almost always
+// unset (spec.etcd, spec.valueFrom) are OptionalBoxes (common/optional_box.h: used as
+// std::optional, 8 bytes when empty): a store holds one of these per registration.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "controller/common/optional_box.h"
 
 namespace registrar::registration {
 
@@ -71,11 +75,11 @@ struct ValueFrom {
 struct Spec {
   std::string key;
   std::optional<std::string> value;
-  std::optional<ValueFrom> value_from;
+  OptionalBox<ValueFrom> value_from;
   int64_t id = 0;  // 0 = unset: full key is key/<leaseID>
   int64_t ttl_seconds = kDefaultTtlSeconds;
   bool paused = false;
-  std::optional<EtcdTarget> etcd;
+  OptionalBox<EtcdTarget> etcd;
 
   bool operator==(const Spec&) const = default;
 };

@@ -251,6 +251,7 @@ std::vector<std::string> ManifestSource::Step() {
     }
     for (auto it = files_.begin(); complete && it != files_.end();) {
       if (scan.files.count(it->first) == 0) {
+        publish_due_ = publish_due_ || !it->second.documents.empty();
         it = files_.erase(it);
       } else {
         ++it;
@@ -270,7 +271,11 @@ std::vector<std::string> ManifestSource::Step() {
       }
     }
 
-    changed = Publish(now);
+    if (publish_due_ || !leaving_.empty() || !synced_.load()) {
+      changed = Publish(now);
+      publish_due_ = false;
+      publishes_.fetch_add(1);
+    }
     if (complete && !synced_.load()) {
       synced_.store(true);
       became_synced = true;
@@ -396,6 +401,7 @@ void ManifestSource::Read(const std::string& path, FileState& state) {
     spdlog::info("{}: fixed, {} registrations", path, documents->size());
   }
   state.error.clear();
+  publish_due_ = true;
   state.documents.clear();
   state.documents.reserve(documents->size());
   for (ManifestDocument& document : *documents) {

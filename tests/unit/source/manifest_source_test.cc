@@ -38,6 +38,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Key;
 using ::testing::Not;
+using ::testing::UnorderedElementsAre;
 using namespace std::chrono_literals;
 
 class ManifestSourceTest : public ::testing::TestWithParam<bool> {
@@ -163,6 +164,28 @@ TEST_P(ManifestSourceTest, UnchangedContentKeepsTheObject) {
   EXPECT_THAT(Run(), IsEmpty());
   EXPECT_EQ(source_->store().Get("default/x"), before);
   EXPECT_EQ(source_->files_read(), 2);
+}
+
+TEST_P(ManifestSourceTest, RescanThatFindsNothingNewDoesNotRebuildTheStore) {
+  WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.1:80") + "---\n" + Manifest("y", "10.0.0.2:80"));
+  Make();
+  Run();
+  ASSERT_TRUE(source_->synced());
+  ObjectPtr x = source_->store().Get("default/x");
+  const int64_t scans = source_->scans();
+  const int64_t publishes = source_->publishes();
+  // Two safety rescans (every 30 s; every 500 ms when polling): nothing on disk changed.
+  EXPECT_THAT(Run(65s), IsEmpty());
+  EXPECT_GE(source_->scans(), scans + 2);
+  EXPECT_EQ(source_->publishes(), publishes);
+  EXPECT_EQ(source_->store().Get("default/x"), x);
+
+  // A change is published as before, and so is a removal after its debounce.
+  WriteFile(dir_ / "a.yaml", Manifest("x", "10.0.0.9:80"));
+  EXPECT_THAT(Run(), UnorderedElementsAre("default/x", "default/y"));
+  EXPECT_EQ(Value("default/x"), "10.0.0.9:80");
+  EXPECT_EQ(source_->store().Get("default/y"), nullptr);
+  EXPECT_GT(source_->publishes(), publishes);
 }
 
 TEST_P(ManifestSourceTest, FirstScanPublishesAsItReads) {
