@@ -15,12 +15,17 @@ COPY CMakeLists.txt /src/
 COPY controller /src/controller
 COPY scripts/runtime-packages.sh /src/scripts/
 WORKDIR /src
-# ccache lives in a cache mount: kept between builds on this machine, not in any layer.
+# ccache lives in a cache mount: kept between builds on this machine, not in any layer. When the
+# builder mounts the host's own ccache at /host-ccache (scripts/image.sh does: buildah bud -v),
+# that one is used instead, so the objects `make build` has just compiled are hits here (same
+# compiler and flags; paths relative to /src) and the image's compiles go back to the host.
 ENV CCACHE_DIR=/ccache CCACHE_MAXSIZE=2G
 RUN --mount=type=cache,target=/ccache,id=etcd-registrar-ccache \
-    cmake -S . -B build -G Ninja -DER_BUILD_TESTS=OFF -DER_BUILD_BENCH=OFF \
+    if [ -d /host-ccache ]; then export CCACHE_DIR=/host-ccache && unset CCACHE_MAXSIZE; fi \
+ && export CCACHE_STATSLOG=/tmp/ccache-stats.log \
+ && cmake -S . -B build -G Ninja -DER_BUILD_TESTS=OFF -DER_BUILD_BENCH=OFF \
  && cmake --build build --target etcd-registrar \
- && ccache --show-stats --verbose | grep -E 'Hits|Misses' \
+ && ccache --show-log-stats --verbose | grep -E 'Hits|Misses' \
  && mkdir /out \
  && strip --strip-debug -o /out/etcd-registrar build/etcd-registrar \
  && scripts/runtime-packages.sh build/etcd-registrar > /out/runtime-packages

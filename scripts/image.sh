@@ -61,7 +61,13 @@ build_image() {
   local source revision
   source=$(git remote get-url origin 2>/dev/null || true)
   revision=$(git rev-parse HEAD 2>/dev/null || true)
-  buildah bud --isolation chroot --pull=never --layers \
+  # The host's ccache for the build stage (Dockerfile: /host-ccache), when there is one.
+  local host_ccache=() cache_dir
+  if cache_dir=$(ccache -k cache_dir 2>/dev/null) && [ -n "$cache_dir" ]; then
+    mkdir -p "$cache_dir"
+    host_ccache=(--volume "$cache_dir:/host-ccache")
+  fi
+  buildah bud --isolation chroot --pull=never --layers "${host_ccache[@]}" \
     --build-arg "VERSION=$version" --build-arg "SOURCE=$source" --build-arg "REVISION=$revision" \
     -t "$image" -f Dockerfile .
   log "$image built in $((SECONDS - start)) s, $(podman image inspect --format '{{.Size}}' "$image") bytes"
