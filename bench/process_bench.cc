@@ -269,8 +269,9 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
     }
     if (flags.timeline && now >= next_mark) {
       const pid_t observed = pid != 0 ? pid : FindController(wrapped->pid());
-      absl::StrAppend(&timeline, " ", absl::StrFormat("%.2f:%d/%.2f", now, count,
-                                                      bench::ProcessCpuSeconds(observed)));
+      absl::StrAppend(
+          &timeline, " ",
+          absl::StrFormat("%.2f:%d/%.2f", now, count, bench::ProcessCpuSeconds(observed)));
       next_mark = now + 0.25;
     }
     if (count >= flags.n) {
