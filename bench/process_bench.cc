@@ -5,7 +5,8 @@
 // prefixes, as engine_bench), starts its own etcd (tests/fixtures/etcd_process.h: --etcd 3.4 is
 // Debian's, 3.5 / 3.6 come from .tools/ through ER_SOURCE_DIR; free loopback ports, temp data
 // dir), then prints:
-//   1. the raw baseline: n x (LeaseGrant + Put), 256 in flight (bench_common.h);
+//   1. the raw baseline: n x (LeaseGrant + Put), 256 in flight (bench_common.h), with etcd's CPU
+//      over it (as over each run until all keys are live, below);
 //   2. per --runs: exec of ${ER_BINARY_DIR}/etcd-registrar --manifests DIR (ER_BINARY_DIR defaults
 //      to the build folder this bench lives in) and the time until etcd holds all n keys (a
 //      count-only Range every 20 ms), its ratio to the raw baseline, then after 4 s of settling
