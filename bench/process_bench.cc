@@ -5,7 +5,8 @@
 // prefixes, as engine_bench), starts its own etcd (tests/fixtures/etcd_process.h: --etcd 3.4 is
 // Debian's, 3.5 / 3.6 come from .tools/ through ER_SOURCE_DIR; free loopback ports, temp data
 // dir), then prints:
-//   1. the raw baseline: n x (LeaseGrant + Put), 256 in flight (bench_common.h);
+//   1. the raw baseline: n x (LeaseGrant + Put), 256 in flight (bench_common.h), with etcd's CPU
+//      over it (as over each run until all keys are live, below);
 //   2. per --runs: exec of ${ER_BINARY_DIR}/etcd-registrar --manifests DIR (ER_BINARY_DIR defaults
 //      to the build folder this bench lives in) and the time until etcd holds all n keys (a
 //      count-only Range every 20 ms), its ratio to the raw baseline, then after 4 s of settling
@@ -16,7 +17,9 @@
 // Usage: process_bench [--etcd 3.4|3.5|3.6] [--n 10000] [--files 100] [--keys 100] [--hold 30]
 //                      [--runs 1] [--engine-hold 1|0] [--controller-arg ARG]...
 //                      [--controller-env NAME=value]...
-//                      [--wrapper PROGRAM] [--write-manifests DIR]
+//                      [--wrapper PROGRAM] [--write-manifests DIR] [--timeline 1]
+// --timeline 1 prints, per run, the keys in etcd and the controller's CPU seconds every 0.25 s
+// from the exec until all are live.
 // --write-manifests DIR writes the manifest files and exits (for profiling by hand).
 // --parse-only 1 writes them to a temp folder, reads and parses every file in this process
 // (source/manifest_file.h, as the controller's first scan does) --runs times, prints the time per
@@ -42,6 +45,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 #include "bench/bench_common.h"
 #include "controller/etcd/client.h"
@@ -74,6 +78,7 @@ struct Flags {
   std::string wrapper;
   std::string write_manifests;
   bool parse_only = false;
+  bool timeline = false;
 };
 
 // n registrations, file f holding those i with i % files == f; registration i is "reg-<i>" in
@@ -227,6 +232,7 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
   std::unique_ptr<ControllerProcess> controller;
   std::unique_ptr<ChildProcess> wrapped;
   pid_t pid = 0;
+  const double etcd_cpu_at_exec = bench::ProcessCpuSeconds(etcd_process.pid());
   const double exec_time_of_day = TimeOfDay(std::chrono::system_clock::now());
   auto t0 = Clock::now();
   if (flags.wrapper.empty()) {
@@ -254,10 +260,20 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
   double first_key = -1;
   const auto deadline = t0 + std::chrono::seconds(600);
   int64_t count = 0;
+  std::string timeline;  // "seconds:keys/CPU seconds" every 0.25 s, with --timeline 1
+  double next_mark = 0.25;
   while (Clock::now() < deadline) {
     count = CountKeys(client);
+    const double now = Seconds(Clock::now() - t0);
     if (count > 0 && first_key < 0) {
-      first_key = Seconds(Clock::now() - t0);
+      first_key = now;
+    }
+    if (flags.timeline && now >= next_mark) {
+      const pid_t observed = pid != 0 ? pid : FindController(wrapped->pid());
+      absl::StrAppend(
+          &timeline, " ",
+          absl::StrFormat("%.2f:%d/%.2f", now, count, bench::ProcessCpuSeconds(observed)));
+      next_mark = now + 0.25;
     }
     if (count >= flags.n) {
       result.ok = true;
@@ -271,15 +287,19 @@ RunResult RunProcess(const Flags& flags, const std::string& dir,
   }
   bench::Memory at_live = bench::ProcessMemory(pid);
   const double cpu_at_live = bench::ProcessCpuSeconds(pid);
+  const double etcd_cpu_to_live = bench::ProcessCpuSeconds(etcd_process.pid()) - etcd_cpu_at_exec;
   if (!result.ok) {
     std::printf("process: only %lld of %d keys after %.1f s\n", static_cast<long long>(count),
                 flags.n, result.seconds);
   } else {
     std::printf(
         "process exec -> all %d keys in etcd: %.2f s (first key at %.2f s); / raw baseline "
-        "%.2f (target <= 1.25); by then CPU %.2f s, RSS %.1f MiB\n",
+        "%.2f (target <= 1.25); by then CPU %.2f s (etcd %.2f s), RSS %.1f MiB\n",
         flags.n, result.seconds, first_key, result.seconds / raw_seconds, cpu_at_live,
-        MiB(at_live.rss_kib));
+        etcd_cpu_to_live, MiB(at_live.rss_kib));
+  }
+  if (flags.timeline) {
+    std::printf("  timeline (s:keys in etcd/controller CPU s):%s\n", timeline.c_str());
   }
   std::fflush(stdout);
   if (result.ok && flags.hold > 0) {
@@ -353,6 +373,8 @@ int main(int argc, char** argv) {
       flags.wrapper = value;
     } else if (flag == "--parse-only") {
       flags.parse_only = value != "0";
+    } else if (flag == "--timeline") {
+      flags.timeline = value != "0";
     } else if (flag == "--write-manifests") {
       flags.write_manifests = value;
     } else {
@@ -413,9 +435,13 @@ int main(int argc, char** argv) {
       status.ok() ? status->version().c_str() : "?", flags.n, flags.files, dir.c_str(), flags.keys,
       ControllerProcess::BinaryPath().c_str());
 
+  const double etcd_before_raw = bench::ProcessCpuSeconds((*etcd_process)->pid());
   double raw = bench::RawBaseline(**client, flags.n, 256);
-  std::printf("raw baseline: %d x (LeaseGrant + Put), 256 in flight: %.2f s, %.0f regs/s\n",
-              flags.n, raw, flags.n / raw);
+  std::printf(
+      "raw baseline: %d x (LeaseGrant + Put), 256 in flight: %.2f s, %.0f regs/s; etcd CPU %.2f "
+      "s\n",
+      flags.n, raw, flags.n / raw,
+      bench::ProcessCpuSeconds((*etcd_process)->pid()) - etcd_before_raw);
   std::fflush(stdout);
   bench::RevokeAll(**client);
   DeleteEverything(**client);

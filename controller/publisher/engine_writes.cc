@@ -396,11 +396,45 @@ void EngineImpl::SyncWatch(Reg& reg) {
 
 void EngineImpl::OnPrefixVerified(Connection* conn, const std::string& prefix,
                                   const std::set<std::string>& present) {
-  CheckRegression(conn);
+  prefix_checks_.push_back({conn, prefix, present});
+  if (prefix_checks_.size() == 1) {
+    loop_.Post([this] { VerifyPrefixes(); });
+  }
+}
+
+void EngineImpl::VerifyPrefixes() {
+  std::vector<PrefixCheck> checks = std::move(prefix_checks_);
+  prefix_checks_.clear();
+  std::map<std::pair<Connection*, std::string_view>, std::vector<size_t>> by_prefix;
+  for (size_t i = 0; i < checks.size(); ++i) {
+    CheckRegression(checks[i].conn);
+    by_prefix[{checks[i].conn, checks[i].prefix}].push_back(i);
+  }
+  // Candidates per check, in id order (the order of regs_), as a pass per prefix found them.
+  std::vector<std::vector<std::string>> candidates(checks.size());
   for (auto& [id, reg] : regs_) {
-    if (reg.conn == conn && reg.key_present && reg.full_key.starts_with(prefix) &&
-        !present.contains(reg.full_key)) {
-      OnKeyDeleted(conn, reg.full_key);
+    if (reg.conn == nullptr || !reg.key_present) {
+      continue;
+    }
+    const std::string_view full = reg.full_key;
+    for (size_t slash = full.find('/'); slash != std::string_view::npos;
+         slash = full.find('/', slash + 1)) {
+      auto it = by_prefix.find({reg.conn, full.substr(0, slash + 1)});
+      if (it != by_prefix.end()) {
+        for (size_t i : it->second) {
+          candidates[i].push_back(id);
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < checks.size(); ++i) {
+    const PrefixCheck& check = checks[i];
+    for (const std::string& id : candidates[i]) {
+      Reg* reg = Find(id);  // OnKeyDeleted of an earlier one may have changed it
+      if (reg != nullptr && reg->conn == check.conn && reg->key_present &&
+          reg->full_key.starts_with(check.prefix) && !check.present.contains(reg->full_key)) {
+        OnKeyDeleted(check.conn, reg->full_key);
+      }
     }
   }
 }

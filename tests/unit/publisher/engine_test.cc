@@ -1,5 +1,6 @@
 // The engine's decisions through a fake etcd::Client and a fake keeper (fake_etcd.h): the loop
 // runs on the test's thread, time moves only with the FakeClock, nothing sleeps.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 namespace registrar::publisher {
 namespace {
 
+using ::registrar::publisher::testing::AnswerAll;
 using ::registrar::publisher::testing::FakeClient;
 using ::registrar::publisher::testing::FakeKeeper;
 using ::testing::ElementsAre;
@@ -472,6 +474,67 @@ TEST_F(EngineTest, UnclaimedListsAdoptedRecordsNobodyClaimedOnceAdoptionIsDone) 
   ASSERT_EQ(unclaimed->size(), 1u);
   EXPECT_EQ((*unclaimed)[0].id, "ns2/c");
   EXPECT_EQ(keeper_->kept.count(103), 1u) << "a confirmed record is kept alive";
+}
+
+// A prefix watch that (re)opens reads the keys under its prefix; a registration whose key is
+// not among them was deleted while nobody watched, and is put back. Verifications that arrive
+// together are checked in one pass over the registrations (issue 13): each still judges only
+// the keys under its own prefix, nested prefixes included.
+TEST_F(EngineTest, VerifiedPrefixesPutBackOnlyTheKeysMissingUnderThem) {
+  Make();
+  AnswerAdoption({});
+  engine_->Upsert(Want("ns", "a", "ua", "a.rpc", 1));
+  engine_->Upsert(Want("ns", "b", "ub", "a.rpc", 2));
+  engine_->Upsert(Want("ns", "c", "uc", "a.rpc/x", 3));
+  engine_->Upsert(Want("ns", "d", "ud", "d.rpc", 4));
+  Run();
+  client_->GrantAll();
+  Run();
+  client_->AnswerTxns(true);
+  Run();
+  for (const char* id : {"ns/a", "ns/b", "ns/c", "ns/d"}) {
+    auto s = engine_->Get(id);
+    ASSERT_TRUE(s.has_value() && s->phase == Phase::kRegistered) << id;
+  }
+  ASSERT_TRUE(client_->txns.empty());
+  ASSERT_TRUE(client_->ranges.empty());
+  std::vector<std::string> watched;
+  for (auto& [req, handler] : client_->watches) {
+    watched.push_back(req.key());
+    pb::WatchResponse created;
+    created.set_created(true);
+    handler.on_response(created);
+  }
+  EXPECT_THAT(watched, UnorderedElementsAre("a.rpc/", "a.rpc/x/", "d.rpc/"));
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(client_->ranges.size(), 3u);
+  // a.rpc/2 is gone; a.rpc/x/3 is listed under a.rpc/ but missing from its own prefix's read.
+  const std::map<std::string, std::vector<std::string>> present = {
+      {"a.rpc/", {"a.rpc/1", "a.rpc/x/3"}}, {"a.rpc/x/", {}}, {"d.rpc/", {"d.rpc/4"}}};
+  AnswerAll(client_->ranges, [&](const pb::RangeRequest& req) -> absl::StatusOr<pb::RangeResponse> {
+    EXPECT_TRUE(req.keys_only());
+    pb::RangeResponse r;
+    for (const std::string& key : present.at(req.key())) {
+      r.add_kvs()->set_key(key);
+    }
+    return r;
+  });
+  Run();
+  std::vector<std::string> put_back;
+  for (const auto& txn : client_->txns) {
+    for (const auto& op : txn.req.success()) {
+      if (op.has_request_put() && !op.request_put().key().starts_with(kPrefix)) {
+        put_back.push_back(op.request_put().key());
+      }
+    }
+  }
+  EXPECT_THAT(put_back, UnorderedElementsAre("a.rpc/2", "a.rpc/x/3"));
+  client_->AnswerTxns(true);
+  Run();
+  EXPECT_EQ(engine_->Get("ns/b")->key_reputs, 1);
+  EXPECT_EQ(engine_->Get("ns/c")->key_reputs, 1);
+  EXPECT_EQ(engine_->Get("ns/a")->key_reputs, 0);
+  EXPECT_EQ(engine_->Get("ns/d")->key_reputs, 0);
 }
 
 }  // namespace
