@@ -115,6 +115,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void OnRenewed(Connection* conn, int64_t lease) override;
   void OnLeaseLost(Connection* conn, int64_t lease) override;
   void OnConnectivity(Connection* conn, bool up) override;
+  void OnCredentialsRejected(Connection* conn, const absl::Status& status) override;
   void OnAnswered(Connection* conn) override { CheckRegression(conn); }
   std::optional<std::string> SettleKey(Connection* conn) override;
   void OnRevokeDeferred(Connection* conn, const PendingRevoke& revoke) override;
@@ -154,6 +155,22 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   // (no registration wants them, no lease, write or revoke of ours left on them). Runs with the
   // readiness probe, every couple of seconds.
   void CloseUnusedTargets();
+
+  // move.cc: a registration moving to another connection (new endpoints or credentials).
+  // Whether `reg`'s key is live through a connection other than `target` whose credentials
+  // etcd still takes (its current lease, or the one being replaced).
+  bool HoldsLiveElsewhere(const Reg& reg, const Connection* target) const;
+  // Sets State::moving (and clears the warning once it is over) for the wanted connection
+  // `target` (nullptr: none wanted); publishes a change.
+  void UpdateMoving(Reg& reg, const Connection* target);
+  // `target` (the wanted connection) failed with `status` while reading its records or
+  // registering: with the key live elsewhere, Registered and moving with a warning (nothing
+  // that was fine is lost); otherwise Failed/AuthFailed (credentials) or Pending.
+  void ShowTargetFailure(Reg& reg, const Connection* target, const absl::Status& status,
+                         const std::string& message);
+  // The connection `reg` wants now, if it exists.
+  Connection* Wanted(const Reg& reg) const;
+  void RetryTargetAdoption(Connection* conn);
 
   // engine_impl.cc: decide and dispatch.
   void Step(Reg& reg);
