@@ -104,8 +104,8 @@ struct State {
   // Registered on one connection while it moves to another (new endpoints or credentials):
   // the key stays live on the current one until it is written through the new one.
   bool moving = false;
-  // While moving: why the new connection is not used yet (its credentials were rejected, it is
-  // not reachable); empty otherwise. Names users and endpoints, never a password.
+  // While moving: etcd rejected the new connection's credentials (why, naming the user, never a
+  // password); empty otherwise. (A new target not reachable yet is said in `message`.)
   std::string warning;
   std::string full_key;
   int64_t lease_id = 0;

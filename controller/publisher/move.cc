@@ -53,17 +53,20 @@ void EngineImpl::ShowTargetFailure(Reg& reg, const Connection* target, const abs
                                    const std::string& message) {
   const bool credentials = Classify(status) == ErrorClass::kCredentials;
   if (HoldsLiveElsewhere(reg, target)) {
-    std::string warning =
-        credentials
-            ? absl::StrCat("etcd rejected the new credentials (", message,
-                           "); the key stays registered with the previous ones until etcd "
-                           "accepts the new ones")
-            : absl::StrCat("the new etcd target is not reachable yet (", message,
-                           "); the key stays registered on the current one meanwhile");
+    reg.state.moving = true;
+    if (!credentials) {
+      // Said in the message of a Registered state, which only a move shows (Reconciling).
+      SetState(reg, Phase::kRegistered, Cause::kRegistered,
+               absl::StrCat("the new etcd target is not reachable yet (", message,
+                            "); the key stays registered on the current one meanwhile"));
+      return;
+    }
+    std::string warning = absl::StrCat(
+        "etcd rejected the new credentials (", message,
+        "); the key stays registered with the previous ones until etcd accepts the new ones");
     if (warning != reg.state.warning) {
       spdlog::warn("{}: {}", reg.desired.id, warning);
     }
-    reg.state.moving = true;
     reg.state.warning = std::move(warning);
     SetState(reg, Phase::kRegistered, Cause::kRegistered);
     return;

@@ -132,9 +132,11 @@ Status ComputeStatus(const ServiceRegistration& object,
     }
     if (state->warning.empty()) {
       reconciling_reason = kReasonMoving;
-      reconciling_message = "moving key " + s.full_key +
-                            " to another etcd target or credentials (make before break); it "
-                            "stays live on the current one until then";
+      reconciling_message = state->message.empty()
+                                ? "moving key " + s.full_key +
+                                      " to another etcd target or credentials (make before "
+                                      "break); it stays live on the current one until then"
+                                : "moving key " + s.full_key + ": " + state->message;
     } else {
       reconciling_reason = kReasonCredentialsRejected;
       reconciling_message = state->warning + secret;

@@ -580,18 +580,23 @@ TEST_F(KubeTargetsTest, EndpointChangeMakesBeforeBreakAcrossEtcds) {
                                        {"tlsSecretRef", nullptr}}}}}}
                                   .dump()),
               IsOk());
-  // The controller has taken the change: the status speaks of the new generation (still
-  // Registered, with the old lease, which is live). Nothing outside shows the engine's attempt to
-  // write to the stopped etcd, so the old key is watched for a bounded 3 s: a break-before-make
-  // engine would revoke it within milliseconds of taking the change.
+  // The controller has taken the change: the status speaks of the new generation, still
+  // Registered (Ready) on the old lease, which is live, and Reconciling True, reason Moving,
+  // until the key is on the new etcd (before: Reconciling False, as if the change were done).
+  // Nothing outside shows the engine's attempt to write to the stopped etcd, so the old key is
+  // watched for a bounded 3 s: a break-before-make engine would revoke it within milliseconds of
+  // taking the change.
   auto moving = WaitForObject(
       "a",
-      [](const json& o) {
+      [&](const json& o) {
         return o.value("/status/observedGeneration"_json_pointer, 0) ==
-               o.value("/metadata/generation"_json_pointer, 0);
+                   o.value("/metadata/generation"_json_pointer, 0) &&
+               IsReady(o) && LeaseOf(o) == old_lease &&
+               Condition(o, "Reconciling").value("status", "") == "True" &&
+               Condition(o, "Reconciling").value("reason", "") == "Moving";
       },
       kSettle);
-  ASSERT_THAT(moving, IsOk()) << c->Describe();
+  ASSERT_THAT(moving, IsOk()) << c->Describe() << "\n" << Object("a").value_or(json()).dump();
   EXPECT_THAT(inspect_secure().Get(full_key()), IsOkAndHolds(::testing::SizeIs(1)))
       << "the key left the second etcd before the new one could take it";
   EXPECT_FALSE(WaitFor([&] { return !DeletesOf(*on_secure, full_key()).empty(); }, seconds(3)))
@@ -602,7 +607,12 @@ TEST_F(KubeTargetsTest, EndpointChangeMakesBeforeBreakAcrossEtcds) {
   ASSERT_TRUE(WaitFor([&] { return !DeletesOf(*on_secure, full_key()).empty(); }, kSettle))
       << c->Describe();
   auto after = WaitForObject(
-      "a", [&](const json& o) { return IsReady(o) && LeaseOf(o) == moved->lease; }, kSettle);
+      "a",
+      [&](const json& o) {
+        return IsReady(o) && LeaseOf(o) == moved->lease &&
+               Condition(o, "Reconciling").value("status", "") == "False";
+      },
+      kSettle);
   ASSERT_THAT(after, IsOk()) << c->Describe();
   EXPECT_TRUE(WaitFor(
       [&] {

@@ -108,6 +108,12 @@ TEST(ComputeStatusTest, MovingIsReadyAndReconciling) {
   EXPECT_EQ(Get(s, "Reconciling").reason, "Moving");
   EXPECT_EQ(Get(s, "Stalled").status, "False");
   EXPECT_EQ(s.lease_id, "7587869541230001234");
+  // The new target not reachable yet: said in the Reconciling message.
+  state.message = "the new etcd target is not reachable yet (connection refused)";
+  s = ComputeStatus(Object(), state, std::nullopt, {}, kT0);
+  EXPECT_EQ(Get(s, "Reconciling").reason, "Moving");
+  EXPECT_THAT(Get(s, "Reconciling").message, ::testing::HasSubstr("not reachable yet"));
+  EXPECT_EQ(Get(s, "Ready").status, "True");
 }
 
 // The new credentials of the Secret were rejected while the key is live with the previous ones:
