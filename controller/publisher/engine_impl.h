@@ -12,7 +12,9 @@
 //   prefix_watches.h    delete-only watches per key prefix
 //   state_board.h       what readers see: states, renewals, counters
 // engine_impl.cc holds the lifecycle, the caller's API, connection events and Step();
-// engine_writes.cc the etcd operations of one registration and their answers.
+// engine_writes.cc the etcd operations of one registration and their answers; move.cc a
+// registration moving to another connection, and rejected credentials; target_adoption.cc the
+// records on targets other than the default one.
 //
 // Thread-safety: the Engine methods are safe from any thread; everything else runs on the loop.
 // Ownership: owns the loop, the pool (and so every connection), the registrations.
