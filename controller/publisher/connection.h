@@ -100,6 +100,9 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   // etcd rejected this connection's user or password (its keep-alive stream could not
   // authenticate again: the password was changed in etcd); cleared when the stream is up again.
   absl::Status rejected;
+  // When its credentials were last checked because another connection's to the same etcd were
+  // rejected (engine move.cc CheckOlderCredentials).
+  std::optional<Clock::TimePoint> credentials_checked_at;
   Backoff adopt_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(2000)};
 
   void OnRenewed(int64_t lease, int64_t ttl) override;

@@ -173,6 +173,11 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   // The connection `reg` wants now, if it exists.
   Connection* Wanted(const Reg& reg) const;
   void RetryTargetAdoption(Connection* conn);
+  // `candidate`'s credentials were rejected: are those of the other connections to the same etcd
+  // still accepted? A count-only Range on each (at most every 5 s per connection); a rejection
+  // there means etcd has just changed the password (etcd 3.4 leaves a keep-alive stream opened
+  // before alone, so the stream does not tell): OnCredentialsRejected.
+  void CheckOlderCredentials(const Connection* candidate);
 
   // engine_impl.cc: decide and dispatch.
   void Step(Reg& reg);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "controller/common/format.h"
+#include "controller/etcd/token_source.h"
 #include "controller/publisher/engine_impl.h"
 #include "controller/publisher/etcd_errors.h"
 #include "spdlog/spdlog.h"
@@ -73,6 +74,41 @@ void EngineImpl::ShowTargetFailure(Reg& reg, const Connection* target, const abs
   }
   SetState(reg, credentials ? Phase::kFailed : Phase::kPending,
            credentials ? Cause::kAuthFailed : Cause::kEtcdUnavailable, message);
+}
+
+namespace {
+
+constexpr std::chrono::seconds kCredentialsCheck{5};
+
+}  // namespace
+
+void EngineImpl::CheckOlderCredentials(const Connection* candidate) {
+  const Clock::TimePoint now = clock_.Now();
+  for (Connection* other : pool_.all()) {
+    if (other == candidate || !SameEtcd(other, candidate) || !other->rejected.ok() ||
+        other->lease_owner.empty() ||
+        (other->credentials_checked_at && now - *other->credentials_checked_at < kCredentialsCheck)) {
+      continue;
+    }
+    other->credentials_checked_at = now;
+    const std::string prefix = absl::StrCat(options_.owner_prefix, options_.owner_id, "/");
+    pb::RangeRequest req;
+    req.set_key(prefix);
+    req.set_range_end(etcd::PrefixRangeEnd(prefix));
+    req.set_count_only(true);
+    // The answer comes within the request timeout; a retired connection outlives it (its grace).
+    other->client->Range(std::move(req), [this, other, identity = other->identity](
+                                              absl::StatusOr<pb::RangeResponse> r) {
+      if (!etcd::IsCredentialsRejected(r.status())) {
+        return;
+      }
+      loop_.Post([this, other, identity, status = r.status()] {
+        if (pool_.Find(identity) == other) {  // still open (compared, not dereferenced)
+          OnCredentialsRejected(other, status);
+        }
+      });
+    });
+  }
 }
 
 void EngineImpl::RetryTargetAdoption(Connection* conn) {

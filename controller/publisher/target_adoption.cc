@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "controller/common/format.h"
+#include "controller/etcd/token_source.h"
 #include "controller/publisher/engine_impl.h"
 #include "controller/publisher/etcd_errors.h"
 #include "controller/publisher/records.h"
@@ -83,6 +84,9 @@ void EngineImpl::AdoptTarget(Connection* conn) {
           if (Reg* reg = Find(id)) {
             ShowTargetFailure(*reg, conn, r.status(), message);
           }
+        }
+        if (etcd::IsCredentialsRejected(r.status())) {
+          CheckOlderCredentials(conn);  // has etcd just changed the password?
         }
         if (ids.empty()) {
           // Nobody wants this target any more (new credentials make a new connection): stop,

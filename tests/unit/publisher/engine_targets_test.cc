@@ -335,6 +335,72 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedKeepTheKeyLiveThenMoveWhenEtcdCh
   EXPECT_EQ(engine_->stats().connections, 2);  // the default target and the new one
 }
 
+// As above on etcd 3.4, where the old keep-alive stream survives the password change and says
+// nothing: each rejection of the new credentials checks the old ones with a count-only Range (at
+// most every 5 s); once etcd rejects those, the new ones are tried at once (before: only after
+// their 30 s hold-down).
+TEST_F(EngineTargetsTest, NewCredentialsRejectedCheckTheOldOnesWhichEtcdThenRejects) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  Target* first = &far();
+  auto first_owner = targets_.at("far:2379");
+  Desired rotated = OnFar("a", "ua");
+  rotated.target->password = "pw2";
+  engine_->Upsert(rotated);
+  Run();
+  Target* second = &far();
+  const absl::Status rejected = absl::UnauthenticatedError(
+      "etcd authentication failed for user tenant: etcdserver: authentication failed");
+  auto read = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  read.done(rejected);
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(first->client->ranges.size(), 1u) << "the old credentials were not checked";
+  EXPECT_TRUE(first->client->ranges[0].req.count_only());
+  // Still accepted: nothing changes, and the next check waits 5 s.
+  auto check = std::move(first->client->ranges[0]);
+  first->client->ranges.clear();
+  check.done(pb::RangeResponse());
+  Run();  // 1 s: the adoption's retry, rejected again (held down in a real client)
+  ASSERT_EQ(second->client->ranges.size(), 1u);
+  auto retry = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  retry.done(rejected);
+  engine_->loop().RunUntilIdle();
+  EXPECT_TRUE(first->client->ranges.empty()) << "checked again within 5 s";
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
+  // 5 s later, etcd has the new password: the check is rejected.
+  clock_.Advance(std::chrono::seconds(5));
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(second->client->ranges.size(), 1u);
+  retry = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  retry.done(rejected);
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(first->client->ranges.size(), 1u);
+  check = std::move(first->client->ranges[0]);
+  first->client->ranges.clear();
+  check.done(rejected);
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(second->client->credential_retries, 1);
+  ASSERT_EQ(second->client->ranges.size(), 1u) << "the new credentials were not tried at once";
+  auto again = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  again.done(pb::RangeResponse());
+  engine_->loop().RunUntilIdle();
+  second->client->GrantAll();
+  engine_->loop().RunUntilIdle();
+  second->client->AnswerTxns(true);
+  engine_->loop().RunUntilIdle();
+  EXPECT_TRUE(second->client->WasRevoked(lease));
+}
+
 // The other order: etcd first. The old connection's credentials are rejected while the Secret
 // still has them: AuthFailed at once (the key lasts until its lease ends), not EtcdUnavailable.
 TEST_F(EngineTargetsTest, CurrentCredentialsRejectedShowAuthFailedWhileTheLeaseLasts) {
