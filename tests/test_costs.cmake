@@ -18,8 +18,7 @@ set(ER_TEST_COST_controller_lifecycle_test 56)
 set(ER_TEST_COST_publisher_revoke_debt_integration_test 43)
 set(ER_TEST_COST_publish_access_test 30)
 set(ER_TEST_COST_publisher_adoption_integration_test 30)
-# kube_targets: run directly under load on the rotate branch, 69 s (3.5, 3.6) and 102 s (3.4,
-# where SecretFirst waits for the 30 s hold-down).
+# kube_targets: about 70 s per version run directly under load on the rotate branch.
 set(ER_TEST_COST_controller_kube_targets_test 70)
 set(ER_TEST_COST_kube_reflector_test 25)
 set(ER_TEST_COST_controller_etcd_access_test 22)
