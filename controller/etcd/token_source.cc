@@ -96,8 +96,8 @@ void TokenSource::OnAuthenticated(absl::StatusOr<std::string> token) {
     token = std::string();
   } else if (absl::IsInvalidArgument(token.status()) &&
              absl::StrContains(token.status().message(), "authentication failed")) {
-    token = absl::UnauthenticatedError(absl::StrCat(kRejectedPrefix,
-                                                    username_, ": ", token.status().message()));
+    token = absl::UnauthenticatedError(
+        absl::StrCat(kRejectedPrefix, username_, ": ", token.status().message()));
   }
   std::vector<TokenCallback> waiters;
   bool log_disabled = false;

@@ -360,7 +360,8 @@ void EngineImpl::Step(Reg& reg) {
                absl::StrCat("etcd ", reg.conn->client->target(),
                             " rejects the credentials the key was registered with (",
                             reg.conn->rejected.message(), "): the key stays until its lease ends (",
-                            reg.granted_ttl, " s after its last renewal); give credentials "
+                            reg.granted_ttl,
+                            " s after its last renewal); give credentials "
                             "etcd accepts to keep it"));
       return;
     case Action::kShowRegistered:

@@ -87,7 +87,8 @@ void EngineImpl::CheckOlderCredentials(const Connection* candidate) {
   for (Connection* other : pool_.all()) {
     if (other == candidate || !SameEtcd(other, candidate) || !other->rejected.ok() ||
         other->lease_owner.empty() ||
-        (other->credentials_checked_at && now - *other->credentials_checked_at < kCredentialsCheck)) {
+        (other->credentials_checked_at &&
+         now - *other->credentials_checked_at < kCredentialsCheck)) {
       continue;
     }
     other->credentials_checked_at = now;
@@ -98,7 +99,7 @@ void EngineImpl::CheckOlderCredentials(const Connection* candidate) {
     req.set_count_only(true);
     // The answer comes within the request timeout; a retired connection outlives it (its grace).
     other->client->Range(std::move(req), [this, other, identity = other->identity](
-                                              absl::StatusOr<pb::RangeResponse> r) {
+                                             absl::StatusOr<pb::RangeResponse> r) {
       if (!etcd::IsCredentialsRejected(r.status())) {
         return;
       }

@@ -63,14 +63,13 @@ std::vector<std::string> EngineImpl::IdsOn(const Connection* conn) const {
 void EngineImpl::AdoptTarget(Connection* conn) {
   conn->adopting = true;
   conn->adopt_in_flight = true;
-  const uint64_t round = ++conn->adopt_round;  // a retry already posted is dropped
+  ++conn->adopt_round;  // a retry already posted is dropped
   const std::string prefix = absl::StrCat(options_.owner_prefix, options_.owner_id, "/");
   pb::RangeRequest req;
   req.set_key(prefix);
   req.set_range_end(etcd::PrefixRangeEnd(prefix));
-  conn->client->Range(std::move(req), [this, conn, prefix,
-                                       round](absl::StatusOr<pb::RangeResponse> r) {
-    loop_.Post([this, conn, prefix, round, r = std::move(r)] {
+  conn->client->Range(std::move(req), [this, conn, prefix](absl::StatusOr<pb::RangeResponse> r) {
+    loop_.Post([this, conn, prefix, r = std::move(r)] {
       conn->adopt_in_flight = false;
       const std::vector<std::string> ids = IdsOn(conn);
       if (!r.ok()) {
@@ -96,6 +95,8 @@ void EngineImpl::AdoptTarget(Connection* conn) {
           conn->adopting = false;
           return;
         }
+        // One read at a time (adopt_in_flight), so this read's round is the current one.
+        const uint64_t round = conn->adopt_round;
         loop_.PostAfter(conn->adopt_backoff.Next(), [this, conn, round] {
           if (conn->adopt_round == round) {
             RetryTargetAdoption(conn);

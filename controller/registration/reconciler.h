@@ -32,8 +32,9 @@
 //     before break. While the engine says AuthFailed, or that the move to new credentials waits
 //     (moving with a warning), the identity is requeued after `secret_recheck`, so a rotated
 //     Secret is picked up; after `live_auth_recheck` while AuthFailed with a lease still held
-//     (the password was changed in etcd: the key lasts until the lease ends). A Secret the API cannot serve now is an
-//     error (retried with backoff), and the registration keeps its last target.
+//     (the password was changed in etcd: the key lasts until the lease ends). A Secret the API
+//     cannot serve now is an error (retried with backoff), and the registration keeps its last
+//     target.
 //   - otherwise: AddFinalizer first when ours is missing (never on an object being deleted),
 //     then Engine::Upsert, then the status.
 //   - status: ComputeStatus from the object, Engine::Get and the refusal; written (WriteStatus)

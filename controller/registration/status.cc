@@ -144,8 +144,8 @@ Status ComputeStatus(const ServiceRegistration& object,
     }
   }
   s.conditions.push_back(Make(kConditionReady, ready, reason, ready_message, gen));
-  s.conditions.push_back(Make(kConditionReconciling, reconciling, reconciling_reason,
-                              reconciling_message, gen));
+  s.conditions.push_back(
+      Make(kConditionReconciling, reconciling, reconciling_reason, reconciling_message, gen));
   s.conditions.push_back(Make(kConditionStalled, stalled, reason, stalled ? message : "", gen));
   std::string stamp = FormatTime(now);
   for (auto& c : s.conditions) {

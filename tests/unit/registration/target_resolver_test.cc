@@ -187,9 +187,11 @@ TEST(SecretRecheck, Table) {
       {"Secret missing", {.secret_missing = true}, recheck},
       {"AuthFailed without a lease", {.auth_failed = true}, recheck},
       {"AuthFailed, the lease still held (password changed in etcd first): quickly",
-       {.auth_failed = true, .lease_held = true}, live},
+       {.auth_failed = true, .lease_held = true},
+       live},
       {"live, the new credentials rejected (Secret changed first)",
-       {.lease_held = true, .move_waits = true}, recheck},
+       {.lease_held = true, .move_waits = true},
+       recheck},
       {"a plain move (no warning): nothing more", {.lease_held = true}, std::nullopt},
   };
   for (const RecheckRow& row : rows) {
