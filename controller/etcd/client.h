@@ -115,6 +115,11 @@ class Client {
   // Human-readable target for logs: "127.0.0.1:2379,127.0.0.1:22379" (no credentials).
   virtual std::string target() const = 0;
 
+  // Rejected credentials are held down before etcd is asked again (token_source.h); this ends
+  // the hold-down, so the next call authenticates. Returns whether one was held down. The
+  // default (clients without auth, fakes): nothing held.
+  virtual bool RetryCredentials() { return false; }
+
   // ---- Blocking helpers built on the async calls. Never call them from a callback. ----
   absl::StatusOr<pb::RangeResponse> RangeSync(pb::RangeRequest req) {
     return Await<pb::RangeResponse>(

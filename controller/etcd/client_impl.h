@@ -95,6 +95,7 @@ class ClientImpl final : public Client {
   int64_t max_revision() const override { return revisions_.max_revision(); }
   int64_t revision_regressions() const override { return revisions_.regressions(); }
   std::string target() const override;
+  bool RetryCredentials() override { return tokens_.RetryNow(); }
   // How many Authenticate calls succeeded (one per connection, plus one per rejected token).
   int64_t authentications() const { return tokens_.authentications(); }
   // How many Authenticate calls were sent, failed ones included.

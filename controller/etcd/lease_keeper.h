@@ -49,6 +49,10 @@ class LeaseKeeper {
     // Every keep-alive sent has been answered (renewals_outstanding() went to 0), or the stream
     // they were sent on died.
     virtual void OnRenewalsAnswered() {}
+    // The keep-alive stream ended with `status` (it is reopened with backoff). Rejected
+    // credentials show here (etcd/token_source.h IsCredentialsRejected) when the stream could
+    // not authenticate again.
+    virtual void OnStreamClosed(const absl::Status& /*status*/) {}
   };
 
   virtual ~LeaseKeeper() = default;

@@ -203,6 +203,8 @@ void LeaseKeeperImpl::OnClosed(uint64_t generation, const absl::Status& status) 
   if (answered) {
     ReportRenewalsAnswered();
   }
+  absl::MutexLock lock(&callback_mu_);
+  listener_.OnStreamClosed(status);
 }
 
 void LeaseKeeperImpl::ReportConnectivity(bool healthy) {

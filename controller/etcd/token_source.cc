@@ -16,7 +16,20 @@ bool IsAuthNotEnabled(const absl::Status& status) {
          absl::StrContains(status.message(), "authentication is not enabled");
 }
 
+constexpr char kRejectedPrefix[] = "etcd authentication failed for user ";
+
 }  // namespace
+
+bool IsCredentialsRejected(const absl::Status& status) {
+  return absl::IsUnauthenticated(status) && absl::StartsWith(status.message(), kRejectedPrefix);
+}
+
+bool TokenSource::RetryNow() {
+  absl::MutexLock lock(&mu_);
+  const bool held = !rejected_.ok();
+  rejected_ = absl::OkStatus();
+  return held;
+}
 
 void TokenSource::Get(TokenCallback ready) {
   std::string token;
@@ -83,8 +96,8 @@ void TokenSource::OnAuthenticated(absl::StatusOr<std::string> token) {
     token = std::string();
   } else if (absl::IsInvalidArgument(token.status()) &&
              absl::StrContains(token.status().message(), "authentication failed")) {
-    token = absl::UnauthenticatedError(absl::StrCat("etcd authentication failed for user ",
-                                                    username_, ": ", token.status().message()));
+    token = absl::UnauthenticatedError(
+        absl::StrCat(kRejectedPrefix, username_, ": ", token.status().message()));
   }
   std::vector<TokenCallback> waiters;
   bool log_disabled = false;

@@ -21,7 +21,9 @@
 // Gets in that time fail at once with it, without asking etcd (an Authenticate is a raft write
 // and a bcrypt check on etcd; a controller with many registrations would otherwise send one per
 // retry). The hold-down ends early when `credentials_changed` (polled by such a Get) says the
-// credentials changed (a new password file). Any other failure (kUnavailable,
+// credentials changed (a new password file), or at once on RetryNow() (the caller learned that
+// etcd's credentials changed: another connection to the same etcd had its own rejected, so the
+// password was just changed there). Any other failure (kUnavailable,
 // kDeadlineExceeded, ...) is passed on as Authenticate reported it and not remembered.
 //
 // Thread-safety: all methods are safe from any thread. Callbacks run on the thread that calls
@@ -44,6 +46,10 @@
 #include "controller/common/clock.h"
 
 namespace registrar::etcd {
+
+// True for the error Get reports when etcd refused the user or password (kUnauthenticated
+// "etcd authentication failed for user ..."), not for a token etcd no longer takes.
+bool IsCredentialsRejected(const absl::Status& status);
 
 class TokenSource {
  public:
@@ -69,6 +75,9 @@ class TokenSource {
   void Get(TokenCallback ready);
   // Forgets `token` when it is still the current one; Invalidate("") ends "auth not enabled".
   void Invalidate(const std::string& token);
+  // Ends the hold-down of a rejection: the next Get asks etcd again. Returns whether one was
+  // held down.
+  bool RetryNow();
   // How many Authenticate calls succeeded.
   int64_t authentications() const { return authentications_.load(); }
   // How many Authenticate calls were started.

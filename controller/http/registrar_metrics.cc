@@ -28,6 +28,9 @@ RegistrarMetrics::RegistrarMetrics(Registry& registry)
       pending_revokes(registry.AddGauge(
           "etcd_registrar_pending_revokes",
           "Leases whose revoke failed (etcd unreachable) and is retried until etcd answers")),
+      etcd_connections(registry.AddGauge(
+          "etcd_registrar_etcd_connections",
+          "etcd connections open: the controller's own and one per other target in use")),
       lease_revokes_total(registry.AddCounter(
           "etcd_registrar_lease_revokes_total",
           "Leases revoked, by reason (settle: a throwaway lease, no registration's)", {"reason"})),

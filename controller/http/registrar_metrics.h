@@ -13,6 +13,7 @@
 //   etcd_registrar_reregistrations_total                     counter
 //   etcd_registrar_key_reputs_total                          counter
 //   etcd_registrar_pending_revokes                           gauge    revokes owed (etcd down)
+//   etcd_registrar_etcd_connections                          gauge    etcd connections open
 //   etcd_registrar_lease_revokes_total{reason}               counter  leases revoked, by reason
 //                                                            (EngineStats::revokes; "settle":
 //                                                            no registration's lease)
@@ -47,6 +48,7 @@ struct RegistrarMetrics {
   Counter& reregistrations_total;
   Counter& key_reputs_total;
   Gauge& pending_revokes;
+  Gauge& etcd_connections;
   Counter& lease_revokes_total;
   Histogram& etcd_request_duration_seconds;
   Counter& etcd_request_errors_total;

@@ -96,6 +96,7 @@ void RegistrationMetrics::Refresh(const std::vector<RegistrationView>& views,
       {}, static_cast<double>(now.reregistrations - last_.reregistrations));
   metrics_.key_reputs_total.Inc({}, static_cast<double>(now.key_reputs - last_.key_reputs));
   metrics_.pending_revokes.Set({}, static_cast<double>(now.pending_revokes));
+  metrics_.etcd_connections.Set({}, static_cast<double>(now.connections));
   for (const auto& [reason, n] : now.revokes) {
     auto before = last_.revokes.find(reason);
     metrics_.lease_revokes_total.Inc(

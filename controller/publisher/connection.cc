@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 
 #include "controller/common/format.h"
+#include "controller/etcd/token_source.h"
 #include "controller/publisher/etcd_errors.h"
 #include "spdlog/spdlog.h"
 
@@ -40,6 +41,12 @@ void Connection::OnLost(int64_t lease) {
 
 void Connection::OnRenewalsAnswered() {
   pool->loop_.Post([this] { pool->Pump(this); });
+}
+
+void Connection::OnStreamClosed(const absl::Status& status) {
+  if (etcd::IsCredentialsRejected(status)) {
+    pool->loop_.Post([this, status] { pool->events_.OnCredentialsRejected(this, status); });
+  }
 }
 
 void Connection::OnConnectivity(bool up) {

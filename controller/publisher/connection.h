@@ -95,12 +95,21 @@ struct Connection final : etcd::LeaseKeeper::Listener {
   // is the engine's), or not read yet.
   std::unique_ptr<Adoption> adoption;
   bool adopting = false;  // its records are being read (or the read waits for a retry)
+  bool adopt_in_flight = false;  // the Range of that read is under way
+  uint64_t adopt_round = 0;      // a retry posted for an older round is dropped
+  // etcd rejected this connection's user or password (its keep-alive stream could not
+  // authenticate again: the password was changed in etcd); cleared when the stream is up again.
+  absl::Status rejected;
+  // When its credentials were last checked because another connection's to the same etcd were
+  // rejected (engine move.cc CheckOlderCredentials).
+  std::optional<Clock::TimePoint> credentials_checked_at;
   Backoff adopt_backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(2000)};
 
   void OnRenewed(int64_t lease, int64_t ttl) override;
   void OnLost(int64_t lease) override;
   void OnConnectivity(bool up) override;
   void OnRenewalsAnswered() override;
+  void OnStreamClosed(const absl::Status& status) override;
 };
 
 // Whether `a` and `b` reach the same etcd (the same connection, or the same endpoints with other
@@ -128,6 +137,8 @@ class ConnectionPool {
     virtual void OnRenewed(Connection* conn, int64_t lease) = 0;
     virtual void OnLeaseLost(Connection* conn, int64_t lease) = 0;
     virtual void OnConnectivity(Connection* conn, bool up) = 0;
+    // etcd rejected `conn`'s credentials (`status` names the user, never the password).
+    virtual void OnCredentialsRejected(Connection* conn, const absl::Status& status) = 0;
     // A write of `conn` was answered (before its handler runs).
     virtual void OnAnswered(Connection* conn) = 0;
     // The key to rewrite for the settle key write; nullopt: none held.

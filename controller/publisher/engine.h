@@ -103,6 +103,12 @@ struct State {
   Phase phase = Phase::kPending;
   Cause cause = Cause::kRegistering;
   std::string message;  // last error, empty when healthy
+  // Registered on one connection while it moves to another (new endpoints or credentials):
+  // the key stays live on the current one until it is written through the new one.
+  bool moving = false;
+  // While moving: etcd rejected the new connection's credentials (why, naming the user, never a
+  // password); empty otherwise. (A new target not reachable yet is said in `message`.)
+  std::string warning;
   std::string full_key;
   int64_t lease_id = 0;
   int64_t granted_ttl = 0;
@@ -144,6 +150,8 @@ struct EngineStats {
   // Leases whose revoke failed and is retried until etcd answers (the revoke debts of every
   // connection): a gauge.
   int64_t pending_revokes = 0;
+  // etcd connections open (the default target's and one per other target in use): a gauge.
+  int64_t connections = 0;
   // The default target answered the last probe (Maintenance.Status every 2 s; no call while its
   // keep-alive stream holds leases and answers, and a stream going down restarts the probe) and its
   // keep-alive stream is not known to be down.

@@ -224,6 +224,9 @@ void EngineImpl::OnConnectivity(Connection* conn, bool up) {
   }
   conn->healthy = up;
   conn->down = !up;
+  if (up) {
+    conn->rejected = absl::OkStatus();  // it authenticated again
+  }
   if (conn == default_conn_ && !up) {
     board_.SetReachable(false);
     RestartProbe();  // a Status call now and every 2 s, not at the quiet tick
@@ -239,7 +242,9 @@ void EngineImpl::OnConnectivity(Connection* conn, bool up) {
     }
     if (!up && reg->state.phase == Phase::kRegistered) {
       SetState(*reg, Phase::kPending, Cause::kEtcdUnavailable, "keep-alive stream to etcd is down");
-    } else if (up && reg->state.cause == Cause::kEtcdUnavailable &&
+    } else if (up &&
+               (reg->state.cause == Cause::kEtcdUnavailable ||
+                reg->state.cause == Cause::kAuthFailed) &&
                reg->activity != Activity::kInFlight) {
       Step(*reg);
     }

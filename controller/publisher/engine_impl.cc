@@ -273,6 +273,7 @@ PlanInput EngineImpl::Describe(const Reg& reg, const absl::StatusOr<Connection*>
                      d.value == reg.written_value && RecordFor(reg) == reg.written_record;
   }
   in.conn_down = reg.conn != nullptr && reg.conn->down;
+  in.conn_rejected = reg.conn != nullptr && !reg.conn->rejected.ok();
   in.revoke_pending = reg.pending_revoke != 0;
   in.let_go = reg.removed && clock_.Now() >= reg.remove_deadline;
   return in;
@@ -290,6 +291,9 @@ void EngineImpl::Step(Reg& reg) {
   absl::StatusOr<Connection*> conn = absl::UnavailableError("not wanted");
   if (!reg.removed && !d.paused) {
     conn = pool_.For(d.target ? *d.target : options_.default_target);
+  }
+  UpdateMoving(reg, conn.ok() ? *conn : nullptr);
+  if (!reg.removed && !d.paused) {
     if (conn.ok() && !TargetAdopted(reg, *conn)) {
       return;  // its target's ownership records are being read; stepped again once they are
     }
@@ -349,6 +353,16 @@ void EngineImpl::Step(Reg& reg) {
     case Action::kShowUnavailable:
       SyncWatch(reg);
       SetState(reg, Phase::kPending, Cause::kEtcdUnavailable, "keep-alive stream to etcd is down");
+      return;
+    case Action::kShowRejected:
+      SyncWatch(reg);
+      SetState(reg, Phase::kFailed, Cause::kAuthFailed,
+               absl::StrCat("etcd ", reg.conn->client->target(),
+                            " rejects the credentials the key was registered with (",
+                            reg.conn->rejected.message(), "): the key stays until its lease ends (",
+                            reg.granted_ttl,
+                            " s after its last renewal); give credentials "
+                            "etcd accepts to keep it"));
       return;
     case Action::kShowRegistered:
       SyncWatch(reg);
@@ -427,8 +441,10 @@ void EngineImpl::SetState(Reg& reg, Phase phase, Cause cause, std::string messag
 
 void EngineImpl::Publish(Reg& reg) {
   reg.state.id = reg.desired.id;
-  reg.state.full_key = reg.full_key;
-  reg.state.lease_id = reg.lease;
+  // Between the grant of a move and its answer the key is held by the lease being replaced.
+  const bool on_old = reg.lease == 0 && reg.old && reg.old->holds_key && reg.state.moving;
+  reg.state.full_key = on_old ? reg.old->full_key : reg.full_key;
+  reg.state.lease_id = on_old ? reg.old->lease : reg.lease;
   reg.state.granted_ttl = reg.granted_ttl;
   reg.state.value = reg.key_present ? reg.written_value : reg.desired.value;
   if (board_.Publish(reg.state) && listener_) {

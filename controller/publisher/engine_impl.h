@@ -12,7 +12,9 @@
 //   prefix_watches.h    delete-only watches per key prefix
 //   state_board.h       what readers see: states, renewals, counters
 // engine_impl.cc holds the lifecycle, the caller's API, connection events and Step();
-// engine_writes.cc the etcd operations of one registration and their answers.
+// engine_writes.cc the etcd operations of one registration and their answers; move.cc a
+// registration moving to another connection, and rejected credentials; target_adoption.cc the
+// records on targets other than the default one.
 //
 // Thread-safety: the Engine methods are safe from any thread; everything else runs on the loop.
 // Ownership: owns the loop, the pool (and so every connection), the registrations.
@@ -115,6 +117,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   void OnRenewed(Connection* conn, int64_t lease) override;
   void OnLeaseLost(Connection* conn, int64_t lease) override;
   void OnConnectivity(Connection* conn, bool up) override;
+  void OnCredentialsRejected(Connection* conn, const absl::Status& status) override;
   void OnAnswered(Connection* conn) override { CheckRegression(conn); }
   std::optional<std::string> SettleKey(Connection* conn) override;
   void OnRevokeDeferred(Connection* conn, const PendingRevoke& revoke) override;
@@ -155,6 +158,27 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   // (no registration wants them, no lease, write or revoke of ours left on them). Runs with the
   // readiness probe, every couple of seconds while other targets are connected.
   void CloseUnusedTargets();
+
+  // move.cc: a registration moving to another connection (new endpoints or credentials).
+  // Whether `reg`'s key is live through a connection other than `target` whose credentials
+  // etcd still takes (its current lease, or the one being replaced).
+  bool HoldsLiveElsewhere(const Reg& reg, const Connection* target) const;
+  // Sets State::moving (and clears the warning once it is over) for the wanted connection
+  // `target` (nullptr: none wanted); publishes a change.
+  void UpdateMoving(Reg& reg, const Connection* target);
+  // `target` (the wanted connection) failed with `status` while reading its records or
+  // registering: with the key live elsewhere, Registered and moving with a warning (nothing
+  // that was fine is lost); otherwise Failed/AuthFailed (credentials) or Pending.
+  void ShowTargetFailure(Reg& reg, const Connection* target, const absl::Status& status,
+                         const std::string& message);
+  // The connection `reg` wants now, if it exists.
+  Connection* Wanted(const Reg& reg) const;
+  void RetryTargetAdoption(Connection* conn);
+  // `candidate`'s credentials were rejected: are those of the other connections to the same etcd
+  // still accepted? A count-only Range on each (at most every 5 s per connection); a rejection
+  // there means etcd has just changed the password (etcd 3.4 leaves a keep-alive stream opened
+  // before alone, so the stream does not tell): OnCredentialsRejected.
+  void CheckOlderCredentials(const Connection* candidate);
 
   // engine_impl.cc: decide and dispatch.
   void Step(Reg& reg);

@@ -20,7 +20,9 @@ constexpr std::chrono::seconds kAuthRetry{5};
 
 void EngineImpl::Grant(Reg& reg, Connection* conn) {
   reg.activity = Activity::kInFlight;
-  if (reg.state.phase != Phase::kPending && reg.state.phase != Phase::kFailed) {
+  // A move keeps showing Registered (moving) while the key is live on the current connection.
+  if (reg.state.phase != Phase::kPending && reg.state.phase != Phase::kFailed &&
+      !(reg.state.moving && reg.state.phase == Phase::kRegistered)) {
     SetState(reg, Phase::kPending, reg.lost ? Cause::kLeaseLost : Cause::kRegistering);
   }
   pb::LeaseGrantRequest req;
@@ -290,7 +292,11 @@ void EngineImpl::RevokeOld(Reg& reg) {
                        .reason = RevokeReason::kReplaced,
                        .owner = reg.desired.id,
                        .full_key = old.full_key};
-  pool_.Revoke(old.conn, std::move(revoke),
+  // The same etcd through the new connection (new credentials from a rotated Secret): revoke
+  // there. The old connection's credentials may no longer be accepted (the password was changed
+  // in etcd), and then its revoke would wait in its revoke debt forever, keeping it open.
+  Connection* via = SameEtcd(old.conn, reg.conn) && reg.conn != nullptr ? reg.conn : old.conn;
+  pool_.Revoke(via, std::move(revoke),
                [this, old, id = reg.desired.id, epoch = reg.epoch](const absl::Status& status) {
                  old.conn->lease_owner.erase(old.lease);
                  Reg* reg = Find(id);
@@ -330,8 +336,13 @@ void EngineImpl::Failed(Reg& reg, const absl::Status& status, std::string_view w
     SetState(reg, failure.phase, failure.cause, std::string(status.message()));
     return;
   }
-  SetState(reg, failure.phase, failure.cause,
-           absl::StrCat(std::string(what), ": ", status.message()));
+  if (failure.cause == Cause::kAuthFailed) {
+    ShowTargetFailure(reg, Wanted(reg), status,
+                      absl::StrCat(std::string(what), ": ", status.message()));
+  } else {
+    SetState(reg, failure.phase, failure.cause,
+             absl::StrCat(std::string(what), ": ", status.message()));
+  }
   switch (failure.retry) {
     case Retry::kAuthRetry:
       RetryLater(reg, kAuthRetry);

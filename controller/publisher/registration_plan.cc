@@ -28,6 +28,8 @@ const char* ActionName(Action action) {
       return "PutKey";
     case Action::kShowUnavailable:
       return "ShowUnavailable";
+    case Action::kShowRejected:
+      return "ShowRejected";
     case Action::kShowRegistered:
       return "ShowRegistered";
   }
@@ -64,6 +66,9 @@ Action Plan(const PlanInput& in) {
   }
   if (in.has_old) {
     return Action::kRevokeOld;
+  }
+  if (in.conn_rejected) {
+    return Action::kShowRejected;
   }
   return in.conn_down ? Action::kShowUnavailable : Action::kShowRegistered;
 }

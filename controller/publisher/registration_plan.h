@@ -16,8 +16,9 @@
 //      intermediate lease first.
 //   5. The key, value or record differs from what is written: write the key (KeyWriteMode says
 //      whether it may share a batched Txn).
-//   6. Then revoke the lease being replaced; then show Registered, or EtcdUnavailable while the
-//      connection's keep-alive stream is down.
+//   6. Then revoke the lease being replaced; then show AuthFailed while etcd rejects the
+//      connection's credentials (the password was changed in etcd: the key lasts until its lease
+//      ends), Registered, or EtcdUnavailable while the connection's keep-alive stream is down.
 //
 // Thread-safety: pure functions. Ownership: none.
 #pragma once
@@ -42,6 +43,7 @@ struct PlanInput {
   bool lease_fits = false;      // the lease is on the wanted connection with the wanted TTL
   bool key_current = false;     // key present with the wanted full key, value and record
   bool conn_down = false;       // the keep-alive stream of its connection is down
+  bool conn_rejected = false;   // etcd rejects its connection's credentials
   bool revoke_pending = false;  // its lease's revoke failed and waits in the revoke debt
   bool let_go = false;          // removed, and one TTL has passed since Remove
 };
@@ -59,6 +61,7 @@ enum class Action {
   kGrantDropCurrent,  // revoke the current (intermediate) lease, then grant
   kPutKey,
   kShowUnavailable,
+  kShowRejected,  // its connection's credentials are rejected: AuthFailed, the lease still held
   kShowRegistered,
 };
 

@@ -53,6 +53,11 @@ void StateBoard::SetPendingRevokes(int64_t n) {
   stats_.pending_revokes = n;
 }
 
+void StateBoard::SetConnections(int64_t n) {
+  absl::MutexLock lock(&mu_);
+  stats_.connections = n;
+}
+
 void StateBoard::SetUnclaimed(std::vector<AdoptedRecord> records) {
   absl::MutexLock lock(&mu_);
   unclaimed_.clear();

@@ -39,6 +39,7 @@ class StateBoard {
   // Sets etcd_reachable; true when it changed.
   bool SetReachable(bool reachable);
   void SetPendingRevokes(int64_t n);
+  void SetConnections(int64_t n);
 
   // Adoption: the records held at load, each one dropped when claimed, judged an orphan or gone;
   // SetAdoptionDone() makes them readable (Unclaimed() is nullopt before).

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "controller/common/format.h"
+#include "controller/etcd/token_source.h"
 #include "controller/publisher/engine_impl.h"
 #include "controller/publisher/etcd_errors.h"
 #include "controller/publisher/records.h"
@@ -61,12 +62,15 @@ std::vector<std::string> EngineImpl::IdsOn(const Connection* conn) const {
 
 void EngineImpl::AdoptTarget(Connection* conn) {
   conn->adopting = true;
+  conn->adopt_in_flight = true;
+  ++conn->adopt_round;  // a retry already posted is dropped
   const std::string prefix = absl::StrCat(options_.owner_prefix, options_.owner_id, "/");
   pb::RangeRequest req;
   req.set_key(prefix);
   req.set_range_end(etcd::PrefixRangeEnd(prefix));
   conn->client->Range(std::move(req), [this, conn, prefix](absl::StatusOr<pb::RangeResponse> r) {
     loop_.Post([this, conn, prefix, r = std::move(r)] {
+      conn->adopt_in_flight = false;
       const std::vector<std::string> ids = IdsOn(conn);
       if (!r.ok()) {
         const std::string message =
@@ -75,12 +79,13 @@ void EngineImpl::AdoptTarget(Connection* conn) {
         if (conn->adopt_backoff.attempt() == 0) {
           spdlog::warn("adoption: {} (retried; its registrations wait for it)", message);
         }
-        const bool credentials = Classify(r.status()) == ErrorClass::kCredentials;
         for (const std::string& id : ids) {
           if (Reg* reg = Find(id)) {
-            SetState(*reg, credentials ? Phase::kFailed : Phase::kPending,
-                     credentials ? Cause::kAuthFailed : Cause::kEtcdUnavailable, message);
+            ShowTargetFailure(*reg, conn, r.status(), message);
           }
+        }
+        if (etcd::IsCredentialsRejected(r.status())) {
+          CheckOlderCredentials(conn);  // has etcd just changed the password?
         }
         if (ids.empty()) {
           // Nobody wants this target any more (new credentials make a new connection): stop,
@@ -90,7 +95,13 @@ void EngineImpl::AdoptTarget(Connection* conn) {
           conn->adopting = false;
           return;
         }
-        loop_.PostAfter(conn->adopt_backoff.Next(), [this, conn] { AdoptTarget(conn); });
+        // One read at a time (adopt_in_flight), so this read's round is the current one.
+        const uint64_t round = conn->adopt_round;
+        loop_.PostAfter(conn->adopt_backoff.Next(), [this, conn, round] {
+          if (conn->adopt_round == round) {
+            RetryTargetAdoption(conn);
+          }
+        });
         return;
       }
       conn->adopt_backoff.Reset();
@@ -186,6 +197,7 @@ namespace registrar::publisher {
 void EngineImpl::CloseUnusedTargets() {
   const std::vector<Connection*> conns = pool_.all();
   if (conns.size() <= 1) {
+    board_.SetConnections(static_cast<int64_t>(conns.size()));
     return;  // the default target only
   }
   std::set<const Connection*> used = {default_conn_};
@@ -205,6 +217,7 @@ void EngineImpl::CloseUnusedTargets() {
       pool_.Retire(conn, kRetireGrace);
     }
   }
+  board_.SetConnections(static_cast<int64_t>(pool_.all().size()));
 }
 
 }  // namespace registrar::publisher

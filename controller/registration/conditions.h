@@ -12,6 +12,9 @@
 // kstatus convention (so Flux, Argo CD and `kubectl wait` read health):
 //   phase        Ready  Reconciling  Stalled  reasons
 //   Registered   True   False        False    Registered
+//   Registered   True   True         False    Moving, CredentialsRejected (the key is live on its
+//                                             current etcd connection while it moves to another:
+//                                             new endpoints, or new credentials from a Secret)
 //   Paused       False  False        False    Paused
 //   Pending      False  True         False    Registering, EtcdUnavailable, LeaseLost, DryRun
 //   Failed       False  False        True     InvalidSpec, KeyConflict, KeyNotAllowed,
@@ -57,6 +60,10 @@ inline constexpr char kReasonEndpointNotAllowed[] = "EndpointNotAllowed";
 inline constexpr char kReasonAuthFailed[] = "AuthFailed";
 inline constexpr char kReasonSecretNotFound[] = "SecretNotFound";
 inline constexpr char kReasonRevoking[] = "Revoking";
+// Registered, and moving to another etcd connection (Reconciling True until the key is written
+// through it); CredentialsRejected: the move waits because etcd rejects the new credentials.
+inline constexpr char kReasonMoving[] = "Moving";
+inline constexpr char kReasonCredentialsRejected[] = "CredentialsRejected";
 // Kubernetes mode: spec.etcd (a per-registration etcd target) is not implemented yet; such a
 // resource is refused rather than registered on the controller's own etcd.
 inline constexpr char kReasonEtcdTargetUnsupported[] = "EtcdTargetUnsupported";

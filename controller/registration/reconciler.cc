@@ -68,14 +68,18 @@ absl::StatusOr<RegistrationReconciler::Decision> RegistrationReconciler::Decide(
 
 std::optional<Clock::Duration> RegistrationReconciler::TargetRecheck(
     const std::string& identity, const Decision& decision) const {
-  if (decision.refusal && decision.refusal->reason == kReasonSecretNotFound) {
-    return options_.secret_recheck;
-  }
+  RecheckInput in;
+  in.secret_missing = decision.refusal && decision.refusal->reason == kReasonSecretNotFound;
   if (decision.target) {
-    std::optional<publisher::State> state = engine_.Get(identity);
-    if (state && state->cause == publisher::Cause::kAuthFailed) {
-      return options_.secret_recheck;
+    if (std::optional<publisher::State> state = engine_.Get(identity)) {
+      in.auth_failed = state->cause == publisher::Cause::kAuthFailed;
+      in.lease_held = state->lease_id != 0;
+      in.move_waits = state->moving && !state->warning.empty();
     }
+  }
+  if (std::optional<std::chrono::milliseconds> after =
+          SecretRecheck(in, options_.secret_recheck, options_.live_auth_recheck)) {
+    return *after;
   }
   return std::nullopt;
 }

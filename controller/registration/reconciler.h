@@ -29,9 +29,12 @@
 //     at again after `secret_recheck` (a Secret's creation changes nothing we watch).
 //   - spec.etcd: its Secrets are read (GET) on every reconcile (target_resolver.h) and the engine
 //     is given the target; a changed Secret is a new target, which the engine moves to make
-//     before break. While the engine says AuthFailed the identity is requeued after
-//     `secret_recheck`, so a rotated Secret is picked up. A Secret the API cannot serve now is an
-//     error (retried with backoff), and the registration keeps its last target.
+//     before break. While the engine says AuthFailed, or that the move to new credentials waits
+//     (moving with a warning), the identity is requeued after `secret_recheck`, so a rotated
+//     Secret is picked up; after `live_auth_recheck` while AuthFailed with a lease still held
+//     (the password was changed in etcd: the key lasts until the lease ends). A Secret the API
+//     cannot serve now is an error (retried with backoff), and the registration keeps its last
+//     target.
 //   - otherwise: AddFinalizer first when ours is missing (never on an object being deleted),
 //     then Engine::Upsert, then the status.
 //   - status: ComputeStatus from the object, Engine::Get and the refusal; written (WriteStatus)
@@ -115,6 +118,12 @@ struct ReconcilerOptions {
   // A registration with a target whose Secret is missing (SecretNotFound), or whose credentials
   // etcd rejects (AuthFailed), is looked at again this often: its Secrets are read anew.
   std::chrono::milliseconds secret_recheck{5000};
+  // A registration whose key is still live on a connection whose credentials etcd rejects now
+  // (the password was changed in etcd before the Secret) is looked at this often: the key lasts
+  // only until its lease ends, so the new password is picked up as soon as the Secret has it.
+  // Cost: one GET per Secret of the registration each time, for at most one TTL (then its lease
+  // is gone and `secret_recheck` applies).
+  std::chrono::milliseconds live_auth_recheck{500};
 };
 
 class RegistrationReconciler final : public runtime::Reconciler {

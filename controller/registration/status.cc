@@ -120,9 +120,32 @@ Status ComputeStatus(const ServiceRegistration& object,
   bool reconciling = phase == kPhasePending || phase == kPhaseTerminating;
   bool stalled = phase == kPhaseFailed;
   std::string ready_message = ready ? "key " + s.full_key + " is live in etcd" : message;
+  std::string reconciling_reason = reason;
+  std::string reconciling_message = reconciling ? message : "";
+  if (ready && state && state->moving && !refusal && !object.metadata.deletion_timestamp) {
+    // Live on its current etcd connection, moving to another (make before break).
+    reconciling = true;
+    std::string secret;
+    if (object.spec.etcd && object.spec.etcd->credentials_secret_ref) {
+      secret = " (credentialsSecretRef: Secret " + object.metadata.namespace_ + "/" +
+               object.spec.etcd->credentials_secret_ref->name + ")";
+    }
+    if (state->warning.empty()) {
+      reconciling_reason = kReasonMoving;
+      reconciling_message = state->message.empty()
+                                ? "moving key " + s.full_key +
+                                      " to another etcd target or credentials (make before "
+                                      "break); it stays live on the current one until then"
+                                : "moving key " + s.full_key + ": " + state->message;
+    } else {
+      reconciling_reason = kReasonCredentialsRejected;
+      reconciling_message = state->warning + secret;
+      ready_message += "; " + reconciling_message;
+    }
+  }
   s.conditions.push_back(Make(kConditionReady, ready, reason, ready_message, gen));
   s.conditions.push_back(
-      Make(kConditionReconciling, reconciling, reason, reconciling ? message : "", gen));
+      Make(kConditionReconciling, reconciling, reconciling_reason, reconciling_message, gen));
   s.conditions.push_back(Make(kConditionStalled, stalled, reason, stalled ? message : "", gen));
   std::string stamp = FormatTime(now);
   for (auto& c : s.conditions) {

@@ -79,6 +79,15 @@ std::vector<EventSpec> StatusEvents(const Status& before, const Status& after,
   if (moved && IsFailureReason(after_reason)) {
     out.push_back({EventType::kWarning, after_reason, MessageOf(after)});
   }
+  const Condition* reconciling_before = Find(before, kConditionReconciling);
+  const Condition* reconciling_after = Find(after, kConditionReconciling);
+  if (reconciling_after != nullptr && reconciling_after->status == kConditionTrue &&
+      reconciling_after->reason == kReasonCredentialsRejected &&
+      (reconciling_before == nullptr || reconciling_before->status != kConditionTrue ||
+       reconciling_before->reason != kReasonCredentialsRejected)) {
+    // Still Registered: the key is live with the previous credentials.
+    out.push_back({EventType::kWarning, kReasonCredentialsRejected, reconciling_after->message});
+  }
   const bool lost_counted = now.reregistrations > seen.reregistrations;
   if (lost_counted || (after_reason == kReasonLeaseLost && before_reason != kReasonLeaseLost)) {
     std::string message =

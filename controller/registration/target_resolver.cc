@@ -111,4 +111,19 @@ absl::StatusOr<ResolvedTarget> ResolveTarget(const EtcdTarget& target,
   return result;
 }
 
+std::optional<std::chrono::milliseconds> SecretRecheck(const RecheckInput& in,
+                                                       std::chrono::milliseconds recheck,
+                                                       std::chrono::milliseconds live_recheck) {
+  if (in.secret_missing) {
+    return recheck;
+  }
+  if (in.auth_failed) {
+    return in.lease_held ? live_recheck : recheck;
+  }
+  if (in.move_waits) {
+    return recheck;
+  }
+  return std::nullopt;
+}
+
 }  // namespace registrar::registration

@@ -22,6 +22,7 @@
 // Thread-safety: a pure function of its arguments and what the reader returns.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -54,5 +55,21 @@ absl::StatusOr<ResolvedTarget> ResolveTarget(const EtcdTarget& target,
                                              const std::string& namespace_name,
                                              const SecretReader& read,
                                              const etcd::ClientOptions& base);
+
+// When a registration with its own target reads its Secrets again, besides its periodic requeue
+// (a pure rule, table-tested): a Secret missing -> `recheck`; the engine says AuthFailed ->
+// `live_recheck` while a lease is still held (the password was changed in etcd first: the key
+// lasts until that lease ends, so the Secret's new password must be seen quickly), `recheck`
+// otherwise; moving with a warning (the Secret's new credentials were rejected while the key is
+// live with the previous ones) -> `recheck`; otherwise nullopt.
+struct RecheckInput {
+  bool secret_missing = false;
+  bool auth_failed = false;
+  bool lease_held = false;
+  bool move_waits = false;  // moving, with a warning
+};
+std::optional<std::chrono::milliseconds> SecretRecheck(const RecheckInput& in,
+                                                       std::chrono::milliseconds recheck,
+                                                       std::chrono::milliseconds live_recheck);
 
 }  // namespace registrar::registration

@@ -323,93 +323,189 @@ TEST_F(KubeTargetsTest, RotatedCredentialsReauthenticateWithoutAGap) {
   }
 }
 
-// The same etcd user gets a new password, first in etcd (`etcdctl user passwd`), then in the
-// Secret: the order docs/operations.md gives, since nobody can make both passwords valid at once.
-// etcd drops the user's tokens at once. On etcd 3.4 the keep-alive stream opened before goes on
-// renewing the lease, so between the two steps (for longer than a TTL here) the key stays; once
-// the Secret has the new password the registration moves to a connection with it (make before
-// break: a new lease holds the key, then the old one is let go; the old connection cannot revoke
-// it, so it ends within a TTL, holding nothing). No DELETE of the key, Ready on the new lease, no
-// password anywhere. etcd 3.5 and 3.6 close that stream, so there the key expires between the
-// steps (one DELETE) and comes back on a new lease once the Secret is read (run with
-// ER_ETCD_VERSION=3.5 or 3.6; it failed there before the fix of a hot loop writing the key with a
-// compare on the expired lease: publisher_engine_targets_test AKeyGoneWithTheReplacedLease...).
-// The other order (Secret first: AuthFailed until etcd has the new password, then Ready after the
-// controller's 30 s hold-down for rejected credentials) was measured by hand, too slow for the CI
-// budget: see docs/operations.md.
-TEST_F(KubeTargetsTest, SameUsersPasswordChangedInEtcdThenInTheSecretMovesToANewLease) {
-  ASSERT_THAT(CreateCredentials(1), IsOk());
-  ASSERT_THAT(CreateTls(), IsOk());
-  ASSERT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
-  auto c = StartReady();
-  ASSERT_NE(c, nullptr);
-  auto before = WaitForObject("a", IsReady, kSettle);
-  ASSERT_THAT(before, IsOk()) << c->Describe();
-  const int64_t old_lease = LeaseOf(*before);
-  auto recorder = RecordOn(secure(), key() + "/");
-  ASSERT_NE(recorder, nullptr);
-  const std::string rotated = password(2);  // user(1)'s new password
-
-  ASSERT_THAT(secure().SetPassword(user(1), rotated), IsOk());
-  const auto changed_in_etcd = std::chrono::steady_clock::now();
-  // etcd 3.4 leaves a keep-alive stream opened before the change alone: between the steps, for
-  // longer than a TTL, the key stays on the old lease, renewed. etcd 3.5 and 3.6 close it, and
-  // the old password cannot open another: the lease is not renewed and the key expires (a gap
-  // until the Secret is read; docs/operations.md says so and advises a second user there).
-  const bool stream_survives = secure().version() == "3.4";
-  if (stream_survives) {
-    auto kept = WaitForKeyOn(secure(), key() + "/", [&](const StoredKv& kv) {
-      auto ttl = inspect_secure().TimeToLive(old_lease);
-      return kv.lease == old_lease && ttl.ok() && ttl->ttl > 0 &&
-             std::chrono::steady_clock::now() - changed_in_etcd > seconds(kTtl + 1);
-    });
-    ASSERT_THAT(kept, IsOk()) << c->Describe();
-    EXPECT_THAT(Object("a"), IsOkAndHolds(::testing::Truly(IsReady)));
-  } else {
-    ASSERT_TRUE(WaitFor([&] { return !DeletesOf(*recorder, full_key()).empty(); }, kSettle))
-        << c->Describe();
-    std::cerr << "etcd " << secure().version() << ": key deleted "
-              << std::chrono::duration<double>(DeletesOf(*recorder, full_key()).front().seen_at -
-                                               changed_in_etcd)
-                     .count()
-              << " s after the password change\n";
+// The same etcd user gets a new password, in the Secret and in etcd, in either order (nobody can
+// make both passwords valid at once). The key must stay in etcd throughout: a watch on it sees no
+// DELETE, the registration ends Ready on a new lease taken over make before break, the old lease
+// is revoked (through the new connection: the old one's credentials are no longer accepted) and
+// the old connection is closed (etcd_registrar_etcd_connections back to the default target's and
+// the new one). No password in the log, the Events or the status. The gaps measured before the
+// fix of 3 December 2026 (docs/operations.md): etcd first, 3.5/3.6: the key was deleted within a
+// TTL (one DELETE) until the Secret was read; Secret first, 3.6: a DELETE and 26 s without the
+// key (the new password held down for 30 s after its rejection).
+class SameUserRotationTest : public KubeTargetsTest {
+ protected:
+  struct Started {
+    std::unique_ptr<ControllerProcess> controller;
+    int64_t lease = 0;
+    std::unique_ptr<EtcdWatchRecorder> recorder;
+  };
+  // Registered on the second etcd with user(1)/password(1), its key watched.
+  Started Start() {
+    Started out;
+    EXPECT_THAT(CreateCredentials(1), IsOk());
+    EXPECT_THAT(CreateTls(), IsOk());
+    EXPECT_THAT(Apply(Sreg("a", ns(), SecureSpec())), IsOk());
+    out.controller = StartReady();
+    if (out.controller == nullptr) {
+      return out;
+    }
+    auto before = WaitForObject("a", IsReady, kSettle);
+    EXPECT_THAT(before, IsOk()) << out.controller->Describe();
+    if (!before.ok()) {
+      out.controller.reset();
+      return out;
+    }
+    out.lease = LeaseOf(*before);
+    out.recorder = RecordOn(secure(), key() + "/");
+    // The controller's own etcd and the second one (the gauge follows within a probe, 2 s).
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto n = Connections(*out.controller);
+          return n.ok() && *n == 2.0;
+        },
+        kSettle));
+    return out;
   }
+  static absl::StatusOr<double> Connections(ControllerProcess& c) {
+    return c.Metric("etcd_registrar_etcd_connections", {});
+  }
+  // Ready on a lease other than `old`, which holds the key in etcd.
+  absl::StatusOr<json> WaitReadyOnANewLease(int64_t old, Duration timeout = kSettle) {
+    return WaitForObject(
+        "a",
+        [&](const json& o) {
+          if (!IsReady(o) || LeaseOf(o) == old ||
+              Condition(o, "Reconciling").value("status", "") == "True") {
+            return false;
+          }
+          auto kv = EtcdInspector(secure()).GetKey(full_key());
+          return kv.ok() && kv->has_value() && (*kv)->lease == LeaseOf(o);
+        },
+        timeout);
+  }
+  // After the move: the old lease revoked, the old connection closed, no DELETE, no password.
+  void ExpectMovedWithoutAGap(Started& s, const json& after, const std::string& rotated) {
+    ControllerProcess& c = *s.controller;
+    auto ttl_new = inspect_secure().TimeToLive(LeaseOf(after));
+    ASSERT_THAT(ttl_new, IsOk());
+    EXPECT_GT(ttl_new->ttl, 0);
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto ttl = inspect_secure().TimeToLive(s.lease);
+          return ttl.ok() && ttl->ttl == -1;
+        },
+        kSettle))
+        << "the old lease is still there";
+    // The old connection is closed: the default target's and the new one are left.
+    EXPECT_THAT(c.WaitForLog("closed: no registration uses it", kSettle), IsOk());
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto n = Connections(c);
+          return n.ok() && *n == 2.0;
+        },
+        kSettle))
+        << "connections: " << Connections(c).value_or(-1) << "\n"
+        << c.Describe();
+    EXPECT_THAT(DeletesOf(*s.recorder, full_key()), ::testing::IsEmpty())
+        << "etcd " << secure().version() << ": the key was deleted during the rotation";
 
+    DeleteAll({"a"});
+    EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
+    auto events = Kubectl({"get", "events", "-n", ns(), "-o", "json"});
+    ASSERT_THAT(events, IsOk());
+    const std::string log = c.Log();
+    for (const std::string& pw : {password(1), rotated}) {
+      EXPECT_THAT(log, ::testing::Not(HasSubstr(pw)));
+      EXPECT_THAT(*events, ::testing::Not(HasSubstr(pw)));
+      EXPECT_THAT(after.dump(), ::testing::Not(HasSubstr(pw)));
+    }
+  }
+  static double Since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
+};
+
+// etcd first (`etcdctl user passwd`), then the Secret, a moment later. etcd 3.4 keeps the
+// keep-alive stream opened before the change; 3.5 and 3.6 close it and the old password cannot
+// open another: the registration is AuthFailed at once (the key lasts until its lease ends) and
+// its Secret is read again every half second, so the new password is used within the lease's
+// remaining TTL. Before the fix (3.5/3.6) the Secret was read only at the next requeue: the key
+// expired (one DELETE) and came back later.
+TEST_F(SameUserRotationTest, EtcdFirstThenTheSecretKeepsTheKeyWithoutAGap) {
+  Started s = Start();
+  ASSERT_NE(s.controller, nullptr);
+  ControllerProcess& c = *s.controller;
+  const std::string rotated = password(2);  // user(1)'s new password
+  ASSERT_THAT(secure().SetPassword(user(1), rotated), IsOk());
+  const auto changed = std::chrono::steady_clock::now();
+  const bool stream_survives = secure().version() == "3.4";
+  if (!stream_survives) {
+    // The controller noticed: the old stream cannot authenticate again. (Its log is read: the
+    // key's time is short, its lease ends between 2/3 of a TTL and a TTL after the change.)
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return absl::StrContains(c.Log(), "rejects the credentials the key was registered");
+        },
+        seconds(kTtl)))
+        << c.Describe();
+  }
+  // Then the operator updates the Secret.
   ASSERT_THAT(PatchCredentials(user(1), rotated), IsOk());
-  auto after = WaitForObject(
+  const double secret_at = Since(changed);
+  auto after = WaitReadyOnANewLease(s.lease);
+  ASSERT_THAT(after, IsOk()) << c.Describe();
+  std::cerr << "etcd " << secure().version() << ", etcd first: Secret updated " << secret_at
+            << " s after etcd; Ready on the new lease " << Since(changed) << " s after etcd\n";
+  if (!stream_survives) {
+    // In between, the status said AuthFailed with the lease still held (its Warning Event).
+    auto events = Kubectl({"get", "events", "-n", ns(), "-o", "json"});
+    ASSERT_THAT(events, IsOk());
+    EXPECT_THAT(*events, HasSubstr("the key stays until its lease ends"));
+  }
+  ExpectMovedWithoutAGap(s, *after, rotated);
+}
+
+// The Secret first: etcd rejects the new password (it still has the old one) while the key is
+// live with the old. The registration stays Ready on its lease, with Reconciling True
+// (CredentialsRejected) and a Warning Event naming the Secret and the user (before: Failed,
+// Stalled AuthFailed). Then etcd gets the new password: on 3.5/3.6 the old connection's stream
+// cannot authenticate again, and that ends the new credentials' hold-down at once; on 3.4 the old
+// stream goes on, and the check of the old credentials that each rejection of the new ones makes
+// (at most every 5 s) finds them rejected (before: the new ones waited for their 30 s hold-down).
+TEST_F(SameUserRotationTest, SecretFirstThenEtcdKeepsTheKeyWithoutAGap) {
+  Started s = Start();
+  ASSERT_NE(s.controller, nullptr);
+  ControllerProcess& c = *s.controller;
+  const std::string rotated = password(2);
+  ASSERT_THAT(PatchCredentials(user(1), rotated), IsOk());
+  auto kept = WaitForObject(
       "a",
       [&](const json& o) {
-        if (!IsReady(o) || LeaseOf(o) == old_lease) {
-          return false;
-        }
-        auto kv = EtcdInspector(secure()).GetKey(full_key());
-        return kv.ok() && kv->has_value() && (*kv)->lease == LeaseOf(o);
+        const json r = Condition(o, "Reconciling");
+        return IsReady(o) && LeaseOf(o) == s.lease && r.value("status", "") == "True" &&
+               r.value("reason", "") == "CredentialsRejected";
       },
       kSettle);
-  ASSERT_THAT(after, IsOk()) << c->Describe();
-  auto ttl_new = inspect_secure().TimeToLive(LeaseOf(*after));
-  ASSERT_THAT(ttl_new, IsOk());
-  EXPECT_GT(ttl_new->ttl, 0);
+  ASSERT_THAT(kept, IsOk()) << c.Describe();
+  const std::string warning = Condition(*kept, "Reconciling").value("message", "");
+  EXPECT_THAT(warning, HasSubstr(user(1)));
+  EXPECT_THAT(warning, HasSubstr(absl::StrCat("Secret ", ns(), "/auth")));
+  EXPECT_EQ(kept->at("status").value("phase", ""), "Registered");
   EXPECT_TRUE(WaitFor(
       [&] {
-        auto ttl = inspect_secure().TimeToLive(old_lease);
-        return ttl.ok() && ttl->ttl == -1;
+        auto events = Kubectl({"get", "events", "-n", ns(), "-o", "json"});
+        return events.ok() && absl::StrContains(*events, "CredentialsRejected");
       },
       kSettle))
-      << "the old lease is still there";
-  EXPECT_THAT(DeletesOf(*recorder, full_key()), ::testing::SizeIs(stream_survives ? 0 : 1));
+      << "no CredentialsRejected Event";
 
-  DeleteAll({"a"});
-  EXPECT_THAT(inspect_secure().Leases(), IsOkAndHolds(::testing::IsEmpty()));
-  auto events = Kubectl({"get", "events", "-n", ns(), "-o", "json"});
-  ASSERT_THAT(events, IsOk());
-  const std::string log = c->Log();
-  ASSERT_THAT(log, HasSubstr("authentication failed"));  // the dead token was noticed
-  for (const std::string& pw : {password(1), rotated}) {
-    EXPECT_THAT(log, ::testing::Not(HasSubstr(pw)));
-    EXPECT_THAT(*events, ::testing::Not(HasSubstr(pw)));
-    EXPECT_THAT(after->dump(), ::testing::Not(HasSubstr(pw)));
-  }
+  ASSERT_THAT(secure().SetPassword(user(1), rotated), IsOk());
+  const auto changed = std::chrono::steady_clock::now();
+  auto after = WaitReadyOnANewLease(s.lease);
+  ASSERT_THAT(after, IsOk()) << c.Describe();
+  std::cerr << "etcd " << secure().version() << ", Secret first: Ready on the new lease "
+            << Since(changed) << " s after etcd\n";
+  ExpectMovedWithoutAGap(s, *after, rotated);
 }
 
 // A tlsSecretRef whose ca.crt did not sign etcd's certificate (the Kubernetes CA of this test's
@@ -489,18 +585,23 @@ TEST_F(KubeTargetsTest, EndpointChangeMakesBeforeBreakAcrossEtcds) {
                                        {"tlsSecretRef", nullptr}}}}}}
                                   .dump()),
               IsOk());
-  // The controller has taken the change: the status speaks of the new generation (still
-  // Registered, with the old lease, which is live). Nothing outside shows the engine's attempt to
-  // write to the stopped etcd, so the old key is watched for a bounded 3 s: a break-before-make
-  // engine would revoke it within milliseconds of taking the change.
+  // The controller has taken the change: the status speaks of the new generation, still
+  // Registered (Ready) on the old lease, which is live, and Reconciling True, reason Moving,
+  // until the key is on the new etcd (before: Reconciling False, as if the change were done).
+  // Nothing outside shows the engine's attempt to write to the stopped etcd, so the old key is
+  // watched for a bounded 3 s: a break-before-make engine would revoke it within milliseconds of
+  // taking the change.
   auto moving = WaitForObject(
       "a",
-      [](const json& o) {
+      [&](const json& o) {
         return o.value("/status/observedGeneration"_json_pointer, 0) ==
-               o.value("/metadata/generation"_json_pointer, 0);
+                   o.value("/metadata/generation"_json_pointer, 0) &&
+               IsReady(o) && LeaseOf(o) == old_lease &&
+               Condition(o, "Reconciling").value("status", "") == "True" &&
+               Condition(o, "Reconciling").value("reason", "") == "Moving";
       },
       kSettle);
-  ASSERT_THAT(moving, IsOk()) << c->Describe();
+  ASSERT_THAT(moving, IsOk()) << c->Describe() << "\n" << Object("a").value_or(json()).dump();
   EXPECT_THAT(inspect_secure().Get(full_key()), IsOkAndHolds(::testing::SizeIs(1)))
       << "the key left the second etcd before the new one could take it";
   EXPECT_FALSE(WaitFor([&] { return !DeletesOf(*on_secure, full_key()).empty(); }, seconds(3)))
@@ -511,7 +612,12 @@ TEST_F(KubeTargetsTest, EndpointChangeMakesBeforeBreakAcrossEtcds) {
   ASSERT_TRUE(WaitFor([&] { return !DeletesOf(*on_secure, full_key()).empty(); }, kSettle))
       << c->Describe();
   auto after = WaitForObject(
-      "a", [&](const json& o) { return IsReady(o) && LeaseOf(o) == moved->lease; }, kSettle);
+      "a",
+      [&](const json& o) {
+        return IsReady(o) && LeaseOf(o) == moved->lease &&
+               Condition(o, "Reconciling").value("status", "") == "False";
+      },
+      kSettle);
   ASSERT_THAT(after, IsOk()) << c->Describe();
   EXPECT_TRUE(WaitFor(
       [&] {

@@ -117,6 +117,38 @@ TEST(TokenSource, WrongPasswordIsUnauthenticatedAndHeldDown) {
   EXPECT_EQ(got, "tok");
 }
 
+// RetryNow ends the hold-down at once (another connection to the same etcd had its credentials
+// rejected: a password was just changed there, so these may be accepted now).
+TEST(TokenSource, RetryNowEndsTheHoldDown) {
+  ScriptedAuth auth;
+  FakeClock clock;
+  TokenSource tokens("alice", "etcd-0:2379", clock, auth.fn());
+  EXPECT_FALSE(tokens.RetryNow());  // nothing held down
+  absl::Status failed;
+  tokens.Get([&](absl::StatusOr<std::string> t) { failed = t.status(); });
+  auth.Answer(absl::InvalidArgumentError(
+      "Authenticate: etcdserver: authentication failed, invalid user ID or password"));
+  EXPECT_TRUE(IsCredentialsRejected(failed));
+  tokens.Get([](absl::StatusOr<std::string>) {});
+  EXPECT_EQ(auth.started(), 1u);  // held down
+  EXPECT_TRUE(tokens.RetryNow());
+  std::string got;
+  tokens.Get([&](absl::StatusOr<std::string> t) { got = t.value_or("error"); });
+  EXPECT_EQ(auth.started(), 2u);
+  auth.Answer("tok");
+  EXPECT_EQ(got, "tok");
+  EXPECT_FALSE(tokens.RetryNow());
+}
+
+TEST(TokenSource, OnlyARefusedUserOrPasswordIsCredentialsRejected) {
+  EXPECT_TRUE(IsCredentialsRejected(
+      absl::UnauthenticatedError("etcd authentication failed for user bob: invalid password")));
+  // A token etcd no longer takes is renewed, not a rejection of the credentials.
+  EXPECT_FALSE(IsCredentialsRejected(
+      absl::UnauthenticatedError("LeaseKeepAlive: etcdserver: invalid auth token")));
+  EXPECT_FALSE(IsCredentialsRejected(absl::UnavailableError("connection refused")));
+}
+
 // etcd without auth answers Authenticate with "authentication is not enabled": that means no
 // token is needed (as etcd's Go client reads it). Before, every call and stream failed with
 // it for ever. Asked once; Invalidate("") (a call refused for lacking a token once auth is

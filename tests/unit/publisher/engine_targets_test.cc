@@ -195,8 +195,10 @@ TEST_F(EngineTargetsTest, ARecordOfALeaseAnotherConnectionHoldsIsLeftToIt) {
   EXPECT_EQ(second->client->txns[0].req.compare(0).lease(), lease);
   second->client->AnswerTxns(true);
   Run();
-  EXPECT_TRUE(first->client->WasRevoked(lease));
-  first->client->RevokeAll();
+  // Revoked through the new connection (the same etcd), which etcd certainly accepts.
+  EXPECT_FALSE(first->client->WasRevoked(lease));
+  EXPECT_TRUE(second->client->WasRevoked(lease));
+  second->client->RevokeAll();
   Run();
   EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
   EXPECT_NE(engine_->Get("ns/a")->lease_id, lease);
@@ -243,11 +245,225 @@ TEST_F(EngineTargetsTest, AKeyGoneWithTheReplacedLeaseIsWrittenAnew) {
   second->client->AnswerTxns(true);
   Run();
   EXPECT_TRUE(second->client->txns.empty());
-  EXPECT_TRUE(first->client->WasRevoked(lease));
-  first->client->RevokeAll();
+  EXPECT_FALSE(first->client->WasRevoked(lease));
+  EXPECT_TRUE(second->client->WasRevoked(lease));
+  second->client->RevokeAll();
   Run();
   EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
   EXPECT_NE(engine_->Get("ns/a")->lease_id, lease);
+}
+
+// The same user's password rotated, Secret first: the new connection's credentials are
+// rejected (etcd still has the old password) while the key is live through the old one. The
+// registration stays Registered on its lease, moving, with a warning naming the rejection (before:
+// Failed/AuthFailed, as if the key were gone). Then etcd gets the new password and rejects the
+// old connection's: the new credentials are tried at once (their hold-down ended, the records
+// read again without waiting for the retry), the key moves make before break, the old lease is
+// revoked through the new connection, and the old connection is closed.
+TEST_F(EngineTargetsTest, NewCredentialsRejectedKeepTheKeyLiveThenMoveWhenEtcdChanges) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  ASSERT_NE(lease, 0);
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  Target* first = &far();
+  auto first_owner = targets_.at("far:2379");
+  Desired rotated = OnFar("a", "ua");
+  rotated.target->password = "pw2";
+  engine_->Upsert(rotated);
+  Run();
+  Target* second = &far();
+  ASSERT_NE(first, second);
+  ASSERT_EQ(second->client->ranges.size(), 1u);
+  const absl::Status rejected = absl::UnauthenticatedError(
+      "etcd authentication failed for user tenant: etcdserver: authentication failed, invalid "
+      "user ID or password");
+  auto read = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  read.done(rejected);
+  engine_->loop().RunUntilIdle();
+  std::optional<State> s = engine_->Get("ns/a");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->phase, Phase::kRegistered);
+  EXPECT_EQ(s->cause, Cause::kRegistered);
+  EXPECT_EQ(s->lease_id, lease);
+  EXPECT_TRUE(s->moving);
+  EXPECT_THAT(s->warning, ::testing::HasSubstr("rejected the new credentials"));
+  EXPECT_THAT(s->warning, ::testing::HasSubstr("user tenant"));
+  EXPECT_THAT(s->warning, ::testing::Not(::testing::HasSubstr("pw2")));
+  EXPECT_EQ(first->keeper->kept.count(lease), 1u);  // still renewed
+  EXPECT_TRUE(second->client->grants.empty());
+  EXPECT_EQ(second->client->credential_retries, 0);
+
+  // etcd has the new password now: the old keep-alive stream cannot authenticate again.
+  first->keeper->listener.OnStreamClosed(
+      absl::UnauthenticatedError("etcd authentication failed for user tenant: etcdserver: "
+                                 "authentication failed, invalid user ID or password"));
+  engine_->loop().RunUntilIdle();  // no time passes: not the adoption's retry backoff
+  EXPECT_EQ(second->client->credential_retries, 1);
+  ASSERT_EQ(second->client->ranges.size(), 1u);
+  auto again = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  again.done(pb::RangeResponse());
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(second->client->grants.size(), 1u);
+  second->client->GrantAll();
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(second->client->txns.size(), 1u);
+  EXPECT_EQ(second->client->txns[0].req.compare(0).lease(), lease);  // taken over, no gap
+  EXPECT_TRUE(engine_->Get("ns/a")->moving);
+  second->client->AnswerTxns(true);
+  engine_->loop().RunUntilIdle();
+  EXPECT_FALSE(first->client->WasRevoked(lease));
+  EXPECT_TRUE(second->client->WasRevoked(lease));
+  second->client->RevokeAll();
+  Run();
+  Run();
+  s = engine_->Get("ns/a");
+  EXPECT_EQ(s->phase, Phase::kRegistered);
+  EXPECT_NE(s->lease_id, lease);
+  EXPECT_FALSE(s->moving);
+  EXPECT_TRUE(s->warning.empty());
+  EXPECT_TRUE(first->keeper->stopped) << "the old connection was not closed";
+  EXPECT_FALSE(second->keeper->stopped);
+  EXPECT_EQ(engine_->stats().connections, 2);  // the default target and the new one
+}
+
+// As above on etcd 3.4, where the old keep-alive stream survives the password change and says
+// nothing: each rejection of the new credentials checks the old ones with a count-only Range (at
+// most every 5 s); once etcd rejects those, the new ones are tried at once (before: only after
+// their 30 s hold-down).
+TEST_F(EngineTargetsTest, NewCredentialsRejectedCheckTheOldOnesWhichEtcdThenRejects) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  Target* first = &far();
+  auto first_owner = targets_.at("far:2379");
+  Desired rotated = OnFar("a", "ua");
+  rotated.target->password = "pw2";
+  engine_->Upsert(rotated);
+  Run();
+  Target* second = &far();
+  const absl::Status rejected = absl::UnauthenticatedError(
+      "etcd authentication failed for user tenant: etcdserver: authentication failed");
+  auto read = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  read.done(rejected);
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(first->client->ranges.size(), 1u) << "the old credentials were not checked";
+  EXPECT_TRUE(first->client->ranges[0].req.count_only());
+  // Still accepted: nothing changes, and the next check waits 5 s.
+  auto check = std::move(first->client->ranges[0]);
+  first->client->ranges.clear();
+  check.done(pb::RangeResponse());
+  Run();  // 1 s: the adoption's retry, rejected again (held down in a real client)
+  ASSERT_EQ(second->client->ranges.size(), 1u);
+  auto retry = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  retry.done(rejected);
+  engine_->loop().RunUntilIdle();
+  EXPECT_TRUE(first->client->ranges.empty()) << "checked again within 5 s";
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
+  // 5 s later, etcd has the new password: the check is rejected.
+  clock_.Advance(std::chrono::seconds(5));
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(second->client->ranges.size(), 1u);
+  retry = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  retry.done(rejected);
+  engine_->loop().RunUntilIdle();
+  ASSERT_EQ(first->client->ranges.size(), 1u);
+  check = std::move(first->client->ranges[0]);
+  first->client->ranges.clear();
+  check.done(rejected);
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(second->client->credential_retries, 1);
+  ASSERT_EQ(second->client->ranges.size(), 1u) << "the new credentials were not tried at once";
+  auto again = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  again.done(pb::RangeResponse());
+  engine_->loop().RunUntilIdle();
+  second->client->GrantAll();
+  engine_->loop().RunUntilIdle();
+  second->client->AnswerTxns(true);
+  engine_->loop().RunUntilIdle();
+  EXPECT_TRUE(second->client->WasRevoked(lease));
+}
+
+// The other order: etcd first. The old connection's credentials are rejected while the Secret
+// still has them: AuthFailed at once (the key lasts until its lease ends), not EtcdUnavailable.
+TEST_F(EngineTargetsTest, CurrentCredentialsRejectedShowAuthFailedWhileTheLeaseLasts) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  far().keeper->listener.OnConnectivity(false);
+  far().keeper->listener.OnStreamClosed(
+      absl::UnauthenticatedError("etcd authentication failed for user tenant: etcdserver: "
+                                 "authentication failed, invalid user ID or password"));
+  engine_->loop().RunUntilIdle();
+  std::optional<State> s = engine_->Get("ns/a");
+  EXPECT_EQ(s->phase, Phase::kFailed);
+  EXPECT_EQ(s->cause, Cause::kAuthFailed);
+  EXPECT_EQ(s->lease_id, lease);  // still held
+  EXPECT_THAT(s->message, ::testing::HasSubstr("until its lease ends"));
+  // A stream that authenticates again (the old password is back) clears it.
+  far().keeper->listener.OnConnectivity(true);
+  Run();
+  Run();
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
+}
+
+// Endpoints changed: Registered and moving (status Reconciling) until the key is written on the
+// new etcd, then not moving on the new lease.
+TEST_F(EngineTargetsTest, AnEndpointChangeIsMovingUntilTheKeyIsOnTheNewTarget) {
+  engine_->Upsert(OnFar("a", "ua"));
+  Run();
+  AnswerAdoption(far(), {});
+  far().client->GrantAll();
+  Run();
+  far().client->AnswerTxns(true);
+  Run();
+  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  EXPECT_FALSE(engine_->Get("ns/a")->moving);
+  Desired moved = OnFar("a", "ua");
+  moved.target->endpoints = {"near:2379"};
+  engine_->Upsert(moved);
+  Run();
+  std::optional<State> s = engine_->Get("ns/a");
+  EXPECT_EQ(s->phase, Phase::kRegistered);
+  EXPECT_TRUE(s->moving);
+  EXPECT_EQ(s->lease_id, lease);
+  Target& near = *targets_.at("near:2379");
+  AnswerAdoption(near, {});
+  s = engine_->Get("ns/a");
+  EXPECT_TRUE(s->moving);
+  EXPECT_EQ(s->lease_id, lease);  // granting: still the old lease that holds the key
+  near.client->GrantAll();
+  Run();
+  near.client->AnswerTxns(true);
+  Run();
+  far().client->RevokeAll();
+  Run();
+  s = engine_->Get("ns/a");
+  EXPECT_FALSE(s->moving);
+  EXPECT_EQ(s->phase, Phase::kRegistered);
+  EXPECT_NE(s->lease_id, lease);
 }
 
 TEST_F(EngineTargetsTest, TheTargetConnectionIsClosedWhenTheLastRegistrationGoes) {

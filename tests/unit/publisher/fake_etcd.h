@@ -102,6 +102,11 @@ class FakeClient final : public etcd::Client {
   int64_t max_revision() const override { return 0; }
   int64_t revision_regressions() const override { return regressions; }
   std::string target() const override { return "fake"; }
+  bool RetryCredentials() override {
+    ++credential_retries;
+    return true;
+  }
+  int credential_retries = 0;  // RetryCredentials calls (the hold-down of rejected ones ended)
   ~FakeClient() override {
     if (on_destroy) {
       on_destroy();

@@ -48,6 +48,29 @@ TEST(RegistrationPlan, Table) {
       {"live: registered", Live(), Action::kShowRegistered},
       {"live, stream down: unavailable", With(Live(), [](auto& i) { i.conn_down = true; }),
        Action::kShowUnavailable},
+      {"live, credentials rejected: auth failed (the lease is still held)",
+       With(Live(), [](auto& i) { i.conn_rejected = true; }), Action::kShowRejected},
+      {"credentials rejected and stream down: auth failed says more",
+       With(Live(),
+            [](auto& i) {
+              i.conn_rejected = true;
+              i.conn_down = true;
+            }),
+       Action::kShowRejected},
+      {"credentials rejected, moving to new ones: the move first",
+       With(Live(),
+            [](auto& i) {
+              i.conn_rejected = true;
+              i.lease_fits = false;
+            }),
+       Action::kGrantKeepOld},
+      {"moved, the old lease's connection rejected: revoke the old one first",
+       With(Live(),
+            [](auto& i) {
+              i.conn_rejected = true;
+              i.has_old = true;
+            }),
+       Action::kRevokeOld},
       {"ttl or target changed: keep the old lease, grant",
        With(Live(), [](auto& i) { i.lease_fits = false; }), Action::kGrantKeepOld},
       {"changed again while replacing: drop the intermediate lease, grant",

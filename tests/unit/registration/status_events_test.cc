@@ -101,6 +101,27 @@ TEST(StatusEvents, Table) {
   }
 }
 
+// Still Registered (the key is live with the previous credentials) while etcd rejects the new
+// ones: one Warning when that starts, none while it lasts, none for a plain move.
+TEST(StatusEvents, RejectedNewCredentialsWarnOnceWhileStillRegistered) {
+  Status live = S(kPhaseRegistered, kReasonRegistered);
+  auto reconciling = [&](const char* reason) {
+    Status s = live;
+    s.conditions[1].status = kConditionTrue;
+    s.conditions[1].reason = reason;
+    s.conditions[1].message = "etcd rejected the new credentials (user bob)";
+    return s;
+  };
+  const Status moving = reconciling(kReasonMoving);
+  const Status rejected = reconciling(kReasonCredentialsRejected);
+  EXPECT_THAT(Names(StatusEvents(live, moving, {}, {})), ::testing::IsEmpty());
+  std::vector<EventSpec> events = StatusEvents(moving, rejected, {}, {});
+  ASSERT_EQ(Names(events), std::vector<std::string>{"Warning/CredentialsRejected"});
+  EXPECT_THAT(events[0].message, ::testing::HasSubstr("user bob"));
+  EXPECT_THAT(Names(StatusEvents(rejected, rejected, {}, {})), ::testing::IsEmpty());
+  EXPECT_THAT(Names(StatusEvents(rejected, live, {}, {})), ::testing::IsEmpty());
+}
+
 TEST(StatusEvents, MessagesSayWhatHappenedAndWhatToDo) {
   Status pending = S(kPhasePending, kReasonRegistering);
   Status registered = S(kPhaseRegistered, kReasonRegistered, "key user.rpc/42 is live");

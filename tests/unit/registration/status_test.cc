@@ -94,6 +94,49 @@ TEST(ComputeStatusTest, KeyLiveIsRegisteredAndReady) {
   EXPECT_THAT(Get(s, "Ready").message, ::testing::HasSubstr("user.rpc/7587869541230001234"));
 }
 
+// Moving to another etcd target (endpoints or credentials changed): the key is live on the
+// current one, so Ready; Reconciling until it is on the new one (before: Reconciling False with
+// the new observedGeneration, as if the new spec were done).
+TEST(ComputeStatusTest, MovingIsReadyAndReconciling) {
+  publisher::State state = EngineState(publisher::Phase::kRegistered, "Registered");
+  state.moving = true;
+  Status s = ComputeStatus(Object(), state, std::nullopt, {}, kT0);
+  EXPECT_EQ(s.phase, "Registered");
+  EXPECT_EQ(Get(s, "Ready").status, "True");
+  EXPECT_EQ(Get(s, "Ready").reason, "Registered");
+  EXPECT_EQ(Get(s, "Reconciling").status, "True");
+  EXPECT_EQ(Get(s, "Reconciling").reason, "Moving");
+  EXPECT_EQ(Get(s, "Stalled").status, "False");
+  EXPECT_EQ(s.lease_id, "7587869541230001234");
+  // The new target not reachable yet: said in the Reconciling message.
+  state.message = "the new etcd target is not reachable yet (connection refused)";
+  s = ComputeStatus(Object(), state, std::nullopt, {}, kT0);
+  EXPECT_EQ(Get(s, "Reconciling").reason, "Moving");
+  EXPECT_THAT(Get(s, "Reconciling").message, ::testing::HasSubstr("not reachable yet"));
+  EXPECT_EQ(Get(s, "Ready").status, "True");
+}
+
+// The new credentials of the Secret were rejected while the key is live with the previous ones:
+// still Ready, and a warning naming the Secret (never its values).
+TEST(ComputeStatusTest, RejectedNewCredentialsKeepReadyWithAWarningNamingTheSecret) {
+  publisher::State state = EngineState(publisher::Phase::kRegistered, "Registered");
+  state.moving = true;
+  state.warning = "etcd rejected the new credentials (user bob)";
+  ServiceRegistration o = Object();
+  o.spec.etcd = EtcdTarget{};
+  o.spec.etcd->endpoints = {"etcd-0:2379"};
+  o.spec.etcd->credentials_secret_ref = SecretRef{.name = "etcd-auth"};
+  Status s = ComputeStatus(o, state, std::nullopt, {}, kT0);
+  EXPECT_EQ(s.phase, "Registered");
+  EXPECT_EQ(Get(s, "Ready").status, "True");
+  EXPECT_EQ(Get(s, "Reconciling").status, "True");
+  EXPECT_EQ(Get(s, "Reconciling").reason, "CredentialsRejected");
+  EXPECT_THAT(Get(s, "Reconciling").message, ::testing::HasSubstr("user bob"));
+  EXPECT_THAT(Get(s, "Reconciling").message, ::testing::HasSubstr("Secret default/etcd-auth"));
+  EXPECT_THAT(Get(s, "Ready").message, ::testing::HasSubstr("Secret default/etcd-auth"));
+  EXPECT_EQ(Get(s, "Stalled").status, "False");
+}
+
 TEST(ComputeStatusTest, PausedIsNeitherReadyNorReconcilingNorStalled) {
   Status s = ComputeStatus(Object(), EngineState(publisher::Phase::kPaused, "Paused"), std::nullopt,
                            {}, kT0);

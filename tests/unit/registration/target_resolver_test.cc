@@ -168,3 +168,36 @@ TEST_F(TargetResolverTest, AnApiFailureIsAnErrorNotARefusal) {
 
 }  // namespace
 }  // namespace registrar::registration
+
+namespace registrar::registration {
+namespace {
+
+struct RecheckRow {
+  const char* name;
+  RecheckInput in;
+  std::optional<std::chrono::milliseconds> want;
+};
+
+TEST(SecretRecheck, Table) {
+  using std::chrono::milliseconds;
+  const milliseconds recheck(5000);
+  const milliseconds live(500);
+  const std::vector<RecheckRow> rows = {
+      {"healthy: only the periodic requeue", {}, std::nullopt},
+      {"Secret missing", {.secret_missing = true}, recheck},
+      {"AuthFailed without a lease", {.auth_failed = true}, recheck},
+      {"AuthFailed, the lease still held (password changed in etcd first): quickly",
+       {.auth_failed = true, .lease_held = true},
+       live},
+      {"live, the new credentials rejected (Secret changed first)",
+       {.lease_held = true, .move_waits = true},
+       recheck},
+      {"a plain move (no warning): nothing more", {.lease_held = true}, std::nullopt},
+  };
+  for (const RecheckRow& row : rows) {
+    EXPECT_EQ(SecretRecheck(row.in, recheck, live), row.want) << row.name;
+  }
+}
+
+}  // namespace
+}  // namespace registrar::registration
