@@ -85,7 +85,7 @@ endif
 	@$(STAGE) tools sh -c './scripts/install-tools.sh && ./scripts/install-deps.sh --image && \
 	  ./scripts/build-compat.sh' || { $(BESIDE) stop $(BESIDE_DIR); exit 1; }
 	@$(STAGE) ctest sh -c 'cd $(BUILD_DIR) && \
-	  ctest --output-on-failure -j $(CTEST_JOBS) $(CTEST_FLAGS)' || \
+	  ctest --output-on-failure --no-tests=error -j $(CTEST_JOBS) $(CTEST_FLAGS)' || \
 	  { $(BESIDE) stop $(BESIDE_DIR); exit 1; }
 ifeq ($(CLANG_BESIDE),1)
 	@$(STAGE) clang-build $(BESIDE) wait $(BESIDE_DIR)
@@ -146,11 +146,13 @@ sanitize: sanitize-build
 	@./scripts/build-compat.sh
 	@$(MAKE) --no-print-directory sanitize-run
 
+# A selection that matches no test fails (--no-tests=error) rather than passing silently.
 sanitize-run:
 	@./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) --clear
 	@(cd $(CLANG_BUILD_DIR) && export GTEST_FILTER='$(SANITIZE_GTEST_FILTER)' && \
-	  ctest --output-on-failure -j $(JOBS) -L '$(SANITIZE_LABELS)' $(CTEST_FLAGS); rc=$$?; \
-	  if [ -n '$(SANITIZE_TESTS)' ]; then ctest --output-on-failure -j $(CTEST_JOBS) \
+	  ctest --output-on-failure --no-tests=error -j $(JOBS) -L '$(SANITIZE_LABELS)' $(CTEST_FLAGS); \
+	  rc=$$?; if [ -n '$(SANITIZE_TESTS)' ]; then ctest --output-on-failure --no-tests=error \
+	    -j $(CTEST_JOBS) \
 	    -L integration -R '$(SANITIZE_TESTS)' $(CTEST_FLAGS) || rc=1; fi; exit $$rc); rc=$$?; \
 	  ./scripts/sanitizer-reports.sh $(CLANG_BUILD_DIR) && exit $$rc
 
