@@ -29,7 +29,9 @@ make_base() {
   fi
   local tmp start
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
+  # A RETURN trap stays set after this function returns (bash traps are not local): it clears
+  # itself, or it would fire again when build_image returns, with $tmp out of scope (set -u).
+  trap 'rm -rf "$tmp"; trap - RETURN' RETURN
   apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT) $(IDENTIFIER)' |
     awk '$4 == "Packages" && $2 ~ /^bookworm(-updates|-security)?$/ { print "deb", $1, $2, $3 }' |
     sort -u >"$tmp/sources.list"
