@@ -72,6 +72,35 @@ class EngineTargetsTest : public ::testing::Test {
   Target& own() { return *targets_.at("own:2379"); }
   Target& far() { return *targets_.at("far:2379"); }
 
+  // "ns/a" registered on far: its records read, its lease granted and its key written. Returns
+  // the lease.
+  int64_t RegisterAOnFar() {
+    engine_->Upsert(OnFar("a", "ua"));
+    Run();
+    AnswerAdoption(far(), {});
+    far().client->GrantAll();
+    Run();
+    far().client->AnswerTxns(true);
+    Run();
+    return engine_->Get("ns/a")->lease_id;
+  }
+  // The same user's password changed in a's Secret: a second connection to far. `first_owner`
+  // keeps the first connection's Target alive for the test's checks.
+  struct Rotation {
+    Target* first = nullptr;
+    std::shared_ptr<Target> first_owner;
+    Target* second = nullptr;
+  };
+  Rotation RotateAsPassword() {
+    Rotation r{&far(), targets_.at("far:2379"), nullptr};
+    Desired rotated = OnFar("a", "ua");
+    rotated.target->password = "pw2";
+    engine_->Upsert(rotated);
+    Run();
+    r.second = &far();
+    return r;
+  }
+
   struct Rec {
     std::string full_key;
     std::string name;
@@ -158,25 +187,14 @@ TEST_F(EngineTargetsTest, ARestartTakesTheLeaseOnTheTargetOverAndRevokesOnlyOrph
 
 TEST_F(EngineTargetsTest, ARecordOfALeaseAnotherConnectionHoldsIsLeftToIt) {
   // Registered on far with one password...
-  engine_->Upsert(OnFar("a", "ua"));
-  Run();
-  AnswerAdoption(far(), {});
-  far().client->GrantAll();
-  Run();
-  far().client->AnswerTxns(true);
-  Run();
-  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  const int64_t lease = RegisterAOnFar();
   ASSERT_NE(lease, 0);
   engine_->MarkComplete({"ns/a"});
   Run();
   // ...then the Secret changes: a new connection to the same etcd finds a's record there.
-  Target* first = &far();
-  auto first_owner = targets_.at("far:2379");  // keep the first one's Target alive
-  Desired rotated = OnFar("a", "ua");
-  rotated.target->password = "pw2";
-  engine_->Upsert(rotated);
-  Run();
-  Target* second = &far();
+  const Rotation rotation = RotateAsPassword();
+  Target* first = rotation.first;
+  Target* second = rotation.second;
   ASSERT_NE(first, second);
   AnswerAdoption(*second, {{"a.rpc/1", "a", "ua", lease}});
   // Not an orphan of the new connection: not revoked, not kept alive twice.
@@ -210,24 +228,13 @@ TEST_F(EngineTargetsTest, ARecordOfALeaseAnotherConnectionHoldsIsLeftToIt) {
 // write asks for the key to be absent instead of comparing on the old lease again (before: the
 // same Txn again at once, about one per millisecond, forever; the registration never came back).
 TEST_F(EngineTargetsTest, AKeyGoneWithTheReplacedLeaseIsWrittenAnew) {
-  engine_->Upsert(OnFar("a", "ua"));
-  Run();
-  AnswerAdoption(far(), {});
-  far().client->GrantAll();
-  Run();
-  far().client->AnswerTxns(true);
-  Run();
-  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  const int64_t lease = RegisterAOnFar();
   ASSERT_NE(lease, 0);
   engine_->MarkComplete({"ns/a"});
   Run();
-  Target* first = &far();
-  auto first_owner = targets_.at("far:2379");
-  Desired rotated = OnFar("a", "ua");
-  rotated.target->password = "pw2";
-  engine_->Upsert(rotated);
-  Run();
-  Target* second = &far();
+  const Rotation rotation = RotateAsPassword();
+  Target* first = rotation.first;
+  Target* second = rotation.second;
   ASSERT_NE(first, second);
   AnswerAdoption(*second, {});  // the record went with the expired lease
   second->client->GrantAll();
@@ -261,24 +268,13 @@ TEST_F(EngineTargetsTest, AKeyGoneWithTheReplacedLeaseIsWrittenAnew) {
 // read again without waiting for the retry), the key moves make before break, the old lease is
 // revoked through the new connection, and the old connection is closed.
 TEST_F(EngineTargetsTest, NewCredentialsRejectedKeepTheKeyLiveThenMoveWhenEtcdChanges) {
-  engine_->Upsert(OnFar("a", "ua"));
-  Run();
-  AnswerAdoption(far(), {});
-  far().client->GrantAll();
-  Run();
-  far().client->AnswerTxns(true);
-  Run();
-  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  const int64_t lease = RegisterAOnFar();
   ASSERT_NE(lease, 0);
   engine_->MarkComplete({"ns/a"});
   Run();
-  Target* first = &far();
-  auto first_owner = targets_.at("far:2379");
-  Desired rotated = OnFar("a", "ua");
-  rotated.target->password = "pw2";
-  engine_->Upsert(rotated);
-  Run();
-  Target* second = &far();
+  const Rotation rotation = RotateAsPassword();
+  Target* first = rotation.first;
+  Target* second = rotation.second;
   ASSERT_NE(first, second);
   ASSERT_EQ(second->client->ranges.size(), 1u);
   const absl::Status rejected = absl::UnauthenticatedError(
@@ -340,21 +336,10 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedKeepTheKeyLiveThenMoveWhenEtcdCh
 // most every 5 s); once etcd rejects those, the new ones are tried at once (before: only after
 // their 30 s hold-down).
 TEST_F(EngineTargetsTest, NewCredentialsRejectedCheckTheOldOnesWhichEtcdThenRejects) {
-  engine_->Upsert(OnFar("a", "ua"));
-  Run();
-  AnswerAdoption(far(), {});
-  far().client->GrantAll();
-  Run();
-  far().client->AnswerTxns(true);
-  Run();
-  const int64_t lease = engine_->Get("ns/a")->lease_id;
-  Target* first = &far();
-  auto first_owner = targets_.at("far:2379");
-  Desired rotated = OnFar("a", "ua");
-  rotated.target->password = "pw2";
-  engine_->Upsert(rotated);
-  Run();
-  Target* second = &far();
+  const int64_t lease = RegisterAOnFar();
+  const Rotation rotation = RotateAsPassword();
+  Target* first = rotation.first;
+  Target* second = rotation.second;
   const absl::Status rejected = absl::UnauthenticatedError(
       "etcd authentication failed for user tenant: etcdserver: authentication failed");
   auto read = std::move(second->client->ranges[0]);
@@ -404,14 +389,7 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedCheckTheOldOnesWhichEtcdThenReje
 // The other order: etcd first. The old connection's credentials are rejected while the Secret
 // still has them: AuthFailed at once (the key lasts until its lease ends), not EtcdUnavailable.
 TEST_F(EngineTargetsTest, CurrentCredentialsRejectedShowAuthFailedWhileTheLeaseLasts) {
-  engine_->Upsert(OnFar("a", "ua"));
-  Run();
-  AnswerAdoption(far(), {});
-  far().client->GrantAll();
-  Run();
-  far().client->AnswerTxns(true);
-  Run();
-  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  const int64_t lease = RegisterAOnFar();
   far().keeper->listener.OnConnectivity(false);
   far().keeper->listener.OnStreamClosed(
       absl::UnauthenticatedError("etcd authentication failed for user tenant: etcdserver: "
@@ -432,14 +410,7 @@ TEST_F(EngineTargetsTest, CurrentCredentialsRejectedShowAuthFailedWhileTheLeaseL
 // Endpoints changed: Registered and moving (status Reconciling) until the key is written on the
 // new etcd, then not moving on the new lease.
 TEST_F(EngineTargetsTest, AnEndpointChangeIsMovingUntilTheKeyIsOnTheNewTarget) {
-  engine_->Upsert(OnFar("a", "ua"));
-  Run();
-  AnswerAdoption(far(), {});
-  far().client->GrantAll();
-  Run();
-  far().client->AnswerTxns(true);
-  Run();
-  const int64_t lease = engine_->Get("ns/a")->lease_id;
+  const int64_t lease = RegisterAOnFar();
   EXPECT_FALSE(engine_->Get("ns/a")->moving);
   Desired moved = OnFar("a", "ua");
   moved.target->endpoints = {"near:2379"};
