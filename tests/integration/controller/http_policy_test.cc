@@ -25,6 +25,16 @@ constexpr auto kSoon = std::chrono::seconds(5);
 
 class HttpTest : public ControllerTest {
  protected:
+  // Waits until GET /readyz answers `status`; the error names the last answer.
+  absl::Status WaitForReadyz(int status, std::chrono::seconds timeout) {
+    return WaitUntil(
+        [&](std::string* why) {
+          HttpReply reply = Get("/readyz");
+          *why = absl::StrCat(reply.status, " ", reply.body);
+          return reply.status == status;
+        },
+        timeout);
+  }
   void ExpectMetric(const std::string& series, double expected) {
     absl::StatusOr<double> value = MetricValue(series);
     ASSERT_THAT(value, IsOk());
@@ -81,15 +91,7 @@ TEST_F(HttpTest, ReadyzWaitsForEtcdWhileHealthzDoesNot) {
 
   const TimePoint restored = Now();
   (*proxy)->Restore();
-  ASSERT_THAT(WaitUntil(
-                  [&](std::string* why) {
-                    HttpReply reply = Get("/readyz");
-                    *why = absl::StrCat(reply.status, " ", reply.body);
-                    return reply.status == 200;
-                  },
-                  std::chrono::seconds(10)),
-              IsOk())
-      << controller->Describe();
+  ASSERT_THAT(WaitForReadyz(200, std::chrono::seconds(10)), IsOk()) << controller->Describe();
   ReportMeasurement("etcd reachable -> /readyz 200", SecondsSince(restored));
   EXPECT_THAT(WaitForKey("user.rpc/", kSoon), IsOk());
 }
@@ -108,35 +110,18 @@ TEST_F(HttpTest, ReadyzFollowsABrokenAndRestoredKeepAliveStream) {
   ASSERT_NE(controller, nullptr);
   ASSERT_THAT(WaitForRegistration("default", "user-rpc", "Registered", kSoon), IsOk())
       << controller->Describe();
-  ASSERT_THAT(WaitUntil([&](std::string*) { return Get("/readyz").status == 200; }, kSoon),
-              IsOk());
+  ASSERT_THAT(WaitForReadyz(200, kSoon), IsOk());
   // Past a probe tick with the lease held, so the probe is on its quiet chain.
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   ASSERT_EQ(Get("/readyz").status, 200);
 
   (*proxy)->Cut();
   (*proxy)->DropAll();  // the stream breaks; reconnects go nowhere
-  ASSERT_THAT(WaitUntil(
-                  [&](std::string* why) {
-                    HttpReply reply = Get("/readyz");
-                    *why = absl::StrCat(reply.status, " ", reply.body);
-                    return reply.status == 503;
-                  },
-                  std::chrono::seconds(3)),
-              IsOk())
-      << controller->Describe();
+  ASSERT_THAT(WaitForReadyz(503, std::chrono::seconds(3)), IsOk()) << controller->Describe();
 
   const TimePoint restored = Now();
   (*proxy)->Restore();
-  ASSERT_THAT(WaitUntil(
-                  [&](std::string* why) {
-                    HttpReply reply = Get("/readyz");
-                    *why = absl::StrCat(reply.status, " ", reply.body);
-                    return reply.status == 200;
-                  },
-                  std::chrono::seconds(6)),
-              IsOk())
-      << controller->Describe();
+  ASSERT_THAT(WaitForReadyz(200, std::chrono::seconds(6)), IsOk()) << controller->Describe();
   ReportMeasurement("etcd answers again -> /readyz 200", SecondsSince(restored));
   EXPECT_THAT(WaitForKey("user.rpc/", kSoon), IsOk());
 }
