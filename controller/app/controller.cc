@@ -113,9 +113,7 @@ int RunController(const config::Options& options) {
   registration::ReconcilerOptions reconciler_options = kit.reconciler_options();
   // spec.etcd targets take timeouts and backoff from here, never credentials or TLS material.
   reconciler_options.target_base = engine_options.default_target;
-  if (options.resync_seconds > 0) {
-    reconciler_options.resync = std::chrono::seconds(options.resync_seconds);
-  }
+  reconciler_options.resync = std::chrono::seconds(options.resync_seconds);  // 0: never
   registration::RegistrationReconciler reconciler(
       registration::DesiredView{[&src](const std::string& id) { return src.store().Get(id); },
                                 [&src] { return src.synced(); }},

@@ -50,8 +50,7 @@ RegistrarMetrics::RegistrarMetrics(Registry& registry)
           {"verb", "resource", "code"})),
       kube_relists_total(registry.AddCounter(
           "etcd_registrar_kube_relists_total",
-          "Complete lists of ServiceRegistrations (the first, and after a 410 or a failed "
-          "watch)")),
+          "Complete lists of ServiceRegistrations after the first (a 410 or a failed watch)")),
       kube_watch_restarts_total(
           registry.AddCounter("etcd_registrar_kube_watch_restarts_total",
                               "Watches of ServiceRegistrations opened again after one ended")),

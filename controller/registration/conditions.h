@@ -64,8 +64,9 @@ inline constexpr char kReasonRevoking[] = "Revoking";
 // through it); CredentialsRejected: the move waits because etcd rejects the new credentials.
 inline constexpr char kReasonMoving[] = "Moving";
 inline constexpr char kReasonCredentialsRejected[] = "CredentialsRejected";
-// Kubernetes mode: spec.etcd (a per-registration etcd target) is not implemented yet; such a
-// resource is refused rather than registered on the controller's own etcd.
+// Kubernetes mode: spec.etcd (a per-registration etcd target) where no Secret reader is wired
+// (never in the binary, docs/operations.md); such a resource is refused rather than registered
+// on the controller's own etcd.
 inline constexpr char kReasonEtcdTargetUnsupported[] = "EtcdTargetUnsupported";
 // Kubernetes mode: spec.valueFrom (every ready endpoint of a Service) is not implemented yet;
 // such a resource is refused rather than registered with an empty value.

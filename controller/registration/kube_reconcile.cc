@@ -121,13 +121,14 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::ReconcileKub
   engine_.Upsert(ToDesired(current, decision->target));
   Clock::Duration deferred = Clock::Duration::zero();
   RETURN_IF_ERROR(PublishStatus(identity, current, std::nullopt, &deferred));
-  Clock::Duration next = options_.resync;
+  std::optional<Clock::Duration> next = Resync();
+  const auto sooner = [&next](Clock::Duration d) { next = next ? std::min(*next, d) : d; };
   if (deferred > Clock::Duration::zero()) {
     // The engine's listener re-queues it sooner when the key goes live.
-    next = std::min<Clock::Duration>(deferred, next);
+    sooner(deferred);
   }
   if (std::optional<Clock::Duration> recheck = TargetRecheck(identity, *decision)) {
-    next = std::min(*recheck, next);  // AuthFailed: read the Secrets again soon
+    sooner(*recheck);  // AuthFailed: read the Secrets again soon
   }
   return Result{next};
 }

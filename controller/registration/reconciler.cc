@@ -129,7 +129,7 @@ absl::StatusOr<runtime::Reconciler::Result> RegistrationReconciler::Reconcile(
     return absl::FailedPreconditionError(refusal->reason + ": " + refusal->message);
   }
   engine_.Upsert(ToDesired(*object, decision->target));
-  return Result{options_.resync};
+  return Result{Resync()};
 }
 
 std::optional<Refusal> RegistrationReconciler::refusal(const std::string& identity) const {

@@ -99,7 +99,8 @@ struct DesiredView {
 struct ReconcilerOptions {
   SourceMode mode = SourceMode::kManifests;
   std::string owner_prefix = kDefaultOwnerPrefix;
-  // How often a live registration is looked at again without a change (eventual consistency).
+  // How often a live registration is looked at again without a change (eventual consistency);
+  // 0: never (--resync-period 0), only on a change or when a grace or recheck is due.
   std::chrono::seconds resync{300};
   // Kubernetes mode: finalizer, status and events through it (object_writer.h). nullptr:
   // manifest mode (no API writes; status is served on /registrations).
@@ -163,6 +164,13 @@ class RegistrationReconciler final : public runtime::Reconciler {
   };
   // An error: a Secret could not be read for now (retried; the engine keeps what it has).
   absl::StatusOr<Decision> Decide(const ServiceRegistration& object) const;
+  // The periodic requeue of a live registration: options_.resync, none when it is 0.
+  std::optional<Clock::Duration> Resync() const {
+    if (options_.resync <= std::chrono::seconds::zero()) {
+      return std::nullopt;
+    }
+    return options_.resync;
+  }
   // When to look at a registration on a target again sooner than `resync` (AuthFailed).
   std::optional<Clock::Duration> TargetRecheck(const std::string& identity,
                                                const Decision& decision) const;

@@ -157,5 +157,15 @@ TEST(RegistrarMetrics, RegistersTheDocumentedFamilies) {
   }
 }
 
+// The relist counter counts the complete lists after the first (runtime/reflector.h): its HELP
+// text says so, as docs/operations.md does.
+TEST(RegistrarMetrics, RelistsHelpNamesTheListsAfterTheFirst) {
+  Registry registry;
+  RegistrarMetrics m(registry);
+  EXPECT_THAT(registry.Render(),
+              HasSubstr("# HELP etcd_registrar_kube_relists_total Complete lists of "
+                        "ServiceRegistrations after the first (a 410 or a failed watch)\n"));
+}
+
 }  // namespace
 }  // namespace registrar::http

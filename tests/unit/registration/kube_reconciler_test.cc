@@ -235,6 +235,31 @@ TEST_F(KubeReconcilerTest, RegisteringIsWrittenOnlyAfterItsGrace) {
   EXPECT_THAT(writer_.events, IsEmpty());
 }
 
+// --resync-period 0 means never: no periodic requeue, but the grace and the Secret recheck
+// still bring the object back when they are due.
+TEST_F(KubeReconcilerTest, ResyncZeroMeansNoPeriodicRequeue) {
+  ReconcilerOptions options = Options();
+  options.resync = std::chrono::seconds(0);
+  RegistrationReconciler reconciler(
+      DesiredView{[this](const std::string&) -> std::shared_ptr<const ServiceRegistration> {
+                    return cache_;
+                  },
+                  [] { return true; }},
+      engine_, policy_, options);
+  Create();
+  auto result = reconciler.Reconcile(kId);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result->requeue_after, std::chrono::seconds(5)) << "looked at again after the grace";
+  Sync();
+  clock_.Advance(std::chrono::seconds(5));
+  engine_.state = publisher::State{};  // granting: Pending/Registering
+  result = reconciler.Reconcile(kId);
+  ASSERT_THAT(result, IsOk());
+  ASSERT_FALSE(log_.empty());
+  EXPECT_EQ(log_.back(), "WriteStatus Pending");
+  EXPECT_FALSE(result->requeue_after.has_value()) << "no periodic requeue with resync 0";
+}
+
 TEST_F(KubeReconcilerTest, RegisteredWithinTheGraceIsTheOnlyStatusWrite) {
   Create();
   ASSERT_THAT(Reconcile(), IsOk());

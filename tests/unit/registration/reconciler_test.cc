@@ -117,6 +117,24 @@ TEST_F(ReconcilerTest, ValidObjectIsUpsertedWithEveryField) {
   EXPECT_FALSE(reconciler_.refusal("shop/order-rpc").has_value());
 }
 
+// --resync-period 0 means never: a live registration is not requeued periodically.
+TEST_F(ReconcilerTest, ResyncZeroMeansNoPeriodicRequeue) {
+  ReconcilerOptions options = Options();
+  options.resync = std::chrono::seconds(0);
+  RegistrationReconciler reconciler(
+      DesiredView{[this](const std::string& id) -> std::shared_ptr<const ServiceRegistration> {
+                    auto it = objects_.find(id);
+                    return it == objects_.end() ? nullptr : it->second;
+                  },
+                  [this] { return synced_; }},
+      engine_, policy_, options);
+  Put(Valid());
+  auto result = reconciler.Reconcile("shop/order-rpc");
+  ASSERT_THAT(result, IsOk());
+  EXPECT_THAT(engine_.calls, ElementsAre("Upsert shop/order-rpc"));
+  EXPECT_FALSE(result->requeue_after.has_value());
+}
+
 TEST_F(ReconcilerTest, PausedIsHandedToTheEngineAsPaused) {
   ServiceRegistration o = Valid();
   o.spec.paused = true;
