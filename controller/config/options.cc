@@ -364,29 +364,36 @@ absl::StatusOr<Command> ParseController(int argc, const char* const* argv) {
                  "instead of Kubernetes (a folder missing at start is waited for: leases of "
                  "this owner are kept alive meanwhile)")
       ->excludes(kubeconfig);
+  // Kubernetes-only flags are refused beside --manifests (a user who gives them expects them to
+  // apply; silently ignoring them would hide the mistake).
+  CLI::Option* manifests = app.get_option("--manifests");
   app.add_option("--context", o.context, "kubeconfig context (default: current-context)")
-      ->excludes(app.get_option("--manifests"));
+      ->excludes(manifests);
   app.add_option("--kube-api-qps", o.kube_api_qps,
                  "Kubernetes API requests per second (client-side rate limit; 0: none)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->excludes(manifests);
   app.add_option("--kube-api-burst", o.kube_api_burst,
                  "Kubernetes API requests allowed at once above --kube-api-qps")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->excludes(manifests);
   std::string resync = "10m";
   app.add_option("--resync-period", resync,
                  "Re-queue every ServiceRegistration this often, changed or not "
                  "(e.g. 600, 600s, 10m, 1h; 0 = never)")
       ->capture_default_str();
-  app.add_option("--namespace", o.watch_namespace, "Only this namespace (default: all)");
+  app.add_option("--namespace", o.watch_namespace, "Only this namespace (default: all)")
+      ->excludes(manifests);
   app.add_option("--selector", o.selector,
-                 "Only ServiceRegistrations matching this label selector");
+                 "Only ServiceRegistrations matching this label selector")
+      ->excludes(manifests);
   app.add_option("--workers", o.workers, "Reconcile workers (>= 1)")->capture_default_str();
   AddEtcdFlags(app, o.etcd);
   app.add_option("--owner-prefix", o.owner_prefix, "etcd prefix of the ownership records")
       ->capture_default_str();
   app.add_option("--owner-id", o.owner_id,
-                 "This controller's identity in ownership records (default with --manifests: "
-                 "local-<machine-id>)");
+                 "This controller's identity in ownership records (default: k8s-<UID of the "
+                 "kube-system namespace>; with --manifests: local-<machine-id>)");
   app.add_option("--policy", o.policy,
                  "Policy file: which namespaces may register which keys "
                  "on which etcd endpoints")

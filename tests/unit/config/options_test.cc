@@ -18,6 +18,7 @@ namespace {
 
 using ::registrar::testing::IsOk;
 using ::registrar::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -66,17 +67,14 @@ TEST_F(OptionsTest, DefaultsWithoutFlags) {
   EXPECT_TRUE(o.manifests.empty());
 }
 
+// Every flag of Kubernetes mode (--manifests and the flags it excludes: the tests below).
 TEST_F(OptionsTest, ParsesEveryControllerFlag) {
-  const std::string manifests = (dir_ / "m").string();
-  std::filesystem::create_directories(manifests);
   const std::string ca = Write("ca.pem", "ca");
   const std::string cert = Write("cert.pem", "cert");
   const std::string key = Write("key.pem", "key");
   const std::string password = Write("password", "s3cret\n");
   const std::string policy = Write("policy.yaml", "rules: []\n");
-  auto command = Parse({"--manifests",
-                        manifests,
-                        "--namespace",
+  auto command = Parse({"--namespace",
                         "payments",
                         "--selector",
                         "app=x",
@@ -110,7 +108,6 @@ TEST_F(OptionsTest, ParsesEveryControllerFlag) {
                         "json"});
   ASSERT_THAT(command, IsOk());
   const Options& o = command->controller;
-  EXPECT_EQ(o.manifests, manifests);
   EXPECT_EQ(o.watch_namespace, "payments");
   EXPECT_EQ(o.selector, "app=x");
   EXPECT_EQ(o.workers, 7);
@@ -185,6 +182,17 @@ TEST_F(OptionsTest, BadKubernetesClientFlagsNameTheFlag) {
   EXPECT_THAT(Parse({"--kube-api-burst", "0"}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--kube-api-burst")));
   EXPECT_THAT(Parse({"--manifests", "/tmp", "--context", "x"}), Not(IsOk()));
+}
+
+// The Kubernetes-only flags would be ignored in manifest mode: refused, naming both flags.
+TEST_F(OptionsTest, KubernetesOnlyFlagsAreRefusedWithManifests) {
+  for (const char* flag : {"--namespace", "--selector", "--kube-api-qps", "--kube-api-burst"}) {
+    SCOPED_TRACE(flag);
+    EXPECT_THAT(Parse({"--manifests", "/tmp", flag, "5"}),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("--manifests"), HasSubstr(flag))));
+    EXPECT_THAT(Parse({flag, "5"}), IsOk());
+  }
 }
 
 TEST_F(OptionsTest, ConfigFileMergesAndFlagWins) {
