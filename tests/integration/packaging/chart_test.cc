@@ -241,6 +241,8 @@ TEST(Chart, SchemaRejectsBadValues) {
       {"etcd.endpoints={nohost}", "/etcd/endpoints/0"},
       {"extraArgs={workers}", "/extraArgs/0"},
       {"no.such=1", "no"},
+      // A TLS Secret that would pass no TLS flag (plain TCP): refused.
+      {"etcd.tls.existingSecret=s,etcd.tls.caKey=,etcd.tls.certKey=", "etcd.tls"},
   };
   for (const auto& [set, needle] : bad) {
     auto out =
