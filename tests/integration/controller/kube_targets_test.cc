@@ -583,6 +583,10 @@ TEST_F(SameUserRotationTest, SecretFirstThenEtcdKeepsTheKeyWithoutAGap) {
         << c.Describe();
   }
   std::cerr << "statuses seen during the rotation:\n" << absl::StrJoin(seen, "\n") << "\n";
+  if (secure().version() != "3.4") {
+    // The case in point happened: etcd closed the old keep-alive stream during the move.
+    EXPECT_THAT(c.Log(), HasSubstr("is down; still Registered while it moves"));
+  }
   ExpectMovedWithoutAGap(s, *after, rotated);
 }
 
