@@ -80,7 +80,7 @@ struct Reg {
   int64_t granted_ttl = 0;
   int64_t requested_ttl = 0;
   std::optional<Clock::TimePoint> granted_at;  // when `lease`'s grant was sent (nullopt: adopted)
-  std::string full_key;  // as written
+  std::string full_key;                        // as written
   std::string written_value;
   std::string written_record;
   bool key_present = false;

@@ -60,8 +60,8 @@ Clock::Duration EngineImpl::LeaseLeft(const HeldKey& held) const {
   }
   if (std::optional<std::chrono::system_clock::time_point> renewed =
           board_.LastRenewal(held.lease)) {
-    left = std::max(left, std::chrono::duration_cast<Clock::Duration>(*renewed + ttl -
-                                                                      clock_.WallNow()));
+    left = std::max(left,
+                    std::chrono::duration_cast<Clock::Duration>(*renewed + ttl - clock_.WallNow()));
   }
   return left;
 }
@@ -75,10 +75,11 @@ bool EngineImpl::KeepShowingHeldKey(Reg& reg) {
                          .target_failed = false})) {
     return false;
   }
-  spdlog::info("{}: the keep-alive stream holding lease {} is down; still Registered while it "
-               "moves (the lease lasts at least {} ms more)",
-               reg.desired.id, held->lease,
-               std::chrono::duration_cast<std::chrono::milliseconds>(LeaseLeft(*held)).count());
+  spdlog::info(
+      "{}: the keep-alive stream holding lease {} is down; still Registered while it "
+      "moves (the lease lasts at least {} ms more)",
+      reg.desired.id, held->lease,
+      std::chrono::duration_cast<std::chrono::milliseconds>(LeaseLeft(*held)).count());
   SetState(reg, Phase::kRegistered, Cause::kRegistered, kHeldKeyMessage);
   ScheduleHeldKeyCheck(reg);
   return true;
@@ -101,8 +102,7 @@ void EngineImpl::CheckHeldKey(const std::string& id, uint64_t epoch) {
     return;
   }
   const std::optional<HeldKey> held = HeldKeyOf(*reg);
-  if (!held || (!held->conn->down && held->conn->rejected.ok()) ||
-      held->conn == Wanted(*reg)) {
+  if (!held || (!held->conn->down && held->conn->rejected.ok()) || held->conn == Wanted(*reg)) {
     return;  // renewed again, or moved
   }
   if (LeaseLeft(*held) > Clock::Duration::zero()) {
@@ -111,8 +111,8 @@ void EngineImpl::CheckHeldKey(const std::string& id, uint64_t epoch) {
   }
   SetState(*reg, Phase::kPending, Cause::kEtcdUnavailable,
            absl::StrCat("etcd ", held->conn->client->target(),
-                        ": the connection holding the key stopped renewing its lease ",
-                        held->lease, " and the lease may have ended (", held->ttl,
+                        ": the connection holding the key stopped renewing its lease ", held->lease,
+                        " and the lease may have ended (", held->ttl,
                         " s after its last renewal) before the key moved to the new one"));
 }
 

@@ -477,8 +477,8 @@ class SameUserRotationTest : public KubeTargetsTest {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return absl::DeadlineExceededError(absl::StrCat("version ", until, " not seen; seen:\n",
-                                                    absl::StrJoin(seen, "\n")));
+    return absl::DeadlineExceededError(
+        absl::StrCat("version ", until, " not seen; seen:\n", absl::StrJoin(seen, "\n")));
   }
   static double Since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -570,8 +570,7 @@ TEST_F(SameUserRotationTest, SecretFirstThenEtcdKeepsTheKeyWithoutAGap) {
   // The key was never deleted, so Ready never went False: the move shows Reconciling (Moving or
   // CredentialsRejected), never a false outage (before: Pending/EtcdUnavailable and a moment of
   // Failed/AuthFailed on 3.5/3.6 once etcd closed the old keep-alive stream).
-  auto statuses =
-      StatusesBetween(from_version, after->at("metadata").value("resourceVersion", ""));
+  auto statuses = StatusesBetween(from_version, after->at("metadata").value("resourceVersion", ""));
   ASSERT_THAT(statuses, IsOk());
   const std::vector<std::string>& seen = *statuses;
   EXPECT_THAT(DeletesOf(*s.recorder, full_key()), ::testing::IsEmpty());
