@@ -122,6 +122,7 @@ void EngineImpl::Claim(Reg& reg) {
 void EngineImpl::TakeAdopted(Reg& reg, Connection* conn, const AdoptedLease& a) {
   reg.conn = conn;
   reg.lease = a.lease;
+  reg.granted_at.reset();  // its renewals tell how long it lasts
   reg.granted_ttl = a.ttl();
   reg.requested_ttl = a.record.ttl;
   reg.full_key = a.full_key;
@@ -237,11 +238,25 @@ void EngineImpl::OnConnectivity(Connection* conn, bool up) {
   }
   for (const std::string& id : Ids()) {
     Reg* reg = Find(id);
-    if (reg == nullptr || reg->conn != conn || reg->lease == 0) {
+    if (reg == nullptr) {
+      continue;
+    }
+    if (!up && reg->old && reg->old->conn == conn && reg->state.phase == Phase::kRegistered) {
+      ScheduleHeldKeyCheck(*reg);  // moving, its key on the lease being replaced here
+    }
+    if (reg->conn != conn || reg->lease == 0) {
       continue;
     }
     if (!up && reg->state.phase == Phase::kRegistered) {
-      SetState(*reg, Phase::kPending, Cause::kEtcdUnavailable, "keep-alive stream to etcd is down");
+      // Moving (a Secret-first password rotation: etcd 3.5/3.6 close the old stream when etcd
+      // gets the new password), the key still live: Registered and moving, not a false outage.
+      if (!KeepShowingHeldKey(*reg)) {
+        SetState(*reg, Phase::kPending, Cause::kEtcdUnavailable,
+                 "keep-alive stream to etcd is down");
+      }
+    } else if (up && reg->state.phase == Phase::kRegistered && reg->state.moving &&
+               reg->state.message == kHeldKeyMessage) {
+      SetState(*reg, Phase::kRegistered, Cause::kRegistered);  // its stream is back
     } else if (up &&
                (reg->state.cause == Cause::kEtcdUnavailable ||
                 reg->state.cause == Cause::kAuthFailed) &&

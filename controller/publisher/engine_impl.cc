@@ -327,7 +327,11 @@ void EngineImpl::Step(Reg& reg) {
       return;
     case Action::kGrantKeepOld:
       // Make before break: keep the current lease (and key) alive until the new one is live.
-      reg.old = OldLease{reg.conn, reg.lease, reg.full_key};
+      reg.old = OldLease{.conn = reg.conn,
+                         .lease = reg.lease,
+                         .full_key = reg.full_key,
+                         .granted_ttl = reg.granted_ttl,
+                         .granted_at = reg.granted_at};
       reg.conn->lease_owner[reg.lease] = d.id;
       reg.lease = 0;
       Grant(reg, *conn);

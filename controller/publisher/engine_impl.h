@@ -39,6 +39,12 @@
 
 namespace registrar::publisher {
 
+// The message of a registration shown Registered and moving while the connection holding its
+// key has its keep-alive stream down (EngineImpl::KeepShowingHeldKey).
+inline constexpr char kHeldKeyMessage[] =
+    "the keep-alive stream of the connection holding the key is down; the key stays live until "
+    "its lease ends (a TTL after its last renewal) and moves to the new connection meanwhile";
+
 // How the engine makes its connections and runs its thread. NewEngine uses etcd::NewClient
 // (wrapped in the dry-run client with EngineOptions::dry_run) and etcd::NewLeaseKeeper.
 struct EngineDeps {
@@ -58,6 +64,8 @@ struct OldLease {
   // False once a write found full_key gone (the lease expired meanwhile): the new lease's write
   // must then expect no key, not this lease as its holder.
   bool holds_key = true;
+  int64_t granted_ttl = 0;
+  std::optional<Clock::TimePoint> granted_at;  // when its grant was sent (nullopt: adopted)
 };
 
 struct Reg {
@@ -71,7 +79,8 @@ struct Reg {
   int64_t lease = 0;
   int64_t granted_ttl = 0;
   int64_t requested_ttl = 0;
-  std::string full_key;  // as written
+  std::optional<Clock::TimePoint> granted_at;  // when `lease`'s grant was sent (nullopt: adopted)
+  std::string full_key;                        // as written
   std::string written_value;
   std::string written_record;
   bool key_present = false;
@@ -171,6 +180,28 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   // that was fine is lost); otherwise Failed/AuthFailed (credentials) or Pending.
   void ShowTargetFailure(Reg& reg, const Connection* target, const absl::Status& status,
                          const std::string& message);
+  // The lease through which `reg`'s key is in etcd (its current one, else the one being
+  // replaced), if any.
+  struct HeldKey {
+    Connection* conn = nullptr;
+    int64_t lease = 0;
+    int64_t ttl = 0;
+    std::optional<Clock::TimePoint> granted_at;
+  };
+  std::optional<HeldKey> HeldKeyOf(const Reg& reg) const;
+  // How long `held`'s lease lasts at least, as far as the engine knows: its last renewal (or
+  // its grant) plus its TTL, minus now. Not above zero: etcd may have expired it.
+  Clock::Duration LeaseLeft(const HeldKey& held) const;
+  // `reg` moves, and the connection holding its key stopped renewing it (stream down, or its
+  // credentials rejected): while registration_plan.h's HeldKeyShowsLive holds (target not
+  // failed), shows Registered and moving and checks again when the lease may end; true then.
+  // False: the caller shows the honest state.
+  bool KeepShowingHeldKey(Reg& reg);
+  // Posts CheckHeldKey for when `reg`'s held lease may end, if its holder stopped renewing it.
+  void ScheduleHeldKeyCheck(const Reg& reg);
+  // The lease of a registration shown live (KeepShowingHeldKey, ShowTargetFailure) may have
+  // ended and its holder still does not renew it: Pending/EtcdUnavailable.
+  void CheckHeldKey(const std::string& id, uint64_t epoch);
   // The connection `reg` wants now, if it exists.
   Connection* Wanted(const Reg& reg) const;
   void RetryTargetAdoption(Connection* conn);

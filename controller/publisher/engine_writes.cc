@@ -30,10 +30,12 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
   req.set_id(pool_.NewLeaseId());
   int64_t lease = req.id();
   int64_t ttl = reg.desired.ttl;
+  // etcd starts the lease's TTL after this: the earliest it can end is a TTL after now.
+  const Clock::TimePoint sent = clock_.Now();
   pool_.Write(
       conn, "LeaseGrant", std::move(req), &etcd::Client::LeaseGrant,
-      [this, conn, id = reg.desired.id, epoch = reg.epoch, ttl,
-       lease](absl::StatusOr<pb::LeaseGrantResponse> r) {
+      [this, conn, id = reg.desired.id, epoch = reg.epoch, ttl, lease,
+       sent](absl::StatusOr<pb::LeaseGrantResponse> r) {
         Reg* reg = Find(id);
         if (reg == nullptr || reg->epoch != epoch) {
           if (r.ok() || IsTransient(r.status())) {
@@ -57,8 +59,12 @@ void EngineImpl::Grant(Reg& reg, Connection* conn) {
           Failed(*reg, absl::UnavailableError(r->error()), "granting a lease");
           return;
         }
+        // etcd took this connection's credentials: a rejection seen before (its stream, while
+        // the Secret was ahead of etcd) is over, so the key written next is not AuthFailed.
+        conn->rejected = absl::OkStatus();
         reg->conn = conn;
         reg->lease = r->id();
+        reg->granted_at = sent;
         reg->granted_ttl = std::clamp<int64_t>(r->ttl(), 0, kMaxLeaseTtlSeconds);
         reg->requested_ttl = ttl;
         reg->key_present = false;

@@ -25,10 +25,95 @@ Connection* EngineImpl::Wanted(const Reg& reg) const {
 }
 
 bool EngineImpl::HoldsLiveElsewhere(const Reg& reg, const Connection* target) const {
-  if (reg.lease != 0 && reg.key_present && reg.conn != target && reg.conn->rejected.ok()) {
+  // The target just failed: live while the holder renews the lease, or while its stream is being
+  // reopened and the lease may not have ended (HeldKeyShowsLive, target_failed).
+  auto live = [&](const HeldKey& held) {
+    return held.conn != target &&
+           ((!held.conn->down && held.conn->rejected.ok()) ||
+            HeldKeyShowsLive({.lease_live = LeaseLeft(held) > Clock::Duration::zero(),
+                              .holder_rejected = !held.conn->rejected.ok(),
+                              .target_failed = true}));
+  };
+  if (reg.lease != 0 && reg.key_present &&
+      live({reg.conn, reg.lease, reg.granted_ttl, reg.granted_at})) {
     return true;
   }
-  return reg.old && reg.old->holds_key && reg.old->conn != target && reg.old->conn->rejected.ok();
+  return reg.old && reg.old->holds_key &&
+         live({reg.old->conn, reg.old->lease, reg.old->granted_ttl, reg.old->granted_at});
+}
+
+std::optional<EngineImpl::HeldKey> EngineImpl::HeldKeyOf(const Reg& reg) const {
+  if (reg.lease != 0 && reg.key_present && reg.conn != nullptr) {
+    return HeldKey{reg.conn, reg.lease, reg.granted_ttl, reg.granted_at};
+  }
+  if (reg.old && reg.old->holds_key) {
+    return HeldKey{reg.old->conn, reg.old->lease, reg.old->granted_ttl, reg.old->granted_at};
+  }
+  return std::nullopt;
+}
+
+Clock::Duration EngineImpl::LeaseLeft(const HeldKey& held) const {
+  const std::chrono::seconds ttl(held.ttl);
+  Clock::Duration left = Clock::Duration::min();
+  if (held.granted_at) {
+    left = *held.granted_at + ttl - clock_.Now();
+  }
+  if (std::optional<std::chrono::system_clock::time_point> renewed =
+          board_.LastRenewal(held.lease)) {
+    left = std::max(left,
+                    std::chrono::duration_cast<Clock::Duration>(*renewed + ttl - clock_.WallNow()));
+  }
+  return left;
+}
+
+bool EngineImpl::KeepShowingHeldKey(Reg& reg) {
+  const Connection* target = Wanted(reg);
+  const std::optional<HeldKey> held = HeldKeyOf(reg);
+  if (!reg.state.moving || target == nullptr || !held || held->conn == target ||
+      !HeldKeyShowsLive({.lease_live = LeaseLeft(*held) > Clock::Duration::zero(),
+                         .holder_rejected = !held->conn->rejected.ok(),
+                         .target_failed = false})) {
+    return false;
+  }
+  spdlog::info(
+      "{}: the keep-alive stream holding lease {} is down; still Registered while it "
+      "moves (the lease lasts at least {} ms more)",
+      reg.desired.id, held->lease,
+      std::chrono::duration_cast<std::chrono::milliseconds>(LeaseLeft(*held)).count());
+  SetState(reg, Phase::kRegistered, Cause::kRegistered, kHeldKeyMessage);
+  ScheduleHeldKeyCheck(reg);
+  return true;
+}
+
+void EngineImpl::ScheduleHeldKeyCheck(const Reg& reg) {
+  const std::optional<HeldKey> held = HeldKeyOf(reg);
+  if (!held || (!held->conn->down && held->conn->rejected.ok())) {
+    return;  // renewed
+  }
+  const Clock::Duration left = std::max(LeaseLeft(*held), Clock::Duration::zero());
+  loop_.PostAfter(left + std::chrono::milliseconds(1),
+                  [this, id = reg.desired.id, epoch = reg.epoch] { CheckHeldKey(id, epoch); });
+}
+
+void EngineImpl::CheckHeldKey(const std::string& id, uint64_t epoch) {
+  Reg* reg = Find(id);
+  if (reg == nullptr || reg->epoch != epoch || reg->state.phase != Phase::kRegistered ||
+      !reg->state.moving) {
+    return;
+  }
+  const std::optional<HeldKey> held = HeldKeyOf(*reg);
+  if (!held || (!held->conn->down && held->conn->rejected.ok()) || held->conn == Wanted(*reg)) {
+    return;  // renewed again, or moved
+  }
+  if (LeaseLeft(*held) > Clock::Duration::zero()) {
+    ScheduleHeldKeyCheck(*reg);  // renewed meanwhile, then stopped again
+    return;
+  }
+  SetState(*reg, Phase::kPending, Cause::kEtcdUnavailable,
+           absl::StrCat("etcd ", held->conn->client->target(),
+                        ": the connection holding the key stopped renewing its lease ", held->lease,
+                        " and the lease may have ended (", held->ttl,
+                        " s after its last renewal) before the key moved to the new one"));
 }
 
 void EngineImpl::UpdateMoving(Reg& reg, const Connection* target) {
@@ -55,6 +140,7 @@ void EngineImpl::ShowTargetFailure(Reg& reg, const Connection* target, const abs
   const bool credentials = Classify(status) == ErrorClass::kCredentials;
   if (HoldsLiveElsewhere(reg, target)) {
     reg.state.moving = true;
+    ScheduleHeldKeyCheck(reg);  // its holder's stream may be down: honest once the lease may end
     if (!credentials) {
       // Said in the message of a Registered state, which only a move shows (Reconciling).
       SetState(reg, Phase::kRegistered, Cause::kRegistered,

@@ -73,6 +73,10 @@ Action Plan(const PlanInput& in) {
   return in.conn_down ? Action::kShowUnavailable : Action::kShowRegistered;
 }
 
+bool HeldKeyShowsLive(const HeldKeyInput& in) {
+  return in.lease_live && !(in.holder_rejected && in.target_failed);
+}
+
 KeyWriteMode PlanKeyWrite(bool holder, bool drop_old, bool no_batch, bool reput) {
   return !holder && !drop_old && !no_batch && !reput ? KeyWriteMode::kBatched
                                                      : KeyWriteMode::kAlone;

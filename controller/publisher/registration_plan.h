@@ -20,6 +20,12 @@
 //      connection's credentials (the password was changed in etcd: the key lasts until its lease
 //      ends), Registered, or EtcdUnavailable while the connection's keep-alive stream is down.
 //
+// HeldKeyShowsLive: a registration moving to another connection (make before break) whose key
+// is held through a connection that stopped renewing it (its keep-alive stream is down, or etcd
+// now rejects its credentials: a same-user password rotation on etcd 3.5/3.6) still shows
+// Registered and moving (Ready True, Reconciling True) while its lease may still be alive and
+// some connection may still work; otherwise the honest not-Ready state.
+//
 // Thread-safety: pure functions. Ownership: none.
 #pragma once
 
@@ -66,6 +72,20 @@ enum class Action {
 };
 
 const char* ActionName(Action action);
+
+struct HeldKeyInput {
+  // The holding lease's last renewal (or, before any, its grant) plus its granted TTL is still
+  // ahead: etcd cannot have expired it yet.
+  bool lease_live = false;
+  bool holder_rejected = false;  // etcd rejects the holding connection's credentials
+  bool target_failed = false;    // the wanted connection's last attempt failed (since then)
+};
+
+// True: Registered and moving. False once the lease may have ended, or when neither connection
+// works (the holder's credentials rejected and the target failing). A holder whose stream is
+// merely down is reopened by its keeper (within about a second), so it still counts as working
+// until its lease may have ended.
+bool HeldKeyShowsLive(const HeldKeyInput& in);
 
 Action Plan(const PlanInput& in);
 

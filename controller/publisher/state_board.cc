@@ -26,6 +26,15 @@ void StateBoard::NoteRenewal(int64_t lease, std::chrono::system_clock::time_poin
   renewals_[lease] = when;
 }
 
+std::optional<std::chrono::system_clock::time_point> StateBoard::LastRenewal(int64_t lease) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = renewals_.find(lease);
+  if (it == renewals_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
 void StateBoard::ForgetRenewal(int64_t lease) {
   absl::MutexLock lock(&mu_);
   renewals_.erase(lease);

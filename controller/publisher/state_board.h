@@ -31,6 +31,8 @@ class StateBoard {
 
   void NoteRenewal(int64_t lease, std::chrono::system_clock::time_point when);
   void ForgetRenewal(int64_t lease);
+  // When `lease` was last renewed (nullopt: not since it was granted or adopted).
+  std::optional<std::chrono::system_clock::time_point> LastRenewal(int64_t lease) const;
 
   // Adds one to a counter of EngineStats, e.g. Count(&EngineStats::lease_losses).
   void Count(int64_t EngineStats::*counter);

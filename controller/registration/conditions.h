@@ -14,7 +14,9 @@
 //   Registered   True   False        False    Registered
 //   Registered   True   True         False    Moving, CredentialsRejected (the key is live on its
 //                                             current etcd connection while it moves to another:
-//                                             new endpoints, or new credentials from a Secret)
+//                                             new endpoints, or new credentials from a Secret;
+//                                             also while the holding connection stopped renewing
+//                                             and the lease can still be alive)
 //   Paused       False  False        False    Paused
 //   Pending      False  True         False    Registering, EtcdUnavailable, LeaseLost, DryRun
 //   Failed       False  False        True     InvalidSpec, KeyConflict, KeyNotAllowed,

@@ -331,6 +331,123 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedKeepTheKeyLiveThenMoveWhenEtcdCh
   EXPECT_EQ(engine_->stats().connections, 2);  // the default target and the new one
 }
 
+// The same rotation as etcd 3.5/3.6 do it: the new connection's own stream fails to authenticate
+// too (its credentials rejected, held down), then etcd gets the new password and closes the old
+// connection's keep-alive stream ("invalid auth token", so first only "down"), whose reopening is
+// then rejected. The key is live all along (its lease renewed just before), so the registration
+// stays Registered and moving at every step: before, the stream going down showed
+// Pending/EtcdUnavailable (Ready False) until the move ended, and the new connection's stale
+// rejection then showed Failed/AuthFailed until its stream came up (seen in the controller's log
+// of SameUserRotationTest on 3.5: 0.35 s not Ready, a false outage).
+TEST_F(EngineTargetsTest, OldStreamClosedByThePasswordChangeStaysRegisteredWhileTheKeyMoves) {
+  const int64_t lease = RegisterAOnFar();
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  const Rotation rotation = RotateAsPassword();
+  Target* first = rotation.first;
+  Target* second = rotation.second;
+  const absl::Status rejected = absl::UnauthenticatedError(
+      "etcd authentication failed for user tenant: etcdserver: authentication failed, invalid "
+      "user ID or password");
+  second->keeper->listener.OnConnectivity(false);
+  second->keeper->listener.OnStreamClosed(rejected);
+  auto read = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  read.done(rejected);
+  engine_->loop().RunUntilIdle();
+  auto registered_and_moving = [&](const char* when) {
+    std::optional<State> s = engine_->Get("ns/a");
+    ASSERT_TRUE(s.has_value());
+    EXPECT_EQ(PhaseName(s->phase), std::string("Registered")) << when << ": " << s->message;
+    EXPECT_EQ(CauseName(s->cause), std::string("Registered")) << when;
+    EXPECT_TRUE(s->moving) << when;
+  };
+  registered_and_moving("new credentials rejected");
+
+  first->keeper->listener.OnConnectivity(true);  // the old stream renews the lease
+  first->keeper->listener.OnRenewed(lease, 10);
+  first->keeper->listener.OnConnectivity(false);  // etcd closed it: "invalid auth token"
+  engine_->loop().RunUntilIdle();
+  registered_and_moving("old stream down");
+  EXPECT_EQ(engine_->Get("ns/a")->lease_id, lease);
+  first->keeper->listener.OnStreamClosed(rejected);  // reopened: the old password is rejected
+  engine_->loop().RunUntilIdle();
+  registered_and_moving("old credentials rejected");
+  ASSERT_EQ(second->client->ranges.size(), 1u);
+  auto again = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  again.done(pb::RangeResponse());
+  engine_->loop().RunUntilIdle();
+  registered_and_moving("records read through the new connection");
+  ASSERT_EQ(second->client->grants.size(), 1u);
+  second->client->GrantAll();
+  engine_->loop().RunUntilIdle();
+  registered_and_moving("new lease granted");
+  second->client->AnswerTxns(true);
+  engine_->loop().RunUntilIdle();
+  registered_and_moving("key written on the new lease");
+  EXPECT_TRUE(second->client->WasRevoked(lease));
+  second->client->RevokeAll();
+  engine_->loop().RunUntilIdle();
+  std::optional<State> s = engine_->Get("ns/a");
+  EXPECT_EQ(PhaseName(s->phase), std::string("Registered")) << s->message;
+  EXPECT_NE(s->lease_id, lease);
+  EXPECT_FALSE(s->moving);
+}
+
+// The honest side of the above: a move whose old stream stays down shows the key live only while
+// its lease may be alive (a TTL after its last renewal), then Pending/EtcdUnavailable; and when
+// etcd rejects the old credentials and the new connection fails too, nothing works: not Ready.
+TEST_F(EngineTargetsTest, OldStreamDownPastTheLeaseOrNoConnectionWorkingIsNotReady) {
+  const int64_t lease = RegisterAOnFar();
+  engine_->MarkComplete({"ns/a"});
+  Run();
+  const Rotation rotation = RotateAsPassword();
+  Target* first = rotation.first;
+  Target* second = rotation.second;
+  const absl::Status rejected = absl::UnauthenticatedError(
+      "etcd authentication failed for user tenant: etcdserver: authentication failed");
+  auto read = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  read.done(rejected);
+  engine_->loop().RunUntilIdle();
+  first->client->ranges.clear();  // the check of the old credentials: left unanswered
+  first->keeper->listener.OnConnectivity(true);
+  first->keeper->listener.OnRenewed(lease, 10);
+  first->keeper->listener.OnConnectivity(false);
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
+  clock_.Advance(std::chrono::seconds(9));
+  engine_->loop().RunUntilIdle();
+  EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered) << "9 s of a 10 s lease";
+  clock_.Advance(std::chrono::seconds(2));
+  engine_->loop().RunUntilIdle();
+  std::optional<State> s = engine_->Get("ns/a");
+  EXPECT_EQ(s->phase, Phase::kPending);
+  EXPECT_EQ(s->cause, Cause::kEtcdUnavailable);
+  EXPECT_THAT(s->message, ::testing::HasSubstr("may have ended"));
+
+  // The old stream back, then etcd rejects its credentials and the new connection's read fails
+  // again: no connection works, AuthFailed at once.
+  first->keeper->listener.OnConnectivity(true);
+  first->keeper->listener.OnRenewed(lease, 10);
+  engine_->loop().RunUntilIdle();
+  first->keeper->listener.OnConnectivity(false);
+  first->keeper->listener.OnStreamClosed(rejected);
+  engine_->loop().RunUntilIdle();
+  for (int i = 0; i < 3 && second->client->ranges.empty(); ++i) {
+    Run();
+  }
+  ASSERT_FALSE(second->client->ranges.empty());
+  auto retry = std::move(second->client->ranges[0]);
+  second->client->ranges.clear();
+  retry.done(rejected);
+  engine_->loop().RunUntilIdle();
+  s = engine_->Get("ns/a");
+  EXPECT_EQ(s->phase, Phase::kFailed) << s->message;
+  EXPECT_EQ(s->cause, Cause::kAuthFailed);
+}
+
 // As above on etcd 3.4, where the old keep-alive stream survives the password change and says
 // nothing: each rejection of the new credentials checks the old ones with a count-only Range (at
 // most every 5 s); once etcd rejects those, the new ones are tried at once (before: only after

@@ -166,6 +166,40 @@ TEST(RegistrationPlan, OnlyAPlainNewKeySharesABatch) {
   EXPECT_EQ(PlanKeyWrite(false, false, false, true), KeyWriteMode::kAlone);  // re-put
 }
 
+// A move whose key is held through a connection that stopped renewing it (a same-user password
+// rotation on etcd 3.5/3.6 closes the old keep-alive stream): Registered and moving while the
+// lease may be alive and some connection may work.
+TEST(HeldKeyShowsLive, Table) {
+  struct Row {
+    std::string name;
+    HeldKeyInput in;
+    bool want;
+  };
+  const std::vector<Row> rows = {
+      {"holder's stream down, lease alive, target not failed: live",
+       {.lease_live = true, .holder_rejected = false, .target_failed = false},
+       true},
+      {"holder rejected (password changed), target retried: live",
+       {.lease_live = true, .holder_rejected = true, .target_failed = false},
+       true},
+      {"holder only down, target failing: live while the lease lasts",
+       {.lease_live = true, .holder_rejected = false, .target_failed = true},
+       true},
+      {"holder rejected and target failing: no connection works",
+       {.lease_live = true, .holder_rejected = true, .target_failed = true},
+       false},
+      {"lease may have ended: not live",
+       {.lease_live = false, .holder_rejected = false, .target_failed = false},
+       false},
+      {"lease may have ended, holder rejected: not live",
+       {.lease_live = false, .holder_rejected = true, .target_failed = false},
+       false},
+  };
+  for (const Row& row : rows) {
+    EXPECT_EQ(HeldKeyShowsLive(row.in), row.want) << row.name;
+  }
+}
+
 struct FailureRow {
   std::string name;
   absl::Status status;
