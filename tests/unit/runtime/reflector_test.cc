@@ -171,8 +171,9 @@ TEST_F(ReflectorTest, ListsEveryPageThenWatchesFromTheFirstPagesResourceVersion)
 }
 
 json WithManagedFields(json object) {
-  object["metadata"]["managedFields"] = json::array(
-      {{{"manager", "kubectl"}, {"operation", "Apply"}, {"fieldsV1", {{"f:spec", json::object()}}}}});
+  object["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"},
+                                                      {"operation", "Apply"},
+                                                      {"fieldsV1", {{"f:spec", json::object()}}}}});
   return object;
 }
 
