@@ -19,7 +19,9 @@
 //   6. the controller's CPU seconds and RSS (from /proc/<pid>) per phase, the API server's and the
 //      registration etcd's CPU beside them.
 // Usage: kube_bench [--n 2000] [--namespaces 20] [--idle 30] [--apply-workers 4] [--direct]
-//                   [--timeout 900] [--controller-arg ARG]...
+//                   [--timeout 900] [--controller-arg ARG]... [--controller-env NAME=VALUE]...
+// --controller-env sets a variable for the cold-start process only (not the restart), e.g.
+// heaptrack's LD_PRELOAD and DUMP_HEAPTRACK_OUTPUT=<fifo> (bench/README.md, Kubernetes mode).
 // Needs the Go tools (scripts/install-tools.sh) and the etcd-registrar target; ER_SOURCE_DIR and
 // ER_BINARY_DIR default to the build folder this binary lives in (build/bench/..).
 #include <stdlib.h>
@@ -90,16 +92,38 @@ double ProcessCpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// A "VmRSS:"-style field of /proc/<pid>/status in MiB; -1 when unreadable.
-double ProcessMemMiB(pid_t pid, const std::string& field) {
+// A field of /proc/<pid>/status as a number ("VmRSS:" in kB, "Threads:"); -1 when unreadable.
+long StatusField(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(field, 0) == 0) {
-      return static_cast<double>(std::strtol(line.c_str() + field.size(), nullptr, 10)) / 1024.0;
+      return std::strtol(line.c_str() + field.size(), nullptr, 10);
     }
   }
   return -1;
+}
+
+// A "VmRSS:"-style field of /proc/<pid>/status in MiB; -1 when unreadable.
+double ProcessMemMiB(pid_t pid, const std::string& field) {
+  long kb = StatusField(pid, field);
+  return kb < 0 ? -1 : static_cast<double>(kb) / 1024.0;
+}
+
+// The controller's memory in one line: VmRSS (VmHWM), RssAnon, RssFile, threads, open sockets.
+std::string MemoryLine(pid_t pid) {
+  int sockets = 0;
+  std::error_code error;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error)) {
+    std::filesystem::path target = std::filesystem::read_symlink(fd.path(), error);
+    if (!error && absl::StartsWith(target.string(), "socket:")) ++sockets;
+  }
+  return absl::StrFormat("VmRSS %.1f MiB (VmHWM %.1f), RssAnon %.1f, RssFile %.1f, %d threads, "
+                         "%d sockets",
+                         ProcessMemMiB(pid, "VmRSS:"), ProcessMemMiB(pid, "VmHWM:"),
+                         ProcessMemMiB(pid, "RssAnon:"), ProcessMemMiB(pid, "RssFile:"),
+                         StatusField(pid, "Threads:"), sockets);
 }
 
 // ER_BINARY_DIR / ER_SOURCE_DIR for the fixtures, when not set: the build folder above this
@@ -399,10 +423,11 @@ struct Procs {
 std::string CpuLine(const std::string& phase, const CpuMark& a, const CpuMark& b, pid_t ctl) {
   double wall = Seconds(b.at - a.at);
   return absl::StrFormat(
-      "| %s (%.1f s) | controller %.2f s CPU (%.1f %% of a core), RSS %.1f MiB | apiserver %.1f %% "
-      "| registration etcd %.1f %% |",
+      "| %s (%.1f s) | controller %.2f s CPU (%.1f %% of a core), RSS %.1f MiB (anon %.1f) | "
+      "apiserver %.1f %% | registration etcd %.1f %% |",
       phase, wall, b.controller - a.controller, 100 * (b.controller - a.controller) / wall,
-      ProcessMemMiB(ctl, "VmRSS:"), 100 * (b.apiserver - a.apiserver) / wall,
+      ProcessMemMiB(ctl, "VmRSS:"), ProcessMemMiB(ctl, "RssAnon:"),
+      100 * (b.apiserver - a.apiserver) / wall,
       100 * (b.etcd - a.etcd) / wall);
 }
 
@@ -427,6 +452,7 @@ int main(int argc, char** argv) {
   int workers = 4;
   double timeout_s = 900;
   std::vector<std::string> extra;
+  std::vector<std::string> controller_env;  // the cold-start process only
   bool direct = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
@@ -449,6 +475,7 @@ int main(int argc, char** argv) {
     else if (flag == "--apply-workers") workers = std::max(1, std::atoi(value.c_str()));
     else if (flag == "--timeout") timeout_s = std::atof(value.c_str());
     else if (flag == "--controller-arg") extra.push_back(value);
+    else if (flag == "--controller-env") controller_env.push_back(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -543,7 +570,7 @@ int main(int argc, char** argv) {
   args.insert(args.end(), extra.begin(), extra.end());
   (*proxy)->ClearRequests();
   auto t_cold = Clock::now();
-  auto controller = t::ControllerProcess::Start(args);
+  auto controller = t::ControllerProcess::Start(args, controller_env);
   if (!controller.ok()) return Fail("controller", controller.status());
   Procs procs{(*controller)->pid(), (*plane)->apiserver_pid(), (*etcd)->pid()};
   CpuMark m0 = procs.Mark();
@@ -763,6 +790,9 @@ int main(int argc, char** argv) {
                   absl::StrFormat("%.2f s (cold %.2f, running %.2f, settle + idle %.2f)",
                                   m3.controller - m0.controller, m1.controller - m0.controller,
                                   m2.controller - m1.controller, m3.controller - m2.controller)});
+  std::printf("   controller memory holding %d: %s\n", 2 * n,
+              MemoryLine(procs.controller).c_str());
+  rows.push_back({"controller memory holding 2n", MemoryLine(procs.controller)});
   rows.push_back({"controller RSS now / peak",
                   absl::StrFormat("%.1f / %.1f MiB", ProcessMemMiB(procs.controller, "VmRSS:"),
                                   ProcessMemMiB(procs.controller, "VmHWM:"))});
@@ -788,6 +818,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   double restart_s = Seconds(Clock::now() - t_restart);
+  const std::string restart_memory = MemoryLine((*restarted)->pid());
   ReadyCount ra = PollReady(**plane, 'a');
   ReadyCount rb = PollReady(**plane, 'b');
   std::map<std::string, double> series_restart = MetricSeries(**restarted, kEtcdSeries);
@@ -796,9 +827,10 @@ int main(int argc, char** argv) {
     for (const auto& r : (*proxy)->Requests()) restart_writes += Classify(r).write ? 1 : 0;
   }
   const std::string restart_line = absl::StrFormat(
-      "%.0f reconciles in %.1f s; Ready %d + %d of %d; API writes %.0f; keys %d -> %d; etcd:%s",
+      "%.0f reconciles in %.1f s; Ready %d + %d of %d; API writes %.0f; keys %d -> %d; etcd:%s; "
+      "memory then: %s",
       reconciles, restart_s, ra.ready, rb.ready, 2 * n, restart_writes, keys_before,
-      EtcdCount(**etcd, "kbench."), SeriesDelta({}, series_restart));
+      EtcdCount(**etcd, "kbench."), SeriesDelta({}, series_restart), restart_memory);
   std::printf("7. restart (SIGTERM, same flags): %s\n", restart_line.c_str());
   rows.push_back({"restart holding 2n: reconciled, writes, etcd", restart_line});
   std::printf("\n| figure | value |\n|---|---|\n");

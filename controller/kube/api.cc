@@ -91,6 +91,16 @@ absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line) {
   return event;
 }
 
+void StripManagedFields(nlohmann::json& object) {
+  if (!object.is_object()) {
+    return;
+  }
+  auto meta = object.find("metadata");
+  if (meta != object.end() && meta->is_object()) {
+    meta->erase("managedFields");
+  }
+}
+
 absl::StatusOr<ObjectRef> RefOf(const nlohmann::json& object) {
   if (!object.is_object()) {
     return absl::InvalidArgumentError("object is not a JSON object");

@@ -76,6 +76,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "controller/common/clock.h"
+#include "controller/common/optional_box.h"
 #include "controller/config/policy.h"
 #include "controller/publisher/engine.h"
 #include "controller/registration/object_writer.h"
@@ -147,8 +148,9 @@ class RegistrationReconciler final : public runtime::Reconciler {
   struct Memo {
     std::string uid;
     // The object as our last write returned it, and the versions it superseded: a cached
-    // object at one of those is older than `latest`.
-    std::optional<ServiceRegistration> latest;
+    // object at one of those is older than `latest`. Boxed: empty once the cache caught up,
+    // which is nearly always, and a memo is kept per object (792 -> ~200 B a map node).
+    OptionalBox<ServiceRegistration> latest;
     std::vector<std::string> superseded;
     EngineCounters counters;        // the engine's counters last seen
     std::string last_revoke_error;  // the engine's message while revoking

@@ -165,7 +165,12 @@ absl::Status Reflector::List() {
     if (resource_version.empty()) {
       resource_version = page->resource_version;
     }
-    std::move(page->items.begin(), page->items.end(), std::back_inserter(objects));
+    for (nlohmann::json& item : page->items) {
+      if (options_.transform) {
+        options_.transform(item);
+      }
+      objects.push_back(std::move(item));
+    }
     list_options.continue_token = page->continue_token;
     if (stopping()) {
       return absl::CancelledError("stopping");
@@ -273,6 +278,9 @@ absl::Status Reflector::HandleLine(const std::string& line, bool& received) {
   }
   std::string rv = ResourceVersionOf(event->object);
   if (event->type != kube::EventType::kBookmark) {
+    if (options_.transform) {
+      options_.transform(event->object);
+    }
     sink_.OnEvent(event->type, event->object);
   }
   if (!rv.empty()) {

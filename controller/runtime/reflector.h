@@ -91,6 +91,10 @@ struct ReflectorOptions {
   ReconnectBackoff::Options backoff;
   // Appended to the error of a 404 on list, in parentheses (e.g. how to install the CRD).
   std::string not_found_hint;
+  // Applied to each listed object as its page arrives (the listing is held until it is
+  // complete) and to each watch event's object before the sink sees it: client-go's
+  // TransformFunc, e.g. kube::StripManagedFields. Empty: objects as the server sent them.
+  std::function<void(nlohmann::json&)> transform;
   // Draws in [0, 1) for jitter and watch timeouts; empty: a generator seeded at random.
   std::function<double()> random01;
   ReflectorHooks hooks;

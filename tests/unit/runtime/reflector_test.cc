@@ -61,6 +61,7 @@ class RecordingSink final : public ReflectorSink {
     Replace r{{}, rv};
     for (const json& o : objects) {
       r.names.push_back(o["metadata"]["name"]);
+      managed_fields_ += o["metadata"].contains("managedFields") ? 1 : 0;
     }
     replaces_.push_back(std::move(r));
   }
@@ -68,6 +69,12 @@ class RecordingSink final : public ReflectorSink {
     absl::MutexLock lock(&mu_);
     events_.push_back(std::string(kube::EventTypeName(type)) + " " +
                       object["metadata"]["name"].get<std::string>());
+    managed_fields_ += object["metadata"].contains("managedFields") ? 1 : 0;
+  }
+  // Objects that reached the sink with metadata.managedFields.
+  int managed_fields() const {
+    absl::MutexLock lock(&mu_);
+    return managed_fields_;
   }
   std::vector<Replace> replaces() const {
     absl::MutexLock lock(&mu_);
@@ -82,6 +89,7 @@ class RecordingSink final : public ReflectorSink {
   mutable absl::Mutex mu_;
   std::vector<Replace> replaces_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+  int managed_fields_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class ReflectorTest : public ::testing::Test {
@@ -160,6 +168,40 @@ TEST_F(ReflectorTest, ListsEveryPageThenWatchesFromTheFirstPagesResourceVersion)
   EXPECT_EQ(QueryValue(watch, "allowWatchBookmarks"), "true");
   EXPECT_EQ(QueryValue(watch, "timeoutSeconds"), "450");  // 300 + 0.5 * (600 - 300)
   EXPECT_THAT(reflector_->last_error(), ::registrar::testing::IsOk());
+}
+
+json WithManagedFields(json object) {
+  object["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"},
+                                                      {"operation", "Apply"},
+                                                      {"fieldsV1", {{"f:spec", json::object()}}}}});
+  return object;
+}
+
+// The listing is held whole until its last page: what the transform drops is not held.
+TEST_F(ReflectorTest, TheTransformReachesEveryListedObjectAndEveryWatchEvent) {
+  client_.AnswerList(ListBody({WithManagedFields(Object("a", "5"))}, "10", "token-1"));
+  client_.AnswerList(ListBody({WithManagedFields(Object("b", "6"))}, "11"));
+  ReflectorOptions options = Options();
+  options.transform = kube::StripManagedFields;
+  StartReflector(std::move(options));
+  ASSERT_TRUE(WatchesOpened(1));
+  client_.watch(0)->Push(Event("MODIFIED", WithManagedFields(Object("a", "12"))));
+  ASSERT_TRUE(Eventually([&] { return sink_.events().size() == 1; }));
+
+  ASSERT_EQ(sink_.replaces().size(), 1u);
+  EXPECT_THAT(sink_.replaces()[0].names, ElementsAre("a", "b"));
+  EXPECT_THAT(sink_.events(), ElementsAre("MODIFIED a"));
+  EXPECT_EQ(sink_.managed_fields(), 0);
+}
+
+TEST_F(ReflectorTest, WithoutATransformObjectsReachTheSinkAsSent) {
+  client_.AnswerList(ListBody({WithManagedFields(Object("a", "5"))}, "10"));
+  StartReflector();
+  ASSERT_TRUE(WatchesOpened(1));
+  client_.watch(0)->Push(Event("MODIFIED", WithManagedFields(Object("a", "12"))));
+  ASSERT_TRUE(Eventually([&] { return sink_.events().size() == 1; }));
+
+  EXPECT_EQ(sink_.managed_fields(), 2);
 }
 
 TEST_F(ReflectorTest, ACleanEndResumesFromTheLastEventsResourceVersionWithoutRelisting) {
