@@ -27,7 +27,7 @@ SANITIZE_LABELS ?= unit|fuzz
 # own code paths under ASan, each once, on etcd 3.6.
 SANITIZE_TESTS ?= $(SANITIZE_TESTS_CI)
 SANITIZE_TESTS_CI = ^(etcd_client_integration_test|publisher_(adoption|recovery|revoke_debt)_$\
-	integration_test|controller_(lifecycle|bad_files|http_limits)_test|kube_(client|reflector)_test)
+	integration_test|controller_(lifecycle|bad_files|http_limits|kube_exit)_test|kube_(client|reflector)_test)
 SANITIZE_GTEST_FILTER ?= -*WithLittleCpu*:MemoryTrim.ReturnFreeMemoryGivesBackWhatWasFreed
 # The fuzz build: clang 14, libFuzzer + ASan + UBSan, only the fuzz targets (tests/fuzz).
 FUZZ_BUILD_DIR ?= build-fuzz

@@ -1,12 +1,16 @@
 // Bad manifest files of every kind (issue 4, DESIGN.md §3): each is reported with its file (and
 // line where there is one) on /registrations' sourceErrors and in the log, never registers
 // anything, and leaves a good file next to it registered and untouched (same lease, not a single
-// write or DELETE of its key). A good file that turns bad keeps its last good registration.
+// write or DELETE of its key). A good file that turns bad keeps its last good registration; one
+// that turns into an alias bomb too, with the controller's memory bounded.
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
 #include <regex>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -23,6 +27,21 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr auto kSoon = std::chrono::seconds(5);
+
+// The peak resident set (VmHWM) of process `pid` in KiB; -1 when it cannot be read.
+int64_t PeakRssKib(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmHWM:")) {
+      std::istringstream fields(line.substr(6));
+      int64_t kib = -1;
+      fields >> kib;
+      return kib;
+    }
+  }
+  return -1;
+}
 
 class BadFilesTest : public ControllerTest {
  protected:
@@ -292,6 +311,60 @@ TEST_F(BadFilesTest, BadEditOfAGoodFileKeepsItsLastGoodRegistration) {
   ASSERT_THAT(doc, IsOk());
   EXPECT_FALSE((*doc)["sourceErrors"].contains(PathOf("edit.yaml"))) << doc->dump();
   ExpectGoodUntouched();
+}
+
+// A "billion laughs" alias bomb in the watched folder: nine levels of ten aliases, 10^9 values
+// once expanded, in about 700 bytes. The YAML loader's alias budget (common/yaml_json.h, unit
+// tested in yaml_json_test) refuses it at once; here, through the controller: the error names the
+// file and the reason on /registrations and in the log, the file's last good registration and the
+// other files' registrations stay in etcd untouched, a file written after it is registered (the
+// controller keeps serving), and the controller's peak memory grows by less than 64 MiB.
+TEST_F(BadFilesTest, AliasBombIsRefusedNamingTheFileAndTheRestIsServed) {
+  const auto laughs = [](const std::string& value) {
+    return Manifest({.name = "laughs", .key = "laughs.rpc", .value = value});
+  };
+  Write("laughs.yaml", laughs("10.0.0.20:1"));
+  ASSERT_NO_FATAL_FAILURE(StartWithGoodFile());
+  auto before = WaitForKey("laughs.rpc/", kSoon);
+  ASSERT_THAT(before, IsOk()) << controller_->Describe();
+  const int64_t peak_before = PeakRssKib(controller_->pid());
+  ASSERT_GT(peak_before, 0);
+
+  std::string bomb =
+      "apiVersion: registrar.dev/v1alpha1\nkind: ServiceRegistration\nmetadata:\n"
+      "  name: laughs\n  annotations:\n    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, "
+      "lol]\n";
+  for (int level = 1; level < 9; ++level) {
+    absl::StrAppend(&bomb, "    l", level, ": &l", level, " [");
+    for (int i = 0; i < 10; ++i) {
+      absl::StrAppend(&bomb, i == 0 ? "" : ", ", "*l", level - 1);
+    }
+    absl::StrAppend(&bomb, "]\n");
+  }
+  absl::StrAppend(&bomb, "spec:\n  key: laughs.rpc\n  value: 10.0.0.21:1\n");
+  Write("laughs.yaml", bomb);
+  const std::string error = WaitForSourceError("laughs.yaml");
+  EXPECT_THAT(error, HasSubstr("too many values after expanding aliases"));
+  ExpectLogged("laughs.yaml", "aliases");
+
+  // Still served: a new file is registered, the bomb's last good registration and good.rpc stay.
+  Write("after.yaml", Manifest({.name = "after", .key = "after.rpc", .value = "10.0.0.22:1"}));
+  ASSERT_THAT(WaitForKey("after.rpc/", kSoon), IsOk()) << controller_->Describe();
+  auto kept = GetAll("laughs.rpc/");
+  ASSERT_THAT(kept, IsOk());
+  ASSERT_EQ(kept->size(), 1u) << controller_->Describe();
+  EXPECT_EQ(kept->front().key, before->key);
+  EXPECT_EQ(kept->front().lease, before->lease);
+  EXPECT_EQ(kept->front().value, "10.0.0.20:1");
+  EXPECT_EQ(recorder_->CountDeletes(), 0) << DescribeEvents(*recorder_);
+  ExpectGoodUntouched();
+  EXPECT_TRUE(controller_->Running());
+
+  const int64_t peak_after = PeakRssKib(controller_->pid());
+  std::cout << "[peak RSS] " << peak_before << " KiB before the bomb, " << peak_after
+            << " KiB after" << std::endl;
+  EXPECT_LT(peak_after - peak_before, 64 * 1024)
+      << "peak RSS " << peak_before << " KiB -> " << peak_after << " KiB";
 }
 
 }  // namespace

@@ -39,6 +39,10 @@ using ::testing::HasSubstr;
 constexpr auto kStartup = seconds(60);  // a control plane on 2 busy cores
 constexpr auto kSettle = seconds(30);   // an API change reaching status / etcd
 constexpr int kTtl = 5;
+// The registration of the pause, delete, finalizer and restart-delete tests: its id
+// ("kc-<n>-<suffix>/<name>", ~26 bytes) is past std::string's 15-byte inline buffer, where
+// EngineImpl::Erase's use-after-free of the id (fixed 2 December 2026) showed.
+constexpr char kName[] = "registration-a";
 
 // The writes (POST, PUT, PATCH, DELETE) among `requests`, one line each.
 std::vector<std::string> Writes(const std::vector<ProxiedRequest>& requests) {
@@ -269,17 +273,17 @@ TEST_F(KubeControllerTest, KeyChangePutsTheNewKeyBeforeTheOldIsDeleted) {
 }
 
 TEST_F(KubeControllerTest, PauseRevokesAndResumeRegistersAgain) {
-  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  ASSERT_THAT(Create(kName, "10.0.0.1:8080"), IsOk());
   auto c = StartReady();
   ASSERT_NE(c, nullptr);
-  ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
+  ASSERT_THAT(WaitReadyObject(kName), IsOk()) << c->Describe();
   auto kv = WaitForKey(prefix(), kSettle);
   ASSERT_THAT(kv, IsOk());
 
-  ASSERT_THAT(MergePatch("a", R"({"spec":{"paused":true}})"), IsOk());
+  ASSERT_THAT(MergePatch(kName, R"({"spec":{"paused":true}})"), IsOk());
   ASSERT_THAT(WaitForNoKey(prefix(), kSettle), IsOk());
   auto paused = WaitForObject(
-      "a",
+      kName,
       [](const json& o) {
         return o.value("status", json::object()).value("phase", "") == "Paused" &&
                o["status"].value("observedGeneration", 0) == o["metadata"].value("generation", 1);
@@ -295,32 +299,32 @@ TEST_F(KubeControllerTest, PauseRevokesAndResumeRegistersAgain) {
   ASSERT_THAT(record, IsOk());
   EXPECT_FALSE(record->has_value()) << "the ownership record goes with the lease";
 
-  ASSERT_THAT(MergePatch("a", R"({"spec":{"paused":false}})"), IsOk());
+  ASSERT_THAT(MergePatch(kName, R"({"spec":{"paused":false}})"), IsOk());
   auto again = WaitForKey(prefix(), kSettle);
   ASSERT_THAT(again, IsOk());
   EXPECT_NE(again->lease, kv->lease) << "resumed on a new lease";
-  auto resumed = WaitReadyObject("a");
+  auto resumed = WaitReadyObject(kName);
   ASSERT_THAT(resumed, IsOk());
   EXPECT_EQ(LeaseOf(*resumed), again->lease);
 }
 
 TEST_F(KubeControllerTest, DeleteRevokesTheKeyBeforeTheObjectDisappears) {
-  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  ASSERT_THAT(Create(kName, "10.0.0.1:8080"), IsOk());
   auto c = StartReady();
   ASSERT_NE(c, nullptr);
-  ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
+  ASSERT_THAT(WaitReadyObject(kName), IsOk()) << c->Describe();
   auto kv = WaitForKey(prefix(), kSettle);
   ASSERT_THAT(kv, IsOk());
   auto recorder = Record(prefix());
   ASSERT_NE(recorder, nullptr);
 
-  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=false"}), IsOk());
+  ASSERT_THAT(Kubectl({"delete", "sreg", kName, "-n", ns(), "--wait=false"}), IsOk());
   // Polls the object and, right after each read, etcd: the object must never be seen gone while
   // the key was still there a moment later (the finalizer holds it until the revoke is done).
   bool key_outlived_object = false;
   ASSERT_TRUE(WaitFor(
       [&] {
-        const bool gone = Object("a").status().code() == absl::StatusCode::kNotFound;
+        const bool gone = Object(kName).status().code() == absl::StatusCode::kNotFound;
         if (gone) {
           auto kvs = inspect().Get(prefix());
           key_outlived_object = !kvs.ok() || !kvs->empty();
@@ -342,20 +346,20 @@ TEST_F(KubeControllerTest, DeleteRevokesTheKeyBeforeTheObjectDisappears) {
 }
 
 TEST_F(KubeControllerTest, ForeignFinalizerIsKept) {
-  ASSERT_THAT(Create("a", "10.0.0.1:8080", "", "  finalizers: [example.com/hold]\n"), IsOk());
+  ASSERT_THAT(Create(kName, "10.0.0.1:8080", "", "  finalizers: [example.com/hold]\n"), IsOk());
   auto c = StartReady();
   ASSERT_NE(c, nullptr);
-  auto object = WaitReadyObject("a");
+  auto object = WaitReadyObject(kName);
   ASSERT_THAT(object, IsOk()) << c->Describe();
   EXPECT_THAT((*object)["metadata"]["finalizers"],
               ::testing::UnorderedElementsAre(json("example.com/hold"), json(kFinalizer)));
   ASSERT_THAT(WaitForKey(prefix(), kSettle), IsOk());
 
-  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=false"}), IsOk());
+  ASSERT_THAT(Kubectl({"delete", "sreg", kName, "-n", ns(), "--wait=false"}), IsOk());
   // Only our finalizer is removed, after the revoke; the object waits for the other one.
   bool key_left = false;
   auto held = WaitForObject(
-      "a",
+      kName,
       [&](const json& o) {
         if (o["metadata"].value("finalizers", json::array()) != json::array({"example.com/hold"})) {
           return false;
@@ -369,8 +373,8 @@ TEST_F(KubeControllerTest, ForeignFinalizerIsKept) {
   EXPECT_FALSE(key_left) << "our finalizer was removed before the key was revoked";
   EXPECT_THAT(inspect().Get(prefix()), IsOkAndHolds(::testing::IsEmpty()));
   EXPECT_TRUE((*held)["metadata"].contains("deletionTimestamp"));
-  ASSERT_THAT(MergePatch("a", R"({"metadata":{"finalizers":null}})"), IsOk());
-  EXPECT_THAT(WaitForObjectGone("a", kSettle), IsOk());
+  ASSERT_THAT(MergePatch(kName, R"({"metadata":{"finalizers":null}})"), IsOk());
+  EXPECT_THAT(WaitForObjectGone(kName, kSettle), IsOk());
 }
 
 // --- refused specs -------------------------------------------------------------------------------
@@ -416,23 +420,24 @@ TEST_F(KubeControllerTest, EtcdTargetWithoutAPolicyIsStalledEndpointNotAllowed) 
 // --- identity -----------------------------------------------------------------------------------
 
 TEST_F(KubeControllerTest, SameNameWithANewUidIsANewRegistration) {
-  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  ASSERT_THAT(Create(kName, "10.0.0.1:8080"), IsOk());
   auto c = StartReady();
   ASSERT_NE(c, nullptr);
-  auto first = WaitReadyObject("a");
+  auto first = WaitReadyObject(kName);
   ASSERT_THAT(first, IsOk()) << c->Describe();
   auto kv = WaitForKey(prefix(), kSettle);
   ASSERT_THAT(kv, IsOk());
   const std::string old_uid = (*first)["metadata"].value("uid", "");
   // While the controller is down, a person removes the finalizer and replaces the object.
   c->Kill();
-  ASSERT_THAT(MergePatch("a", R"({"metadata":{"finalizers":null}})"), IsOk());
-  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=true", "--timeout=30s"}), IsOk());
-  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  ASSERT_THAT(MergePatch(kName, R"({"metadata":{"finalizers":null}})"), IsOk());
+  ASSERT_THAT(Kubectl({"delete", "sreg", kName, "-n", ns(), "--wait=true", "--timeout=30s"}),
+              IsOk());
+  ASSERT_THAT(Create(kName, "10.0.0.1:8080"), IsOk());
   auto restarted = StartController(KubeArgs(), {}, c->port());
   ASSERT_NE(restarted, nullptr);
   auto second = WaitForObject(
-      "a", [&](const json& o) { return IsReady(o) && o["metadata"].value("uid", "") != old_uid; },
+      kName, [&](const json& o) { return IsReady(o) && o["metadata"].value("uid", "") != old_uid; },
       kStartup);
   ASSERT_THAT(second, IsOk()) << restarted->Describe();
   // The old UID's registration is an orphan: revoked, not adopted by the new object.
@@ -600,20 +605,20 @@ TEST_F(KubeControllerTest, DeleteWhileEtcdIsDownLetsGoAfterOneTtlAndRevokesLater
   // A longer TTL than the others: "let go after one TTL" and "revoked, not expired" are told apart
   // by time.
   constexpr int kLongTtl = 20;
-  ASSERT_THAT(Apply(Sreg("a", ns(),
+  ASSERT_THAT(Apply(Sreg(kName, ns(),
                          absl::StrCat("  key: ", key(), "\n  value: 10.0.0.1:8080\n",
                                       "  ttlSeconds: ", kLongTtl, "\n"))),
               IsOk());
   auto c = StartReady();
   ASSERT_NE(c, nullptr);
-  ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
+  ASSERT_THAT(WaitReadyObject(kName), IsOk()) << c->Describe();
   auto kv = WaitForKey(prefix(), kSettle);
   ASSERT_THAT(kv, IsOk());
   etcd().Kill();
   const auto deleted_at = std::chrono::steady_clock::now();
-  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=false"}), IsOk());
+  ASSERT_THAT(Kubectl({"delete", "sreg", kName, "-n", ns(), "--wait=false"}), IsOk());
   // Deletion never hangs: the object goes after about one TTL although the revoke failed.
-  ASSERT_THAT(WaitForObjectGone("a", seconds(3 * kLongTtl)), IsOk()) << c->Describe();
+  ASSERT_THAT(WaitForObjectGone(kName, seconds(3 * kLongTtl)), IsOk()) << c->Describe();
   const double waited =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - deleted_at).count();
   EXPECT_GE(waited, kLongTtl - 2) << "let go before one TTL had passed";
@@ -766,15 +771,15 @@ TEST_F(KubeControllerTest, RestartAdoptsEveryLeaseWithoutRevokesOrApiWrites) {
 }
 
 TEST_F(KubeControllerTest, DeletedWhileTheControllerWasDownIsRevokedAfterRestart) {
-  ASSERT_THAT(Create("a", "10.0.0.1:8080"), IsOk());
+  ASSERT_THAT(Create(kName, "10.0.0.1:8080"), IsOk());
   auto c = StartReady();
   ASSERT_NE(c, nullptr);
-  ASSERT_THAT(WaitReadyObject("a"), IsOk()) << c->Describe();
+  ASSERT_THAT(WaitReadyObject(kName), IsOk()) << c->Describe();
   auto kv = WaitForKey(prefix(), kSettle);
   ASSERT_THAT(kv, IsOk());
   c->Kill();
-  ASSERT_THAT(Kubectl({"delete", "sreg", "a", "-n", ns(), "--wait=false"}), IsOk());
-  auto terminating = Object("a");
+  ASSERT_THAT(Kubectl({"delete", "sreg", kName, "-n", ns(), "--wait=false"}), IsOk());
+  auto terminating = Object(kName);
   ASSERT_THAT(terminating, IsOk()) << "our finalizer holds the object while we are down";
   EXPECT_TRUE((*terminating)["metadata"].contains("deletionTimestamp"));
 
@@ -784,7 +789,7 @@ TEST_F(KubeControllerTest, DeletedWhileTheControllerWasDownIsRevokedAfterRestart
   auto ttl = inspect().TimeToLive(kv->lease);
   ASSERT_THAT(ttl, IsOk());
   EXPECT_EQ(ttl->ttl, -1) << "revoked, not left to expire";
-  EXPECT_THAT(WaitForObjectGone("a", kSettle), IsOk());
+  EXPECT_THAT(WaitForObjectGone(kName, kSettle), IsOk());
 }
 
 // --- the CRD, RBAC and the pod ------------------------------------------------------------------
