@@ -3,6 +3,8 @@
 // ServiceRegistration watcher (source/kube_source.h), the writer of finalizers, status and
 // events (registration/kube_object_writer.h), the owner-id fallback (owner_id.h) and the scoped
 // orphan rule (registration/orphan_rule.h).
+#include <openssl/ssl.h>
+
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include <openssl/ssl.h>
 
 #include "controller/app/owner_id.h"
 #include "controller/app/source_kit.h"
