@@ -48,7 +48,9 @@ namespace registrar {
 using LineMap = std::map<std::string, int>;
 
 // One document of a YAML stream as JSON, with the lines of its fields.
-struct YamlDocument {
+// (clang-tidy: nlohmann::json's destructor may allocate, so the implicit noexcept members "may
+// throw"; bad_alloc there ends the process either way.)
+struct YamlDocument {  // NOLINT(bugprone-exception-escape)
   nlohmann::json object;
   LineMap lines;  // "" is the document's first line
   int line = 0;   // first line of the document

@@ -117,13 +117,13 @@ absl::Status ExplainTlsFailure(const ClientOptions& options, absl::Status status
 }
 
 void RouteGrpcLogging() {
-  static const bool routed = [] {
+  static const bool kRouted = [] {
     gpr_set_log_function(+[](gpr_log_func_args* args) {
       spdlog::debug("grpc {}:{}: {}", args->file, args->line, args->message);
     });
     return true;
   }();
-  (void)routed;
+  (void)kRouted;
 }
 
 }  // namespace registrar::etcd

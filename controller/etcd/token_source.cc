@@ -55,12 +55,13 @@ void TokenSource::Get(TokenCallback ready) {
       in_flight_ = true;
     }
   }
+  // `ready` was moved into waiters_ only when neither of these holds.
   if (have_token) {
-    ready(std::move(token));
+    ready(std::move(token));  // NOLINT(bugprone-use-after-move): see above
     return;
   }
   if (!rejected.ok()) {
-    ready(std::move(rejected));
+    ready(std::move(rejected));  // NOLINT(bugprone-use-after-move): see above
     return;
   }
   if (start) {

@@ -72,7 +72,7 @@ struct WatchOptions {
 enum class EventType { kAdded, kModified, kDeleted, kBookmark, kError };
 const char* EventTypeName(EventType type);
 
-struct WatchEvent {
+struct WatchEvent {  // NOLINT(bugprone-exception-escape): as YamlDocument (common/yaml_json.h)
   EventType type = EventType::kAdded;
   nlohmann::json object;  // the object; for kError a metav1.Status
 };

@@ -40,6 +40,7 @@
 // Ordering: within a kind, `first` operations go before the others, each in submission order.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -115,9 +116,9 @@ class WriteScheduler {
   };
   enum class Settle { kNone, kKey, kLease };  // the settle write needed next
 
-  std::deque<Queued> queue_[2];
-  size_t first_count_[2] = {0, 0};  // how many at the front of each queue were `first`
-  int in_flight_[2] = {0, 0};
+  std::array<std::deque<Queued>, 2> queue_;  // by Index(kind)
+  std::array<size_t, 2> first_count_{};  // how many at the front of each queue were `first`
+  std::array<int, 2> in_flight_{};
   WriteKind phase_ = WriteKind::kKey;
   TimePoint phase_since_{};
   bool switching_ = false;  // the current phase ended; waiting for its writes to be answered

@@ -12,22 +12,22 @@ namespace {
 // The same patterns as crds/serviceregistrations.yaml, matched with RE2 (the syntax of the API
 // server's Go regexp) against the whole string.
 const re2::RE2& Subdomain() {
-  static const re2::RE2 re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
-  return re;
+  static const re2::RE2 kPattern("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return kPattern;
 }
 const re2::RE2& Label() {
-  static const re2::RE2 re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
-  return re;
+  static const re2::RE2 kPattern("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  return kPattern;
 }
 const re2::RE2& ServiceName() {
-  static const re2::RE2 re("[a-z]([-a-z0-9]*[a-z0-9])?");
-  return re;
+  static const re2::RE2 kPattern("[a-z]([-a-z0-9]*[a-z0-9])?");
+  return kPattern;
 }
 const re2::RE2& Endpoint() {
-  static const re2::RE2 re(
+  static const re2::RE2 kPattern(
       "(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):"
       "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])");
-  return re;
+  return kPattern;
 }
 
 bool HasControlChar(std::string_view s) {
