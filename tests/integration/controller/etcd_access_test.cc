@@ -40,10 +40,10 @@ int CountLines(const std::string& log, const std::string& needle) {
 
 // gRPC's own log lines ("E1202 22:52:03.475 ... ssl_transport_security.cc:...").
 int CountGrpcLines(const std::string& log) {
-  static const std::regex grpc_line("^[EWIF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}");
+  static const std::regex kGrpcLine("^[EWIF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}");
   int n = 0;
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    n += std::regex_search(std::string(line), grpc_line) ? 1 : 0;
+    n += std::regex_search(std::string(line), kGrpcLine) ? 1 : 0;
   }
   return n;
 }
