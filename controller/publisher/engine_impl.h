@@ -180,15 +180,17 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   // that was fine is lost); otherwise Failed/AuthFailed (credentials) or Pending.
   void ShowTargetFailure(Reg& reg, const Connection* target, const absl::Status& status,
                          const std::string& message);
-  // The lease through which `reg`'s key is in etcd (its current one, else the one being
-  // replaced), if any.
+  // A lease through which `reg`'s key is in etcd: its current one (CurrentKey), the one being
+  // replaced while it still holds the key (OldKey); HeldKeyOf: the current one, else the old.
   struct HeldKey {
     Connection* conn = nullptr;
     int64_t lease = 0;
     int64_t ttl = 0;
     std::optional<Clock::TimePoint> granted_at;
   };
-  std::optional<HeldKey> HeldKeyOf(const Reg& reg) const;
+  static std::optional<HeldKey> CurrentKey(const Reg& reg);
+  static std::optional<HeldKey> OldKey(const Reg& reg);
+  static std::optional<HeldKey> HeldKeyOf(const Reg& reg);
   // How long `held`'s lease lasts at least, as far as the engine knows: its last renewal (or
   // its grant) plus its TTL, minus now. Not above zero: etcd may have expired it.
   Clock::Duration LeaseLeft(const HeldKey& held) const;
@@ -272,7 +274,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
   std::map<std::string, Reg> regs_;
   Connection* default_conn_ = nullptr;
   uint64_t next_epoch_ = 1;
-  uint64_t probe_epoch_ = 0;  // the readiness probe's current chain (RestartProbe)
+  uint64_t probe_epoch_ = 0;    // the readiness probe's current chain (RestartProbe)
   absl::Status adopt_failure_;  // why the last adoption attempt failed (OK: none failed)
   // MarkComplete's known ids (nullopt until then): target adoptions read later judge by them.
   std::optional<std::vector<std::string>> known_ids_;
@@ -282,7 +284,7 @@ class EngineImpl final : public Engine, private ConnectionPool::Events {
     std::set<std::string> present;
   };
   std::vector<PrefixCheck> prefix_checks_;  // verified, waiting for VerifyPrefixes
-  bool draining_ = false;  // Stop(revoke=true): no new operation starts
+  bool draining_ = false;                   // Stop(revoke=true): no new operation starts
   // The owner's thread only: Start() and Stop() are called by the owner, never concurrently.
   bool started_ = false;
   bool stopped_ = false;

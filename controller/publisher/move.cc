@@ -24,32 +24,43 @@ Connection* EngineImpl::Wanted(const Reg& reg) const {
                                        : options_.default_target.Identity());
 }
 
+namespace {
+
+// The connection renews its leases: its keep-alive stream is up and etcd takes its credentials.
+bool Renews(const Connection& conn) { return !conn.down && conn.rejected.ok(); }
+
+}  // namespace
+
 bool EngineImpl::HoldsLiveElsewhere(const Reg& reg, const Connection* target) const {
   // The target just failed: live while the holder renews the lease, or while its stream is being
   // reopened and the lease may not have ended (HeldKeyShowsLive, target_failed).
-  auto live = [&](const HeldKey& held) {
-    return held.conn != target &&
-           ((!held.conn->down && held.conn->rejected.ok()) ||
-            HeldKeyShowsLive({.lease_live = LeaseLeft(held) > Clock::Duration::zero(),
-                              .holder_rejected = !held.conn->rejected.ok(),
+  auto live = [&](const std::optional<HeldKey>& held) {
+    return held && held->conn != target &&
+           (Renews(*held->conn) ||
+            HeldKeyShowsLive({.lease_live = LeaseLeft(*held) > Clock::Duration::zero(),
+                              .holder_rejected = !held->conn->rejected.ok(),
                               .target_failed = true}));
   };
-  if (reg.lease != 0 && reg.key_present &&
-      live({reg.conn, reg.lease, reg.granted_ttl, reg.granted_at})) {
-    return true;
-  }
-  return reg.old && reg.old->holds_key &&
-         live({reg.old->conn, reg.old->lease, reg.old->granted_ttl, reg.old->granted_at});
+  return live(CurrentKey(reg)) || live(OldKey(reg));
 }
 
-std::optional<EngineImpl::HeldKey> EngineImpl::HeldKeyOf(const Reg& reg) const {
-  if (reg.lease != 0 && reg.key_present && reg.conn != nullptr) {
-    return HeldKey{reg.conn, reg.lease, reg.granted_ttl, reg.granted_at};
+std::optional<EngineImpl::HeldKey> EngineImpl::CurrentKey(const Reg& reg) {
+  if (reg.lease == 0 || !reg.key_present || reg.conn == nullptr) {
+    return std::nullopt;
   }
-  if (reg.old && reg.old->holds_key) {
-    return HeldKey{reg.old->conn, reg.old->lease, reg.old->granted_ttl, reg.old->granted_at};
+  return HeldKey{reg.conn, reg.lease, reg.granted_ttl, reg.granted_at};
+}
+
+std::optional<EngineImpl::HeldKey> EngineImpl::OldKey(const Reg& reg) {
+  if (!reg.old || !reg.old->holds_key) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return HeldKey{reg.old->conn, reg.old->lease, reg.old->granted_ttl, reg.old->granted_at};
+}
+
+std::optional<EngineImpl::HeldKey> EngineImpl::HeldKeyOf(const Reg& reg) {
+  std::optional<HeldKey> current = CurrentKey(reg);
+  return current ? current : OldKey(reg);
 }
 
 Clock::Duration EngineImpl::LeaseLeft(const HeldKey& held) const {
@@ -87,8 +98,8 @@ bool EngineImpl::KeepShowingHeldKey(Reg& reg) {
 
 void EngineImpl::ScheduleHeldKeyCheck(const Reg& reg) {
   const std::optional<HeldKey> held = HeldKeyOf(reg);
-  if (!held || (!held->conn->down && held->conn->rejected.ok())) {
-    return;  // renewed
+  if (!held || Renews(*held->conn)) {
+    return;
   }
   const Clock::Duration left = std::max(LeaseLeft(*held), Clock::Duration::zero());
   loop_.PostAfter(left + std::chrono::milliseconds(1),
@@ -102,7 +113,7 @@ void EngineImpl::CheckHeldKey(const std::string& id, uint64_t epoch) {
     return;
   }
   const std::optional<HeldKey> held = HeldKeyOf(*reg);
-  if (!held || (!held->conn->down && held->conn->rejected.ok()) || held->conn == Wanted(*reg)) {
+  if (!held || Renews(*held->conn) || held->conn == Wanted(*reg)) {
     return;  // renewed again, or moved
   }
   if (LeaseLeft(*held) > Clock::Duration::zero()) {

@@ -12,7 +12,8 @@ namespace {
 // The same patterns as crds/serviceregistrations.yaml, matched with RE2 (the syntax of the API
 // server's Go regexp) against the whole string.
 const re2::RE2& Subdomain() {
-  static const re2::RE2 kPattern("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  static const re2::RE2 kPattern(
+      "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   return kPattern;
 }
 const re2::RE2& Label() {
