@@ -94,6 +94,18 @@ class BadFilesTest : public ControllerTest {
   }
 
   // good.rpc is still registered on its lease and nobody wrote or deleted it.
+  // The one key under `prefix` is still `before`'s (same key, same lease) with `value`, and no
+  // key was deleted: a broken file kept its last good registration.
+  void ExpectKeptOnItsLease(const std::string& prefix, const StoredKv& before,
+                            const std::string& value) {
+    auto now = GetAll(prefix);
+    ASSERT_THAT(now, IsOk());
+    ASSERT_EQ(now->size(), 1u) << controller_->Describe();
+    EXPECT_EQ(now->front().key, before.key);
+    EXPECT_EQ(now->front().lease, before.lease);
+    EXPECT_EQ(now->front().value, value);
+    EXPECT_EQ(recorder_->CountDeletes(), 0) << DescribeEvents(*recorder_);
+  }
   void ExpectGoodUntouched() {
     auto now = GetAll("good.rpc/");
     ASSERT_THAT(now, IsOk());
@@ -293,13 +305,7 @@ TEST_F(BadFilesTest, BadEditOfAGoodFileKeepsItsLastGoodRegistration) {
               IsOk());
   // Past one TTL: still the last good registration, kept alive on its lease.
   std::this_thread::sleep_for(std::chrono::milliseconds(kTtl * 1000 + 500));
-  auto after = GetAll("edit.rpc/");
-  ASSERT_THAT(after, IsOk());
-  ASSERT_EQ(after->size(), 1u) << controller_->Describe();
-  EXPECT_EQ(after->front().key, before->key);
-  EXPECT_EQ(after->front().lease, before->lease);
-  EXPECT_EQ(after->front().value, "10.0.0.9:1");
-  EXPECT_EQ(recorder_->CountDeletes(), 0) << DescribeEvents(*recorder_);
+  ExpectKeptOnItsLease("edit.rpc/", *before, "10.0.0.9:1");
 
   // Fixed: the error goes away and the new value is published on the same lease.
   Write("edit.yaml", Manifest({.name = "edit", .key = "edit.rpc", .value = "10.0.0.12:1"}));
@@ -350,13 +356,7 @@ TEST_F(BadFilesTest, AliasBombIsRefusedNamingTheFileAndTheRestIsServed) {
   // Still served: a new file is registered, the bomb's last good registration and good.rpc stay.
   Write("after.yaml", Manifest({.name = "after", .key = "after.rpc", .value = "10.0.0.22:1"}));
   ASSERT_THAT(WaitForKey("after.rpc/", kSoon), IsOk()) << controller_->Describe();
-  auto kept = GetAll("laughs.rpc/");
-  ASSERT_THAT(kept, IsOk());
-  ASSERT_EQ(kept->size(), 1u) << controller_->Describe();
-  EXPECT_EQ(kept->front().key, before->key);
-  EXPECT_EQ(kept->front().lease, before->lease);
-  EXPECT_EQ(kept->front().value, "10.0.0.20:1");
-  EXPECT_EQ(recorder_->CountDeletes(), 0) << DescribeEvents(*recorder_);
+  ExpectKeptOnItsLease("laughs.rpc/", *before, "10.0.0.20:1");
   ExpectGoodUntouched();
   EXPECT_TRUE(controller_->Running());
 

@@ -101,6 +101,20 @@ class EngineTargetsTest : public ::testing::Test {
     return r;
   }
 
+  // What etcd answers when it rejects tenant's password.
+  static absl::Status Rejected() {
+    return absl::UnauthenticatedError(
+        "etcd authentication failed for user tenant: etcdserver: authentication failed, invalid "
+        "user ID or password");
+  }
+  // Answers the one Range pending on `t` (a records read, or a check of its credentials).
+  static void AnswerRange(Target& t, const absl::StatusOr<pb::RangeResponse>& answer) {
+    ASSERT_EQ(t.client->ranges.size(), 1u);
+    auto call = std::move(t.client->ranges[0]);
+    t.client->ranges.clear();
+    call.done(answer);
+  }
+
   struct Rec {
     std::string full_key;
     std::string name;
@@ -123,9 +137,7 @@ class EngineTargetsTest : public ::testing::Test {
                                   .granted_ttl = 10,
                                   .cluster = "c1"}));
     }
-    auto call = std::move(t.client->ranges[0]);
-    t.client->ranges.clear();
-    call.done(std::move(r));
+    AnswerRange(t, std::move(r));
     Run();
   }
 
@@ -277,12 +289,8 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedKeepTheKeyLiveThenMoveWhenEtcdCh
   Target* second = rotation.second;
   ASSERT_NE(first, second);
   ASSERT_EQ(second->client->ranges.size(), 1u);
-  const absl::Status rejected = absl::UnauthenticatedError(
-      "etcd authentication failed for user tenant: etcdserver: authentication failed, invalid "
-      "user ID or password");
-  auto read = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  read.done(rejected);
+  const absl::Status rejected = Rejected();
+  AnswerRange(*second, rejected);
   engine_->loop().RunUntilIdle();
   std::optional<State> s = engine_->Get("ns/a");
   ASSERT_TRUE(s.has_value());
@@ -298,15 +306,10 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedKeepTheKeyLiveThenMoveWhenEtcdCh
   EXPECT_EQ(second->client->credential_retries, 0);
 
   // etcd has the new password now: the old keep-alive stream cannot authenticate again.
-  first->keeper->listener.OnStreamClosed(
-      absl::UnauthenticatedError("etcd authentication failed for user tenant: etcdserver: "
-                                 "authentication failed, invalid user ID or password"));
+  first->keeper->listener.OnStreamClosed(Rejected());
   engine_->loop().RunUntilIdle();  // no time passes: not the adoption's retry backoff
   EXPECT_EQ(second->client->credential_retries, 1);
-  ASSERT_EQ(second->client->ranges.size(), 1u);
-  auto again = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  again.done(pb::RangeResponse());
+  AnswerRange(*second, pb::RangeResponse());
   engine_->loop().RunUntilIdle();
   ASSERT_EQ(second->client->grants.size(), 1u);
   second->client->GrantAll();
@@ -346,14 +349,10 @@ TEST_F(EngineTargetsTest, OldStreamClosedByThePasswordChangeStaysRegisteredWhile
   const Rotation rotation = RotateAsPassword();
   Target* first = rotation.first;
   Target* second = rotation.second;
-  const absl::Status rejected = absl::UnauthenticatedError(
-      "etcd authentication failed for user tenant: etcdserver: authentication failed, invalid "
-      "user ID or password");
+  const absl::Status rejected = Rejected();
   second->keeper->listener.OnConnectivity(false);
   second->keeper->listener.OnStreamClosed(rejected);
-  auto read = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  read.done(rejected);
+  AnswerRange(*second, rejected);
   engine_->loop().RunUntilIdle();
   auto registered_and_moving = [&](const char* when) {
     std::optional<State> s = engine_->Get("ns/a");
@@ -373,10 +372,7 @@ TEST_F(EngineTargetsTest, OldStreamClosedByThePasswordChangeStaysRegisteredWhile
   first->keeper->listener.OnStreamClosed(rejected);  // reopened: the old password is rejected
   engine_->loop().RunUntilIdle();
   registered_and_moving("old credentials rejected");
-  ASSERT_EQ(second->client->ranges.size(), 1u);
-  auto again = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  again.done(pb::RangeResponse());
+  AnswerRange(*second, pb::RangeResponse());
   engine_->loop().RunUntilIdle();
   registered_and_moving("records read through the new connection");
   ASSERT_EQ(second->client->grants.size(), 1u);
@@ -405,11 +401,8 @@ TEST_F(EngineTargetsTest, OldStreamDownPastTheLeaseOrNoConnectionWorkingIsNotRea
   const Rotation rotation = RotateAsPassword();
   Target* first = rotation.first;
   Target* second = rotation.second;
-  const absl::Status rejected = absl::UnauthenticatedError(
-      "etcd authentication failed for user tenant: etcdserver: authentication failed");
-  auto read = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  read.done(rejected);
+  const absl::Status rejected = Rejected();
+  AnswerRange(*second, rejected);
   engine_->loop().RunUntilIdle();
   first->client->ranges.clear();  // the check of the old credentials: left unanswered
   first->keeper->listener.OnConnectivity(true);
@@ -439,9 +432,7 @@ TEST_F(EngineTargetsTest, OldStreamDownPastTheLeaseOrNoConnectionWorkingIsNotRea
     Run();
   }
   ASSERT_FALSE(second->client->ranges.empty());
-  auto retry = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  retry.done(rejected);
+  AnswerRange(*second, rejected);
   engine_->loop().RunUntilIdle();
   s = engine_->Get("ns/a");
   EXPECT_EQ(s->phase, Phase::kFailed) << s->message;
@@ -457,44 +448,28 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedCheckTheOldOnesWhichEtcdThenReje
   const Rotation rotation = RotateAsPassword();
   Target* first = rotation.first;
   Target* second = rotation.second;
-  const absl::Status rejected = absl::UnauthenticatedError(
-      "etcd authentication failed for user tenant: etcdserver: authentication failed");
-  auto read = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  read.done(rejected);
+  const absl::Status rejected = Rejected();
+  AnswerRange(*second, rejected);
   engine_->loop().RunUntilIdle();
   ASSERT_EQ(first->client->ranges.size(), 1u) << "the old credentials were not checked";
   EXPECT_TRUE(first->client->ranges[0].req.count_only());
   // Still accepted: nothing changes, and the next check waits 5 s.
-  auto check = std::move(first->client->ranges[0]);
-  first->client->ranges.clear();
-  check.done(pb::RangeResponse());
+  AnswerRange(*first, pb::RangeResponse());
   Run();  // 1 s: the adoption's retry, rejected again (held down in a real client)
-  ASSERT_EQ(second->client->ranges.size(), 1u);
-  auto retry = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  retry.done(rejected);
+  AnswerRange(*second, rejected);
   engine_->loop().RunUntilIdle();
   EXPECT_TRUE(first->client->ranges.empty()) << "checked again within 5 s";
   EXPECT_EQ(engine_->Get("ns/a")->phase, Phase::kRegistered);
   // 5 s later, etcd has the new password: the check is rejected.
   clock_.Advance(std::chrono::seconds(5));
   engine_->loop().RunUntilIdle();
-  ASSERT_EQ(second->client->ranges.size(), 1u);
-  retry = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  retry.done(rejected);
+  AnswerRange(*second, rejected);
   engine_->loop().RunUntilIdle();
-  ASSERT_EQ(first->client->ranges.size(), 1u);
-  check = std::move(first->client->ranges[0]);
-  first->client->ranges.clear();
-  check.done(rejected);
+  AnswerRange(*first, rejected);
   engine_->loop().RunUntilIdle();
   EXPECT_EQ(second->client->credential_retries, 1);
   ASSERT_EQ(second->client->ranges.size(), 1u) << "the new credentials were not tried at once";
-  auto again = std::move(second->client->ranges[0]);
-  second->client->ranges.clear();
-  again.done(pb::RangeResponse());
+  AnswerRange(*second, pb::RangeResponse());
   engine_->loop().RunUntilIdle();
   second->client->GrantAll();
   engine_->loop().RunUntilIdle();
@@ -508,9 +483,7 @@ TEST_F(EngineTargetsTest, NewCredentialsRejectedCheckTheOldOnesWhichEtcdThenReje
 TEST_F(EngineTargetsTest, CurrentCredentialsRejectedShowAuthFailedWhileTheLeaseLasts) {
   const int64_t lease = RegisterAOnFar();
   far().keeper->listener.OnConnectivity(false);
-  far().keeper->listener.OnStreamClosed(
-      absl::UnauthenticatedError("etcd authentication failed for user tenant: etcdserver: "
-                                 "authentication failed, invalid user ID or password"));
+  far().keeper->listener.OnStreamClosed(Rejected());
   engine_->loop().RunUntilIdle();
   std::optional<State> s = engine_->Get("ns/a");
   EXPECT_EQ(s->phase, Phase::kFailed);
